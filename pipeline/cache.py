@@ -2,8 +2,8 @@
 
 One file per response, named by the hash of everything that changes the answer (model, messages,
 sampling settings, sample index) and nothing that does not (endpoint address, key, later
-stages). Files are written to a temporary name and renamed, so concurrent writers never clash
-and a crash leaves either the whole response or nothing.
+stages). Each file is written atomically (pipeline/storage.py), so concurrent writers on any
+node never clash and a crash leaves either the whole response or nothing.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import re
 import time
 from pathlib import Path
 from typing import Any
+
+from pipeline import storage
 
 
 def request_key(request: dict[str, Any]) -> str:
@@ -24,45 +26,57 @@ def request_key(request: dict[str, Any]) -> str:
 
 
 class ResponseCache:
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+    """The store under a local directory or an fsspec URL that every node of a cluster reaches
+    (a shared mount, s3://...)."""
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+    def __init__(self, root: str | Path) -> None:
+        self.root = storage.resolve(str(root))
+        self.remote = storage.is_remote(self.root)
+
+    def _path(self, key: str) -> str:
+        return storage.join(self.root, key[:2], f"{key}.json")
 
     def get(self, key: str) -> dict[str, Any] | None:
         path = self._path(key)
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(storage.read_bytes(path))
         except FileNotFoundError:
             return None
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             return None  # unreadable entry: ask again and overwrite it
-        with contextlib.suppress(OSError):  # mark it used, for `cache prune --older-than`
-            os.utime(path)
+        if not self.remote:  # mark it used, for `cache prune --older-than`
+            with contextlib.suppress(OSError):
+                os.utime(path)
         return record
 
     def __contains__(self, key: str) -> bool:
-        return self._path(key).exists()
+        fs, path = storage.fs_of(self._path(key))
+        return fs.exists(path)
 
     def put(self, key: str, response: dict[str, Any]) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(response, f, ensure_ascii=False, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        blob = json.dumps(response, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        storage.write_bytes(self._path(key), blob)
 
 
-def entries(root: str | Path) -> list[Path]:
-    """Every stored response, in a stable order."""
-    return sorted(p for p in Path(root).glob("??/*.json") if not p.name.startswith(".tmp-"))
+ENTRY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}\.json$")
+
+
+def entries(root: str | Path) -> dict[str, dict[str, Any]]:
+    """Every stored response (relative name -> fsspec info), in a stable order."""
+    found = storage.files_under(storage.resolve(str(root)))
+    return {rel: found[rel] for rel in sorted(found) if ENTRY.match(rel)}
+
+
+def _temp_files(root: str | Path) -> dict[str, dict[str, Any]]:
+    found = storage.files_under(storage.resolve(str(root)))
+    return {rel: info for rel, info in found.items() if "/.tmp-" in f"/{rel}"}
+
+
+def _read(root: str | Path, rel: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(storage.read_bytes(storage.join(storage.resolve(str(root)), rel)))
+    except (OSError, ValueError):
+        return None
 
 
 def stats(root: str | Path) -> dict[str, Any]:
@@ -71,15 +85,13 @@ def stats(root: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {"dir": str(root), "responses": len(files), "bytes": 0,
                            "prompt_tokens": 0, "completion_tokens": 0, "unreadable": 0,
                            "oldest": None, "newest": None,
-                           "leftover_temp_files": len(list(Path(root).glob("??/.tmp-*")))}
+                           "leftover_temp_files": len(_temp_files(root))}
     times = []
-    for path in files:
-        st = path.stat()
-        out["bytes"] += st.st_size
-        times.append(st.st_mtime)
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+    for rel, info in files.items():
+        out["bytes"] += info.get("size") or 0
+        times.append(storage.modified(info))
+        record = _read(root, rel)
+        if record is None:
             out["unreadable"] += 1
             continue
         out["prompt_tokens"] += record.get("prompt_tokens") or 0
@@ -93,24 +105,27 @@ def export(root: str | Path, out: Path) -> int:
     """Write every readable response as one JSON line with its key; returns how many."""
     n = 0
     with out.open("w", encoding="utf-8") as f:
-        for path in entries(root):
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
+        for rel in entries(root):
+            record = _read(root, rel)
+            if record is None:
                 continue
-            f.write(json.dumps({"key": path.stem, **record}, ensure_ascii=False, sort_keys=True) + "\n")
+            key = rel.rsplit("/", 1)[-1].removesuffix(".json")
+            f.write(json.dumps({"key": key, **record}, ensure_ascii=False, sort_keys=True) + "\n")
             n += 1
     return n
 
 
 def prune(root: str | Path, older_than_s: float, dry_run: bool = False) -> tuple[int, int]:
-    """Delete responses not used (read or written) for `older_than_s` seconds, and temp files
-    a crash left behind. Returns (files removed, bytes freed)."""
-    cutoff = time.time() - older_than_s
-    victims = [p for p in entries(root) if p.stat().st_mtime < cutoff]
-    victims += [p for p in Path(root).glob("??/.tmp-*") if p.stat().st_mtime < time.time() - 3600]
-    freed = sum(p.stat().st_size for p in victims)
-    if not dry_run:
-        for p in victims:
-            p.unlink(missing_ok=True)
+    """Delete responses not used for `older_than_s` seconds (on object stores, which cannot
+    mark a read: not written for that long), and temp files a crash left behind. Returns
+    (files removed, bytes freed)."""
+    now = time.time()
+    victims = {rel: info for rel, info in entries(root).items()
+               if storage.modified(info) < now - older_than_s}
+    victims |= {rel: info for rel, info in _temp_files(root).items()
+                if storage.modified(info) < now - 3600}
+    freed = sum(info.get("size") or 0 for info in victims.values())
+    if not dry_run and victims:
+        fs, base = storage.fs_of(storage.resolve(str(root)))
+        fs.rm([storage.join(base, rel) for rel in sorted(victims)])
     return len(victims), freed

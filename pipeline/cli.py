@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                     "so nothing is paid twice. `stats` says what it holds, `export` writes it as "
                     "JSON lines, `prune` deletes answers no build has used for a while.")
     cache.add_argument("action", choices=["stats", "export", "prune"])
-    cache.add_argument("--dir", help="cache directory (default: teacher.cache_dir of the config, "
-                                     "~/.cache/rubricforge/teacher)")
+    cache.add_argument("--dir", help="cache directory or fsspec URL (default: teacher.cache_dir "
+                                     "of the config, ~/.cache/rubricforge/teacher)")
     cache.add_argument("--out", help="export: the JSONL file to write")
     cache.add_argument("--older-than-days", type=float,
                        help="prune: delete answers not read or written for this many days")
@@ -108,11 +108,11 @@ def _cache(args: argparse.Namespace) -> int:
     import datetime
     from pathlib import Path
 
-    from pipeline import cache
-    from pipeline.config import expand
+    from pipeline import cache, storage
 
-    root = expand(args.dir or load_config([]).teacher.cache_dir)
-    if not root.is_dir():
+    root = storage.resolve(args.dir or load_config([]).teacher.cache_dir)
+    fs, path = storage.fs_of(root)
+    if not fs.isdir(path):
         print(f"rubricforge: no cache at {root} (--dir names another)", file=sys.stderr)
         return 1
     if args.action == "stats":
@@ -196,10 +196,12 @@ def _build(args: argparse.Namespace) -> int:
         return 1
     print(summary(manifest, str(out), time.monotonic() - start))
     if cfg.publish.repo:
+        from pathlib import Path
+
         from pipeline.publish import PublishError, publish
 
         try:
-            publish(out, cfg.publish.repo, private=cfg.publish.private,
+            publish(Path(out), cfg.publish.repo, private=cfg.publish.private,
                     revision=cfg.publish.revision)
         except PublishError as exc:
             print(f"rubricforge: the build is in {out}, but publishing failed: {exc}",

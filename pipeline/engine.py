@@ -10,9 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import shutil
 import sys
+import tempfile
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,28 +20,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 from ray.data import DataContext, Dataset
-from tqdm import tqdm
 
+from pipeline import storage
 from pipeline.card import write_card
-from pipeline.formats import RL_SCHEMA, SFT_SCHEMA, to_rl, to_sft
+from pipeline.config import expand
 from pipeline.local_server import LocalTeacherServer
-from pipeline.manifest import Tally, build_manifest
+from pipeline.manifest import build_manifest
 from pipeline.plan import Plan
 from pipeline.ray_session import dataset_of, ray_session, shuffle_partitions
 from pipeline.schema import (
     ALIVE,
     CANONICAL_COLUMNS,
-    DEDUPLICATED,
-    KEPT,
-    QUARANTINED,
     REJECTED,
-    RUN_ONLY_COLUMNS,
-    SFT,
     conform,
-    schema_of,
 )
-from pipeline.shards import ShardWriter, sha256_file
 from pipeline.stage import Stage
+from pipeline.writer import write_parts
 
 log = logging.getLogger("rubricforge")
 
@@ -92,7 +85,7 @@ def _keep(stage: Stage, playing: bool, batch: pa.Table) -> pa.Table:
 def apply_stage(ds: Dataset, stage: Stage, columns: tuple[str, ...], batch_rows: int) -> Dataset:
     if stage.whole_dataset or stage.group_by:
         return _apply_to_live_set(ds, stage, columns)
-    resources = stage.resources()
+    resources = stage.configured_resources()
     res = resources.ray_args()
     if resources.actors:
         return ds.map_batches(_StageActor, fn_constructor_args=(stage, columns),
@@ -114,7 +107,8 @@ def _apply_to_live_set(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> D
         return done
     if stage.group_by:
         out = live.groupby(list(stage.group_by), num_partitions=shuffle_partitions()).map_groups(
-            partial(apply_to_batch, stage, columns), batch_format="pyarrow")
+            partial(apply_to_batch, stage, columns), batch_format="pyarrow",
+            **stage.configured_resources().ray_args())
         return out.union(done)
     out = stage.process_dataset(live).map_batches(partial(conform, names=columns),
                                                   batch_format="pyarrow").materialize()
@@ -161,22 +155,24 @@ class Endpoints:
         return self.local.get(teacher.model)
 
 
-def run_build(cfg: Any, plan: Plan, command: list[str] | None = None) -> tuple[dict[str, Any], Path]:
-    final = Path(cfg.output.dir).resolve()
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+def run_build(cfg: Any, plan: Plan, command: list[str] | None = None) -> tuple[dict[str, Any], str]:
+    """Build into a staging place beside `output.dir` (a path or fsspec URL) and put it in
+    place only when everything is written; a failed build leaves the old output as it was."""
+    final = storage.resolve(cfg.output.dir)
+    staging = storage.staging_for(final)
+    storage.remove_tree(staging)
+    head, name = storage.parent_and_name(final)
+    logs = Path(head) / "logs" if not storage.is_remote(final) else expand("~/.cache/rubricforge/logs")
     try:
-        manifest = _build_into(cfg, plan, tmp, final.parent / "logs" / f"{final.name}-teacher.log",
-                               command)
-        _replace_dir(tmp, final)
+        manifest = _build_into(cfg, plan, staging, logs / f"{name}-teacher.log", command)
+        storage.commit(staging, final, last=("manifest.json", "README.md"))
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        storage.remove_tree(staging)
         raise
     return manifest, final
 
 
-def _build_into(cfg: Any, plan: Plan, out: Path, teacher_log: Path,
+def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
                 command: list[str] | None) -> dict[str, Any]:
     batch_rows = cfg.output.batch_rows
     with ray_session(cfg.ray), contextlib.ExitStack() as stack:
@@ -196,56 +192,14 @@ def _build_into(cfg: Any, plan: Plan, out: Path, teacher_log: Path,
                 plan.ctx.endpoints[stage.name] = endpoints.url_for(teacher, pending or 0)
             ds = apply_stage(ds, stage, columns, batch_rows)
         ds = ds.sort(["source", "source_index"])
-        tally, files = _write_parts(ds, columns, out, cfg)
+        tally, files = write_parts(ds, columns, out, cfg)
     order = ["collect"] + [s.name for s in plan.stages]
     summaries = {s.name: s.summary() for s in plan.stages}
     manifest = build_manifest(cfg, inputs, order, tally, files, command, summaries)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    with tempfile.TemporaryDirectory(prefix="rubricforge-meta-") as meta:
+        (Path(meta) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_card(Path(meta), manifest, tally, cfg)
+        storage.upload_dir(Path(meta), out)
     if not manifest["balanced"]:
         raise StageContractError("row accounting does not add up; see manifest.json 'accounting'")
-    write_card(out, manifest, tally, cfg)
     return manifest
-
-
-def _write_parts(ds: Dataset, columns: tuple[str, ...], out: Path,
-                 cfg: Any) -> tuple[Tally, dict[str, dict[str, Any]]]:
-    max_bytes = cfg.output.shard_max_mb * 1024 * 1024
-    inflight = schema_of([c for c in columns if c not in RUN_ONLY_COLUMNS])
-    writers = {"sft": ShardWriter(out / "sft", SFT_SCHEMA, max_bytes),
-               "rl": ShardWriter(out / "rl", RL_SCHEMA, max_bytes)}
-    for part in ("rejected", "quarantine", "deduplicated"):
-        writers[part] = ShardWriter(out / part, inflight, max_bytes)
-    by_outcome = {REJECTED: "rejected", QUARANTINED: "quarantine", DEDUPLICATED: "deduplicated"}
-    tally = Tally()
-    bar = tqdm(desc="writing", unit=" rows", dynamic_ncols=True)
-    for batch in ds.iter_batches(batch_size=cfg.output.batch_rows, batch_format="pyarrow"):
-        rows = batch.to_pylist()
-        for r in rows:  # a row no stage removed is kept
-            if r["outcome"] == ALIVE:
-                r["outcome"] = KEPT
-        tally.add(rows)
-        kept = [r for r in rows if r["outcome"] == KEPT]
-        writers["sft"].add(to_sft([r for r in kept if r["split"] == SFT]))
-        rl = [r for r in kept if r["split"] != SFT]
-        writers["rl"].add(to_rl(rl, writers["rl"].rows))
-        for outcome, part in by_outcome.items():
-            chosen = [r for r in rows if r["outcome"] == outcome]
-            if chosen:
-                writers[part].add(pa.Table.from_pylist(chosen, schema=inflight))
-        bar.update(len(rows))
-    bar.close()
-    files = {}
-    for part, writer in writers.items():
-        for path in writer.close():
-            files[str(path.relative_to(out))] = {"part": part, "sha256": sha256_file(path),
-                                                 "bytes": path.stat().st_size}
-    return tally, files
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Swap the finished directory in; a reader never sees a half-written dataset."""
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)

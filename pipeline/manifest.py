@@ -79,6 +79,17 @@ class Tally:
             self.swap_consistent[(source, sw["teacher_model"])] += bool(sw["consistent"])
             self._use("swap", sw["teacher_model"], sw, bool(r.get("swap_cached")), False, 0.0)
 
+    def merge(self, other: Tally) -> Tally:
+        """Add another writer's counts (each output part is tallied by its own worker)."""
+        for name in ("fates", "usage", "judged", "correct", "kept", "swap_judged",
+                     "swap_consistent", "positions", "contamination"):
+            getattr(self, name).update(getattr(other, name))
+        for side, values in other.trace_tokens.items():
+            self.trace_tokens.setdefault(side, []).extend(values)
+        for part, values in other.num_tokens.items():
+            self.num_tokens.setdefault(part, []).extend(values)
+        return self
+
     def _judge(self, key: tuple, right: bool, kept: bool) -> None:
         self.judged[key] += 1
         self.correct[key] += right

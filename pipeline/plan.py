@@ -10,9 +10,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from pipeline import storage
 from pipeline.config import ConfigError
 from pipeline.schema import CANONICAL_COLUMNS, COLUMNS
-from pipeline.stage import BuildContext, Stage, param_names
+from pipeline.stage import BuildContext, Resources, Stage, param_names
 from stages import stage_registry
 from stages.sources import registry as source_registry
 from stages.sources.base import SAMPLES_DIR, Source
@@ -41,6 +42,9 @@ def make_plan(cfg: Any) -> Plan:
     if cfg.publish.repo is not None and not REPO_ID.match(cfg.publish.repo):
         raise ConfigError(f"config error: publish.repo={cfg.publish.repo!r} is not a Hub id of "
                           "the form org/name")
+    if cfg.publish.repo is not None and storage.is_remote(cfg.output.dir):
+        raise ConfigError(f"config error: publish.repo needs a local output.dir (it is "
+                          f"{cfg.output.dir!r}); publish a copy with `rubricforge publish`")
     ctx = BuildContext(cfg=cfg)
     sources = _sources(cfg)
     stages, columns_after = _stages(cfg, ctx)
@@ -81,7 +85,9 @@ def _stages(cfg: Any, ctx: BuildContext) -> tuple[list[Stage], list[tuple[str, .
             raise ConfigError(f"config error: unknown stage '{name}' (key: {key}); known: "
                               f"{', '.join(sorted(known))}")
         cls = known[name]
-        params = _params(cls, raw_params, key)
+        raw = OmegaConf.to_container(raw_params) if raw_params is not None else {}
+        _check_resources(raw.pop("resources", None), key)
+        params = _params(cls, raw, key)
         for earlier in cls.reopens:
             if earlier not in [s.name for s in stages]:
                 raise ConfigError(f"config error: stage '{name}' retries rows of '{earlier}', "
@@ -103,6 +109,22 @@ def _stages(cfg: Any, ctx: BuildContext) -> tuple[list[Stage], list[tuple[str, .
     if unknown:  # a stage declared a column the schema does not know
         raise ConfigError(f"stage contract error: columns {unknown} are not in pipeline/schema.py")
     return stages, columns_after
+
+
+def _check_resources(raw: Any, key: str) -> None:
+    if raw is None:
+        return
+    known = param_names(Resources)
+    if not isinstance(raw, dict) or set(raw) - set(known):
+        extra = sorted(set(raw) - set(known)) if isinstance(raw, dict) else raw
+        raise ConfigError(f"config error: {key}.resources: unknown {extra}; settings: "
+                          f"{', '.join(known)}")
+    for name, value in raw.items():
+        if value is not None and (not isinstance(value, int | float) or value < 0):
+            raise ConfigError(f"config error: {key}.resources.{name}={value!r} must be a "
+                              f"number >= 0 or null")
+    if raw.get("actors") == 0:
+        raise ConfigError(f"config error: {key}.resources.actors must be >= 1 (null: tasks)")
 
 
 def _params(cls: type[Stage], raw: Any, key: str) -> Any:

@@ -75,9 +75,11 @@ class SharedBudget:
 
         name = budget_name(teacher_cfg)
         if ray.is_initialized():
+            # Restarted if its worker dies; the new one forgets the last minute's sends, and
+            # a 429 that may follow pauses every worker as usual.
             self.actor = ray.remote(Budget).options(
-                name=name, get_if_exists=True, num_cpus=0,
-                max_concurrency=1).remote(teacher_cfg.rpm, teacher_cfg.tpm)
+                name=name, get_if_exists=True, num_cpus=0, max_concurrency=1,
+                max_restarts=-1, max_task_retries=-1).remote(teacher_cfg.rpm, teacher_cfg.tpm)
         else:  # every client of this process shares one
             self.local = _LOCAL.setdefault(name, Budget(teacher_cfg.rpm, teacher_cfg.tpm))
 

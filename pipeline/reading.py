@@ -35,6 +35,9 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
         return datasets.load_dataset(path, split=split, features=features, **kwargs)
     except Exception as exc:  # datasets raises many kinds; the user needs one clear line
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Offline mode" in msg and "://" in str(cfg.data_files or ""):
+            raise InputLoadError(f"{key}: cannot read {where}: `datasets` is in offline mode; "
+                                 f"set HF_DATASETS_OFFLINE=0 to read remote files") from None
         raise InputLoadError(
             f"{key}: cannot read {where}: {msg}. Download it first, or point {key}.data_files "
             f"at local parquet/json files."

@@ -5,29 +5,35 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import storage
+
 ROW_GROUP_ROWS = 1024
 
 
-def write_table(table: pa.Table, path: Path) -> None:
+def parquet_bytes(table: pa.Table) -> bytes:
     # Fixed settings, no timestamps: the same rows always give the same bytes.
-    pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS,
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS,
                    write_statistics=True)
+    return sink.getvalue().to_pybytes()
 
 
 class ShardWriter:
-    """Collects rows of one part; cuts a shard whenever the pending rows reach the bound."""
+    """Collects rows of one part in a directory (a path or fsspec URL); cuts a shard whenever
+    the pending rows reach the bound."""
 
-    def __init__(self, directory: Path, schema: pa.Schema, max_bytes: int) -> None:
-        self.dir = directory
+    def __init__(self, directory: str | Path, schema: pa.Schema, max_bytes: int) -> None:
+        self.dir = str(directory)
         self.schema = schema
         self.max_bytes = max_bytes
         self.pending: list[pa.Table] = []
         self.pending_bytes = 0
-        self.written: list[Path] = []
+        self.written: list[tuple[str, str, int]] = []  # (partial url, sha256, bytes)
         self.rows = 0
 
     def add(self, table: pa.Table) -> None:
@@ -40,24 +46,24 @@ class ShardWriter:
             self._flush()
 
     def _flush(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        table = pa.concat_tables(self.pending)
-        path = self.dir / f"part-{len(self.written):05d}.parquet.partial"
-        write_table(table, path)
-        self.written.append(path)
+        data = parquet_bytes(pa.concat_tables(self.pending))
+        url = storage.join(self.dir, f"part-{len(self.written):05d}.parquet.partial")
+        storage.write_bytes(url, data)
+        self.written.append((url, hashlib.sha256(data).hexdigest(), len(data)))
         self.pending, self.pending_bytes = [], 0
 
-    def close(self) -> list[Path]:
-        """Write what is left, then give every shard its final name. An empty part writes no
-        file: `datasets` cannot read a Parquet file without rows."""
+    def close(self) -> list[dict[str, Any]]:
+        """Write what is left, then give every shard its final name; returns name, sha256 and
+        size of each. An empty part writes no file: `datasets` cannot read a Parquet file
+        without rows."""
         if self.pending:
             self._flush()
         n = len(self.written)
         final = []
-        for i, path in enumerate(self.written):
-            target = self.dir / f"train-{i:05d}-of-{n:05d}.parquet"
-            path.rename(target)
-            final.append(target)
+        for i, (url, digest, size) in enumerate(self.written):
+            name = f"train-{i:05d}-of-{n:05d}.parquet"
+            storage.rename(url, storage.join(self.dir, name))
+            final.append({"name": name, "sha256": digest, "bytes": size})
         return final
 
 

@@ -8,10 +8,11 @@ so a stage never has to think about rows another stage has already decided.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from omegaconf import DictConfig, OmegaConf
 
 from pipeline.schema import COLUMNS
 
@@ -72,7 +73,19 @@ class Stage:
         self.ctx = ctx
 
     def resources(self) -> Resources:
+        """What one worker of the stage needs by default (`configured_resources` is what runs)."""
         return Resources()
+
+    def configured_resources(self) -> Resources:
+        """The defaults with the user's `recipe.stages.<name>.resources` over them, so that on
+        a cluster teacher engines can ask for GPUs and CPU stages for more cores."""
+        declared = self.resources()
+        stages = self.ctx.cfg.recipe.stages if self.ctx.cfg is not None else {}
+        raw = (stages.get(self.name) or {}).get("resources")
+        if not raw:
+            return declared
+        values = OmegaConf.to_container(raw) if isinstance(raw, DictConfig) else dict(raw)
+        return replace(declared, **values)
 
     def teacher_config(self) -> Any:
         """The teacher this stage asks (`cfg.<teacher_key>`), or None. The engine starts its

@@ -19,7 +19,6 @@ from typing import Any
 import openai
 
 from pipeline.cache import ResponseCache, request_key
-from pipeline.config import expand
 from pipeline.rate_limit import SharedBudget
 from pipeline.verdict import trace_regex
 
@@ -85,7 +84,7 @@ class TeacherClient:
     def __init__(self, teacher_cfg: Any, base_url: str | None) -> None:
         self.cfg = teacher_cfg
         self.base_url = base_url
-        self.cache = ResponseCache(expand(teacher_cfg.cache_dir))
+        self.cache = ResponseCache(teacher_cfg.cache_dir)
 
     def complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
         """Answer every conversation, from the cache where possible, the rest concurrently."""
@@ -181,7 +180,7 @@ def ask(who: str, teacher_cfg: Any, base_url: str | None,
 def uncached(teacher_cfg: Any, conversations: list[list[dict[str, str]]]
              ) -> list[list[dict[str, str]]]:
     """The conversations the cache cannot answer: what asking them would pay for."""
-    cache = ResponseCache(expand(teacher_cfg.cache_dir))
+    cache = ResponseCache(teacher_cfg.cache_dir)
     return [c for c in conversations if request_key(request_for(teacher_cfg, c)) not in cache]
 
 

@@ -98,7 +98,8 @@ class Decontaminate(Stage):
                         index.n, stats["shorter_than_n"], index.n)
         self._summary = {"ngram": index.n, "benchmarks": index.stats}
         return live.map_batches(partial(_mark, stage=self.name), fn_kwargs={"index_ref": ray.put(index)},
-                                batch_format="pyarrow", batch_size=1024)
+                                batch_format="pyarrow", batch_size=1024,
+                                **self.configured_resources().ray_args())
 
     def summary(self) -> dict[str, Any]:
         return getattr(self, "_summary", {})

@@ -65,6 +65,7 @@ class ExactDedup(Stage):
     def process_dataset(self, live: Any) -> Any:
         priority = list(self.ctx.cfg.recipe.source_priority)
         keyed = live.map_batches(partial(_keyed, key=self.params.key, priority=priority),
-                                 batch_format="pyarrow", batch_size=4096)
+                                 batch_format="pyarrow", batch_size=4096,
+                                 **self.configured_resources().ray_args())
         return keyed.groupby("__bucket", num_partitions=shuffle_partitions()).map_groups(
             partial(_resolve, stage=self.name, key=self.params.key), batch_format="pyarrow")

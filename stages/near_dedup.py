@@ -164,7 +164,8 @@ class NearDedup(Stage):
         priority = list(self.ctx.cfg.recipe.source_priority)
         sigs = live.map_batches(partial(_signatures, p=p, bands=bands, rows=rows,
                                         priority=priority), batch_format="pyarrow",
-                                batch_size=BATCH_ROWS).materialize()
+                                batch_size=BATCH_ROWS,
+                                **self.configured_resources().ray_args()).materialize()
         edges_ds = (sigs.map_batches(_explode, batch_format="pyarrow")
                     .groupby("band", num_partitions=shuffle_partitions())
                     .map_groups(_band_edges, batch_format="pyarrow"))

@@ -56,3 +56,29 @@ def run_stage(stage_cls, params, rows, overrides=()) -> dict:
     got = {(r["source"], r["source_index"]): r for r in out.take_all()}
     assert len(got) == len(rows), "a stage marks rows, it never drops them"
     return got
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A local S3-compatible server (moto) on loopback, with a bucket; yields the environment
+    that points boto/s3fs at it (also for build subprocesses). One per session: s3fs keeps
+    its clients, and with them the endpoint, for the life of the process."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import fsspec
+
+    fsspec.filesystem("s3").mkdir("rubricforge-test")
+    yield env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()

@@ -5,11 +5,13 @@ Run twice with one cache: the second run asks the teacher nothing and writes the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -35,18 +37,24 @@ TEACHER_REASONS = {"wrong_verdict", "bad_format", "no_verdict", "ambiguous_verdi
                    "truncated", "teacher_error", "empty_trace"}
 
 
-def build(*overrides: str, timeout: int = 1500) -> subprocess.CompletedProcess:
+def start_build(*overrides: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "pipeline.cli", "build", *overrides]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", **SECRETS)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", **SECRETS, **(env or {}))
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+
+
+def build(*overrides: str, timeout: int = 1500, env: dict[str, str] | None = None,
+          proc: subprocess.Popen | None = None) -> subprocess.CompletedProcess:
+    """Run a build to its end (or finish one started with `start_build`)."""
+    proc = proc or start_build(*overrides, env=env)
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGTERM)  # the build stops its teacher server and Ray
         out, _ = proc.communicate(timeout=120)
         pytest.fail(f"build timed out:\n{out[-3000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +256,78 @@ def test_no_prompt_lands_in_both_sft_and_rl(runs):
     dedup = part(out, "deduplicated").to_pylist()
     kept_ids = set(prompt_of)
     assert all(r["dup_of"] in kept_ids and r["reason"] in ("exact_dup", "near_dup") for r in dedup)
+
+
+def test_s3_cache_and_output_give_the_same_dataset(runs, s3):
+    """The teacher cache and the output on S3 (moto on loopback): the warm cache answers
+    everything, and the shards on S3 are the local build's, byte for byte."""
+    from pipeline import storage
+
+    url = "s3://rubricforge-test/e2e"
+    storage.upload_dir(runs["root"] / "cache", f"{url}/cache")
+    common = [c for c in runs["common"] if not c.startswith("teacher.cache_dir=")]
+    done = build(f"output.dir={url}/out", f"teacher.cache_dir={url}/cache", *common, env=s3)
+    assert done.returncode == 0, done.stdout[-4000:]
+    m = json.loads(storage.read_bytes(f"{url}/out/manifest.json"))
+    local = manifest(runs["first"][0])
+    assert m["teacher"]["requests"] == 0 and m["teacher"]["cached"] == local["teacher"]["calls"]
+    assert m["files"] == local["files"] and m["accounting"] == local["accounting"]
+    on_s3 = storage.files_under(f"{url}/out")
+    for rel, f in m["files"].items():
+        assert hashlib.sha256(storage.read_bytes(f"{url}/out/{rel}")).hexdigest() == f["sha256"]
+    assert {"manifest.json", "README.md", "assets/funnel.png"} <= set(on_s3)
+    assert not [k for k in on_s3 if "partial" in k or ".tmp-" in k]
+    assert set(storage.files_under(url)) == {f"out/{k}" for k in on_s3} | {
+        f"cache/{k}" for k in storage.files_under(f"{url}/cache")}, "no staging left behind"
+
+
+@pytest.fixture
+def three_nodes():
+    """Three Ray nodes on this machine (Ray's own test utility), one CPU each."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
+def _kill_first_worker(cluster, title: str, proc: subprocess.Popen) -> str | None:
+    """SIGKILL the first worker process of the cluster whose title starts with `title`."""
+    import psutil
+
+    raylets = [psutil.Process(n.all_processes["raylet"][0].process.pid)
+               for n in cluster.list_all_nodes()]
+    while proc.poll() is None:
+        for worker in (w for r in raylets for w in r.children(recursive=True)):
+            try:
+                name = " ".join(worker.cmdline())
+            except psutil.Error:
+                continue
+            if name.startswith(title):
+                worker.kill()
+                return name
+        time.sleep(0.1)
+    return None
+
+
+@pytest.mark.cluster
+def test_a_three_node_cluster_builds_the_same_bytes_despite_a_killed_worker(runs, three_nodes):
+    """Joined through RAY_ADDRESS (so the config is the same), with the teacher stage's actor
+    killed mid-build: Ray restarts it, and the output and manifest equal the one-node build's."""
+    out = runs["second"][0]
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = start_build(f"output.dir={out}", *runs["common"],
+                       env={"RAY_ADDRESS": three_nodes.address})
+    killed = _kill_first_worker(three_nodes, "ray::MapWorker(MapBatches(_StageActor))", proc)
+    done = build(proc=proc)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert killed, "the build ended before a teacher actor could be killed"
+    assert f"joined the Ray cluster at {three_nodes.address}" in done.stdout
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before, "same config + same cache = the same files, manifest included"
+    assert manifest(out)["teacher"]["requests"] == 0

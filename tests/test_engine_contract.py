@@ -66,11 +66,14 @@ def test_shards_are_bounded_named_and_deterministic(tmp_path):
         paths.append(writer.close())
     first, second = paths
     assert len(first) > 1
-    assert [p.name for p in first] == [f"train-{i:05d}-of-{len(first):05d}.parquet"
-                                       for i in range(len(first))]
-    assert [sha256_file(p) for p in first] == [sha256_file(p) for p in second]
-    assert not list(tmp_path.rglob("*.partial"))
-    assert sum(pq.read_table(p).num_rows for p in first) == 1000
+    assert [f["name"] for f in first] == [f"train-{i:05d}-of-{len(first):05d}.parquet"
+                                          for i in range(len(first))]
+    assert first == second
+    on_disk = [tmp_path / "a" / f["name"] for f in first]
+    assert [sha256_file(p) for p in on_disk] == [f["sha256"] for f in first]
+    assert [p.stat().st_size for p in on_disk] == [f["bytes"] for f in first]
+    assert not list(tmp_path.rglob("*.partial")) and not list(tmp_path.rglob(".tmp-*"))
+    assert sum(pq.read_table(p).num_rows for p in on_disk) == 1000
 
 
 def test_an_empty_part_writes_no_file(tmp_path):
