@@ -84,6 +84,12 @@ class TeacherConfig:
     max_model_len: int = 4096
     kv_cache_gib: int = 1
     model_dir: str = "~/.cache/rubricforge/models"
+    # A Hugging Face checkpoint (directory or Hub id) to serve instead of the embedded model.
+    checkpoint: str | None = None
+    # Servers (Ray actors), GPUs each reserves, and the tensor-parallel size of each.
+    replicas: int = 1
+    num_gpus: float = 0.0
+    tensor_parallel_size: int = 1
 
 
 @dataclass

@@ -24,10 +24,10 @@ from ray.data import DataContext, Dataset
 from pipeline import storage
 from pipeline.card import write_card
 from pipeline.config import expand
-from pipeline.local_server import LocalTeacherServer
+from pipeline.local_server import LocalEngines
 from pipeline.manifest import build_manifest
 from pipeline.plan import Plan
-from pipeline.ray_session import dataset_of, ray_session, shuffle_partitions
+from pipeline.ray_session import dataset_of, joined_cluster, ray_session, shuffle_partitions
 from pipeline.schema import (
     ALIVE,
     CANONICAL_COLUMNS,
@@ -137,21 +137,21 @@ def _pending(stage: Stage, batch: pa.Table) -> pa.Table:
 
 
 class Endpoints:
-    """Teacher endpoints for the build: a local server is started the first time a stage has
+    """Teacher endpoints for the build: local servers are started the first time a stage has
     requests the cache cannot answer, and shared by every later stage that asks the same model."""
 
-    def __init__(self, stack: contextlib.ExitStack, log_path: Path) -> None:
-        self.stack, self.log_path = stack, log_path
-        self.local: dict[str, str] = {}
+    def __init__(self, stack: contextlib.ExitStack, log_path: Path, on_cluster: bool) -> None:
+        self.stack, self.log_path, self.on_cluster = stack, log_path, on_cluster
+        self.local: dict[str, list[str]] = {}
 
-    def url_for(self, teacher: Any, pending: int) -> str | None:
+    def urls_for(self, teacher: Any, pending: int) -> list[str] | None:
         if teacher.backend != "local":
-            return teacher.base_url
+            return [teacher.base_url] if teacher.base_url else None
         if teacher.model not in self.local and pending:
-            log.warning("starting the local teacher (vLLM on CPU, about a minute); log: %s",
-                        self.log_path)
+            log.warning("starting the local teacher (%d vLLM server(s), about a minute on CPU); "
+                        "log: %s", teacher.replicas, self.log_path)
             self.local[teacher.model] = self.stack.enter_context(
-                LocalTeacherServer(teacher, self.log_path))
+                LocalEngines(teacher, self.log_path, self.on_cluster))
         return self.local.get(teacher.model)
 
 
@@ -181,7 +181,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
             logging.getLogger("ray.data").setLevel(logging.WARNING)
         ds, inputs = read_sources(plan, cfg.recipe.use_samples)
         columns: tuple[str, ...] = CANONICAL_COLUMNS
-        endpoints = Endpoints(stack, teacher_log)
+        endpoints = Endpoints(stack, teacher_log, on_cluster=joined_cluster(cfg.ray))
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             teacher = stage.teacher_config()
             if teacher is not None:
@@ -189,7 +189,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
                 pending = ds.map_batches(partial(_pending, stage), batch_format="pyarrow").sum("n")
                 log.warning("%s: teacher %s: %d requests not in the cache", stage.name,
                             teacher.model, pending or 0)
-                plan.ctx.endpoints[stage.name] = endpoints.url_for(teacher, pending or 0)
+                plan.ctx.endpoints[stage.name] = endpoints.urls_for(teacher, pending or 0)
             ds = apply_stage(ds, stage, columns, batch_rows)
         ds = ds.sort(["source", "source_index"])
         tally, files = write_parts(ds, columns, out, cfg)

@@ -153,9 +153,11 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
     if t.backend not in TEACHER_BACKENDS:
         raise ConfigError(f"config error: {key}.backend='{t.backend}' is not one of "
                           f"{', '.join(TEACHER_BACKENDS)}")
-    for name in ("max_tokens", "concurrency", "max_attempts"):
+    for name in ("max_tokens", "concurrency", "max_attempts", "replicas", "tensor_parallel_size"):
         if getattr(t, name) < 1:
             raise ConfigError(f"config error: {key}.{name} must be >= 1")
+    if t.num_gpus < 0:
+        raise ConfigError(f"config error: {key}.num_gpus must be >= 0")
     if t.timeout_s <= 0:
         raise ConfigError(f"config error: {key}.timeout_s must be > 0")
     if not asked:
@@ -164,7 +166,7 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
         raise ConfigError(f"config error: {key}=openai needs an API key in the environment "
                           f"variable {t.api_key_env} (key: {key}.api_key_env), or set "
                           f"{key}.base_url for a server without keys")
-    if t.backend == "local":
+    if t.backend == "local" and not t.checkpoint:
         from pipeline.local_model import LocalModelError, gguf_path
 
         try:

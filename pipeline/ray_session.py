@@ -33,6 +33,11 @@ def _ready() -> bool:
     return True
 
 
+def joined_cluster(ray_cfg: Any) -> bool:
+    """Whether the build runs on a cluster someone else started (rather than a local Ray)."""
+    return bool(ray_cfg.address or os.environ.get("RAY_ADDRESS"))
+
+
 @contextlib.contextmanager
 def ray_session(ray_cfg: Any) -> Iterator[None]:
     address = ray_cfg.address or os.environ.get("RAY_ADDRESS")

@@ -46,8 +46,9 @@ class BuildContext:
     """What the engine knows that stages may use: the resolved config and live endpoints."""
 
     cfg: Any
-    # Base URL of the running endpoint for each stage that asks a teacher (None: not started).
-    endpoints: dict[str, str | None] = field(default_factory=dict)
+    # Base URLs of the running endpoints (replicas) for each stage that asks a teacher (None:
+    # the provider's default, or nothing started because the cache answers everything).
+    endpoints: dict[str, list[str] | None] = field(default_factory=dict)
 
 
 class Stage:

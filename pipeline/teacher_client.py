@@ -81,9 +81,12 @@ def request_for(teacher_cfg: Any, messages: list[dict[str, str]], sample: int = 
 
 
 class TeacherClient:
-    def __init__(self, teacher_cfg: Any, base_url: str | None) -> None:
+    """Asks one teacher; with several base URLs (replicas of a local engine) requests take
+    turns among them."""
+
+    def __init__(self, teacher_cfg: Any, base_url: str | list[str] | None) -> None:
         self.cfg = teacher_cfg
-        self.base_url = base_url
+        self.base_urls = [base_url] if isinstance(base_url, str) or base_url is None else base_url
         self.cache = ResponseCache(teacher_cfg.cache_dir)
 
     def complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
@@ -92,8 +95,9 @@ class TeacherClient:
 
     async def _complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
         # Retries are ours, not the client's: a 429 must pause every worker, not just this one.
-        client = openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key(self.cfg),
-                                    timeout=self.cfg.timeout_s, max_retries=0)
+        clients = [openai.AsyncOpenAI(base_url=url, api_key=api_key(self.cfg),
+                                      timeout=self.cfg.timeout_s, max_retries=0)
+                   for url in self.base_urls]
         self.budget = SharedBudget(self.cfg)
         limit = asyncio.Semaphore(self.cfg.concurrency)
         requests = [request_for(self.cfg, c) for c in conversations]
@@ -101,10 +105,11 @@ class TeacherClient:
         # Identical requests are asked once; the other rows get the same answer, unpaid.
         unique = {k: r for k, r in zip(keys, requests, strict=True)}
         try:
-            answers = await asyncio.gather(*(self._one(client, limit, k, r)
-                                             for k, r in unique.items()))
+            answers = await asyncio.gather(*(self._one(clients[i % len(clients)], limit, k, r)
+                                             for i, (k, r) in enumerate(unique.items())))
         finally:
-            await client.close()
+            for client in clients:
+                await client.close()
         by_key = dict(zip(unique, answers, strict=True))
         seen: set[str] = set()
         out = []
@@ -160,7 +165,7 @@ class TeacherClient:
         return TeacherResult(None, None, 0, 0, round(latency, 3), False, detail)
 
 
-def ask(who: str, teacher_cfg: Any, base_url: str | None,
+def ask(who: str, teacher_cfg: Any, base_url: str | list[str] | None,
         conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
     """Answer conversations for stage `who` and log what it cost: the common path of every
     stage that asks a teacher."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipeline.config import ConfigError, load_config
@@ -65,3 +67,31 @@ def test_mistakes_name_the_key(overrides, plan, key):
 def test_a_stage_placed_before_its_inputs_exist_is_refused():
     message = error_of(["~recipe.stages.split"], plan=True)
     assert "place" in message and "split" in message
+
+
+def test_stage_resources_come_from_config():
+    plan = make_plan(load_config(["++recipe.stages.teacher.resources.num_gpus=1",
+                                  "++recipe.stages.teacher.resources.actors=4",
+                                  "++recipe.stages.near_dedup.resources.memory_mb=2048"]))
+    got = {s.name: s.configured_resources() for s in plan.stages}
+    assert (got["teacher"].num_gpus, got["teacher"].actors, got["teacher"].num_cpus) == (1, 4, 0.5)
+    assert got["teacher"].ray_args() == {"num_cpus": 0.5, "num_gpus": 1}
+    assert got["near_dedup"].ray_args()["memory"] == 2048 * 2**20
+    assert got["validate"] == got["validate"].__class__()  # untouched stages keep their defaults
+
+
+@pytest.mark.parametrize("override, message", [
+    ("++recipe.stages.teacher.resources.gpus=1", "recipe.stages.teacher.resources: unknown ['gpus']"),
+    ("++recipe.stages.split.resources.num_cpus=-2", "recipe.stages.split.resources.num_cpus=-2"),
+    ("++recipe.stages.teacher.resources.actors=0", "resources.actors must be >= 1"),
+    ("teacher.replicas=0", "teacher.replicas must be >= 1"),
+    ("teacher.num_gpus=-1", "teacher.num_gpus must be >= 0"),
+])
+def test_bad_resources_are_refused_before_any_work(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_plan(load_config([override]))
+
+
+def test_publishing_needs_a_local_output():
+    with pytest.raises(ConfigError, match="publish.repo needs a local output.dir"):
+        make_plan(load_config(["output.dir=s3://bucket/out", "publish.repo=org/name"]))

@@ -156,3 +156,12 @@ def test_workers_share_one_budget(teacher):
         span = s.arrivals[-1] - s.arrivals[0]
     assert errors == [[None] * 8] * 2 and server_side.refused == 0
     assert span >= 15 / 4.5 * 0.9
+
+
+def test_requests_take_turns_among_replicas(teacher):
+    """A local teacher with several servers (teacher.replicas): each gets its share."""
+    reply = lambda body, n: completion("ok")  # noqa: E731
+    with FakeOpenAI(reply) as a, FakeOpenAI(reply) as b:
+        results = TeacherClient(teacher, [a.base_url, b.base_url]).complete_all(MSGS)
+        assert (len(a.requests), len(b.requests)) == (3, 2)
+    assert [r.content for r in results] == ["ok"] * len(MSGS)
