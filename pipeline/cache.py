@@ -61,36 +61,35 @@ class ResponseCache:
 ENTRY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}\.json$")
 
 
-def entries(root: str | Path) -> dict[str, dict[str, Any]]:
-    """Every stored response (relative name -> fsspec info), in a stable order."""
-    found = storage.files_under(storage.resolve(str(root)))
-    return {rel: found[rel] for rel in sorted(found) if ENTRY.match(rel)}
+def _scan(root: str | Path) -> tuple[str, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """One listing of the cache (a recursive listing is the costly part, on S3 above all): its
+    resolved root, the stored responses in a stable order, and the temp files a crash left,
+    each as relative name -> fsspec info."""
+    base = storage.resolve(str(root))
+    found = storage.files_under(base)
+    answers = {rel: found[rel] for rel in sorted(found) if ENTRY.match(rel)}
+    temps = {rel: info for rel, info in found.items() if "/.tmp-" in f"/{rel}"}
+    return base, answers, temps
 
 
-def _temp_files(root: str | Path) -> dict[str, dict[str, Any]]:
-    found = storage.files_under(storage.resolve(str(root)))
-    return {rel: info for rel, info in found.items() if "/.tmp-" in f"/{rel}"}
-
-
-def _read(root: str | Path, rel: str) -> dict[str, Any] | None:
+def _read(base: str, rel: str) -> dict[str, Any] | None:
     try:
-        return json.loads(storage.read_bytes(storage.join(storage.resolve(str(root)), rel)))
+        return json.loads(storage.read_bytes(storage.join(base, rel)))
     except (OSError, ValueError):
         return None
 
 
 def stats(root: str | Path) -> dict[str, Any]:
     """What the cache holds: responses, bytes, the tokens they cost, their age, crash leftovers."""
-    files = entries(root)
+    base, files, temps = _scan(root)
     out: dict[str, Any] = {"dir": str(root), "responses": len(files), "bytes": 0,
                            "prompt_tokens": 0, "completion_tokens": 0, "unreadable": 0,
-                           "oldest": None, "newest": None,
-                           "leftover_temp_files": len(_temp_files(root))}
+                           "oldest": None, "newest": None, "leftover_temp_files": len(temps)}
     times = []
     for rel, info in files.items():
         out["bytes"] += info.get("size") or 0
         times.append(storage.modified(info))
-        record = _read(root, rel)
+        record = _read(base, rel)
         if record is None:
             out["unreadable"] += 1
             continue
@@ -103,10 +102,11 @@ def stats(root: str | Path) -> dict[str, Any]:
 
 def export(root: str | Path, out: Path) -> int:
     """Write every readable response as one JSON line with its key; returns how many."""
+    base, files, _ = _scan(root)
     n = 0
     with out.open("w", encoding="utf-8") as f:
-        for rel in entries(root):
-            record = _read(root, rel)
+        for rel in files:
+            record = _read(base, rel)
             if record is None:
                 continue
             key = rel.rsplit("/", 1)[-1].removesuffix(".json")
@@ -119,13 +119,13 @@ def prune(root: str | Path, older_than_s: float, dry_run: bool = False) -> tuple
     """Delete responses not used for `older_than_s` seconds (on object stores, which cannot
     mark a read: not written for that long), and temp files a crash left behind. Returns
     (files removed, bytes freed)."""
+    base, files, temps = _scan(root)
     now = time.time()
-    victims = {rel: info for rel, info in entries(root).items()
+    victims = {rel: info for rel, info in files.items()
                if storage.modified(info) < now - older_than_s}
-    victims |= {rel: info for rel, info in _temp_files(root).items()
-                if storage.modified(info) < now - 3600}
+    victims |= {rel: info for rel, info in temps.items() if storage.modified(info) < now - 3600}
     freed = sum(info.get("size") or 0 for info in victims.values())
     if not dry_run and victims:
-        fs, base = storage.fs_of(storage.resolve(str(root)))
-        fs.rm([storage.join(base, rel) for rel in sorted(victims)])
+        fs, path = storage.fs_of(base)
+        fs.rm([storage.join(path, rel) for rel in sorted(victims)])
     return len(victims), freed
