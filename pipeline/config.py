@@ -78,6 +78,12 @@ class TeacherConfig:
     # USD per million tokens, for `build --estimate` (null: unknown; the local model costs 0).
     price_input_per_mtok: float | None = None
     price_output_per_mtok: float | None = None
+    # Stop sending new requests before this build's calls to this teacher pass this many USD
+    # (null: no cap); needs both prices. Rows not asked are rejected as `cost_cap`.
+    max_cost_usd: float | None = None
+    # Hugging Face tokenizer (Hub id or directory) that counts prompt tokens for the TPM budget,
+    # the cost cap and `--estimate`; null: characters / 4 (the local teacher uses its own).
+    tokenizer: str | None = None
     cache_dir: str = "~/.cache/rubricforge/teacher"
     # Only for backend=local: the embedded vLLM server.
     startup_timeout_s: float = 600.0

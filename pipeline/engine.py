@@ -27,6 +27,7 @@ from pipeline.config import expand
 from pipeline.local_server import LocalEngines
 from pipeline.manifest import build_manifest
 from pipeline.plan import Plan
+from pipeline.progress import TeacherProgress
 from pipeline.ray_session import dataset_of, joined_cluster, ray_session, shuffle_partitions
 from pipeline.schema import (
     ALIVE,
@@ -34,6 +35,7 @@ from pipeline.schema import (
     REJECTED,
     conform,
 )
+from pipeline.spend import Meter
 from pipeline.stage import Stage
 from pipeline.writer import write_parts
 
@@ -155,6 +157,28 @@ class Endpoints:
         return self.local.get(teacher.model)
 
 
+def start_meters(cfg: Any, stages: list[Stage]) -> dict[str, Any]:
+    """One spend meter actor per teacher setting the stages ask, for this build only."""
+    keys = sorted({s.teacher_key for s in stages if s.teacher_key})
+    return {key: ray.remote(Meter).options(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+            .remote(cfg[key].max_cost_usd) for key in keys}
+
+
+def report_spend(cfg: Any, snapshots: dict[str, dict[str, Any]]) -> None:
+    """Say what this run spent and, when a cap stopped requests, how to finish."""
+    for key, snap in snapshots.items():
+        stages = snap["stages"].values()
+        refused = sum(s["refused"] for s in stages)
+        sent = sum(s["sent"] for s in stages)
+        cap = f" of the ${snap['cap_usd']:.2f} cap" if snap["cap_usd"] is not None else ""
+        log.warning("%s %s: %d requests sent this run, $%.4f spent%s", key, cfg[key].model, sent,
+                    snap["spent_usd"], cap)
+        if refused:
+            log.warning("%s.max_cost_usd reached: %d requests not sent, their rows rejected as "
+                        "cost_cap; rerun with a higher %s.max_cost_usd to finish (every answer "
+                        "so far is cached and will not be paid again)", key, refused, key)
+
+
 def run_build(cfg: Any, plan: Plan, command: list[str] | None = None) -> tuple[dict[str, Any], str]:
     """Build into a staging place beside `output.dir` (a path or fsspec URL) and put it in
     place only when everything is written; a failed build leaves the old output as it was."""
@@ -182,6 +206,9 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
         ds, inputs = read_sources(plan, cfg.recipe.use_samples)
         columns: tuple[str, ...] = CANONICAL_COLUMNS
         endpoints = Endpoints(stack, teacher_log, on_cluster=joined_cluster(cfg.ray))
+        plan.ctx.meters = start_meters(cfg, plan.stages)
+        progress = TeacherProgress(plan.ctx.meters)
+        stack.callback(progress.close)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             teacher = stage.teacher_config()
             if teacher is not None:
@@ -190,9 +217,11 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
                 log.warning("%s: teacher %s: %d requests not in the cache", stage.name,
                             teacher.model, pending or 0)
                 plan.ctx.endpoints[stage.name] = endpoints.urls_for(teacher, pending or 0)
+                progress.expect(stage.name, stage.teacher_key, teacher.model, pending or 0)
             ds = apply_stage(ds, stage, columns, batch_rows)
         ds = ds.sort(["source", "source_index"])
         tally, files = write_parts(ds, columns, out, cfg)
+        report_spend(cfg, progress.close())
     order = ["collect"] + [s.name for s in plan.stages]
     summaries = {s.name: s.summary() for s in plan.stages}
     manifest = build_manifest(cfg, inputs, order, tally, files, command, summaries)

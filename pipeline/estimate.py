@@ -2,11 +2,11 @@
 
 `rubricforge build --estimate` runs the stages before the first teacher on Ray exactly as the
 build does, so the distillation set is the real one; renders every pass-1 request and looks it
-up in the cache; counts prompt tokens (about 4 characters a token: the providers' tokenizers
-are not all public) and at most `max_tokens` per answer. Later teacher stages depend on pass 1's
-answers, so they are projected: RM-R1 reports about 75% of zero-shot verdicts right, so pass 2
-asks again for about 25% of pass 1, and the swap check judges about every pair kept. Nothing is
-written and no teacher is started.
+up in the cache; counts prompt tokens (with `teacher.tokenizer`, else about 4 characters a
+token: providers' tokenizers are not all public) and at most `max_tokens` per answer. Later
+teacher stages depend on pass 1's answers, so they are projected: RM-R1 reports about 75% of
+zero-shot verdicts right, so pass 2 asks again for about 25% of pass 1, and the swap check
+judges about every pair kept. Nothing is written and no teacher is started.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pipeline.engine import apply_stage, in_play, read_sources
 from pipeline.plan import Plan
 from pipeline.ray_session import ray_session
 from pipeline.schema import ALIVE, SFT
-from pipeline.teacher_client import CHARS_PER_TOKEN, prompt_chars, uncached
+from pipeline.spend import price_usd
+from pipeline.teacher_client import prompt_tokens, tokenizer_name, uncached
 from pipeline.teacher_stage import TeacherStage
 
 PASS1_ACCURACY = 0.75
@@ -50,18 +51,17 @@ def _count(stage: TeacherStage, teacher: Any, batch: pa.Table) -> pa.Table:
     rows = batch.filter(in_play(stage, batch)).to_pylist()
     requests = [stage.request(r) for r in rows if stage.wants(r)]
     new = uncached(teacher, requests)
-    chars = sum(prompt_chars(m) for m in new)
+    tokens = sum(prompt_tokens(teacher, m) for m in new)
     alive = batch.filter(pc.equal(batch.column("outcome"), ALIVE))
     n_sft = sum(s == SFT for s in alive.column("split").to_pylist()) if alive.num_rows else 0
     return pa.table({"calls": [len(requests)], "cached": [len(requests) - len(new)],
-                     "chars": [chars], "sft": [n_sft], "alive": [alive.num_rows]})
+                     "tokens": [tokens], "sft": [n_sft], "alive": [alive.num_rows]})
 
 
-def _cost(teacher: Any, prompt_tokens: int, completion_tokens: int) -> float | None:
+def _cost(teacher: Any, prompt: int, completion: int) -> float | None:
     if teacher.price_input_per_mtok is None or teacher.price_output_per_mtok is None:
         return None
-    return (prompt_tokens * teacher.price_input_per_mtok
-            + completion_tokens * teacher.price_output_per_mtok) / 1e6
+    return price_usd(teacher, prompt, completion)
 
 
 def estimate(cfg: Any, plan: Plan) -> tuple[list[Line], dict[str, int]]:
@@ -77,10 +77,10 @@ def estimate(cfg: Any, plan: Plan) -> tuple[list[Line], dict[str, int]]:
                 break
             ds = apply_stage(ds, stage, columns, cfg.output.batch_rows)
         totals = ds.map_batches(partial(_count, first, first.teacher_config()),
-                                batch_format="pyarrow").sum(["calls", "cached", "chars", "sft", "alive"])
+                                batch_format="pyarrow").sum(["calls", "cached", "tokens", "sft", "alive"])
     t = first.teacher_config()
     calls, cached = int(totals["sum(calls)"] or 0), int(totals["sum(cached)"] or 0)
-    prompt = int(totals["sum(chars)"] or 0) // CHARS_PER_TOKEN
+    prompt = int(totals["sum(tokens)"] or 0)
     lines = [Line(first.name, t.model, calls, cached, prompt, (calls - cached) * t.max_tokens,
                   _cost(t, prompt, (calls - cached) * t.max_tokens), False)]
     per_call = prompt / max(calls - cached, 1)
@@ -118,8 +118,13 @@ def report(cfg: Any, lines: list[Line], rows: dict[str, int]) -> str:
                f"{sum(ln.cached for ln in lines):>8,} {sum(ln.asked for ln in lines):>8,} "
                f"{sum(ln.prompt_tokens for ln in lines):>12,} "
                f"{sum(ln.completion_tokens for ln in lines):>12,} {total:>10s}")
-    out.append("\nprompt tokens: about 4 characters a token; output tokens: at most max_tokens "
-               "per answer, so costs are upper bounds.")
+    counted = ("the teacher's tokenizer" if tokenizer_name(cfg.teacher)
+               else "about 4 characters a token (set teacher.tokenizer to count exactly)")
+    out.append(f"\nprompt tokens: {counted}; output tokens: at most max_tokens per answer, so "
+               "costs are upper bounds.")
+    if cfg.teacher.max_cost_usd is not None:
+        out.append(f"teacher.max_cost_usd={cfg.teacher.max_cost_usd}: the build stops sending "
+                   "before its calls pass it.")
     if any(ln.projected for ln in lines):
         out.append(f"* projected from pass 1: pass 2 asks about {1 - PASS1_ACCURACY:.0%} of it "
                    f"(RM-R1: ~{PASS1_ACCURACY:.0%} of zero-shot verdicts are right), the swap "

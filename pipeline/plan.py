@@ -160,6 +160,12 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
         raise ConfigError(f"config error: {key}.num_gpus must be >= 0")
     if t.timeout_s <= 0:
         raise ConfigError(f"config error: {key}.timeout_s must be > 0")
+    if t.max_cost_usd is not None:
+        if t.max_cost_usd <= 0:
+            raise ConfigError(f"config error: {key}.max_cost_usd must be > 0, or null for no cap")
+        if t.price_input_per_mtok is None or t.price_output_per_mtok is None:
+            raise ConfigError(f"config error: {key}.max_cost_usd needs {key}.price_input_per_mtok "
+                              f"and {key}.price_output_per_mtok (USD per million tokens)")
     if not asked:
         return
     if t.backend == "openai" and not os.environ.get(t.api_key_env) and not t.base_url:
@@ -173,3 +179,7 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
             gguf_path()
         except LocalModelError as exc:
             raise ConfigError(f"config error: {key}=local: {exc}") from None
+    if t.tokenizer:  # one that cannot be loaded stops the build here, not in a worker
+        from pipeline.tokenizers import load_tokenizer
+
+        load_tokenizer(t.tokenizer, f"{key}.tokenizer")

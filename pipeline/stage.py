@@ -49,6 +49,8 @@ class BuildContext:
     # Base URLs of the running endpoints (replicas) for each stage that asks a teacher (None:
     # the provider's default, or nothing started because the cache answers everything).
     endpoints: dict[str, list[str] | None] = field(default_factory=dict)
+    # The build's spend meter (pipeline/spend.py) of each teacher setting ("teacher", "teacher2").
+    meters: dict[str, Any] = field(default_factory=dict)
 
 
 class Stage:

@@ -20,7 +20,8 @@ import openai
 
 from pipeline.cache import ResponseCache, request_key
 from pipeline.rate_limit import SharedBudget
-from pipeline.verdict import trace_regex
+from pipeline.spend import MeterHandle, price_usd
+from pipeline.verdict import COST_CAP, trace_regex
 
 log = logging.getLogger("rubricforge.teacher")
 
@@ -34,6 +35,14 @@ class TeacherResult:
     latency_s: float
     cached: bool
     error: str | None
+
+
+def from_record(record: dict[str, Any], cached: bool) -> TeacherResult:
+    """An answer as the stages see it. An empty answer was paid for and is cached like any
+    other, but it is no trace: the row gets an error that says so."""
+    empty = not record["content"] and record["finish_reason"] != "length"
+    error = f"empty answer (finish_reason {record['finish_reason']})" if empty else None
+    return TeacherResult(**record, cached=cached, error=error)
 
 
 def _retry_pause(exc: Exception, attempt: int) -> float | None:
@@ -53,13 +62,35 @@ def _retry_pause(exc: Exception, attempt: int) -> float | None:
         return backoff
 
 
-# Providers' tokenizers are not all public: a prompt counts as its characters / 4, both against
-# the TPM budget and in `build --estimate`.
+# Providers' tokenizers are not all public: without `teacher.tokenizer` a prompt counts as its
+# characters / 4 (TPM budget, cost cap and `build --estimate` alike).
 CHARS_PER_TOKEN = 4
 
 
 def prompt_chars(messages: list[dict[str, str]]) -> int:
     return sum(len(m["content"]) for m in messages)
+
+
+def tokenizer_name(teacher_cfg: Any) -> str | None:
+    """The tokenizer that counts this teacher's prompt tokens: `teacher.tokenizer`, else the
+    local model's own; None: characters / 4."""
+    if teacher_cfg.tokenizer:
+        return teacher_cfg.tokenizer
+    if teacher_cfg.backend == "local":
+        from pipeline.tokenizers import local_model_dir
+
+        return teacher_cfg.checkpoint or local_model_dir(teacher_cfg.model_dir)
+    return None
+
+
+def prompt_tokens(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
+    """Prompt tokens as the teacher counts them where its tokenizer is known."""
+    name = tokenizer_name(teacher_cfg)
+    if name is None:
+        return prompt_chars(messages) // CHARS_PER_TOKEN
+    from pipeline.tokenizers import chat_tokens, load_tokenizer
+
+    return chat_tokens(load_tokenizer(name, "teacher.tokenizer"), messages, generation_prompt=True)
 
 
 def api_key(teacher_cfg: Any) -> str:
@@ -84,10 +115,15 @@ class TeacherClient:
     """Asks one teacher; with several base URLs (replicas of a local engine) requests take
     turns among them."""
 
-    def __init__(self, teacher_cfg: Any, base_url: str | list[str] | None) -> None:
+    def __init__(self, teacher_cfg: Any, base_url: str | list[str] | None, meter: Any = None,
+                 stage: str = "teacher") -> None:
         self.cfg = teacher_cfg
         self.base_urls = [base_url] if isinstance(base_url, str) or base_url is None else base_url
         self.cache = ResponseCache(teacher_cfg.cache_dir)
+        # The build's meter (a Ray actor) when given; else this client counts on its own.
+        self.meter = MeterHandle(stage, meter, teacher_cfg.max_cost_usd)
+        # Prompt tokens matter only to a TPM budget or a cost cap; counting has a CPU cost.
+        self.count_prompt = bool(teacher_cfg.tpm or teacher_cfg.max_cost_usd is not None)
 
     def complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
         """Answer every conversation, from the cache where possible, the rest concurrently."""
@@ -123,11 +159,20 @@ class TeacherClient:
                    req: dict[str, Any]) -> TeacherResult:
         hit = self.cache.get(key)
         if hit is not None:
-            return TeacherResult(**hit, cached=True, error=None)
+            self.meter.note_cached(1)
+            return from_record(hit, cached=True)
         body = {k: v for k, v in req.items() if k not in ("sample", "structured_outputs")}
         extra = {"structured_outputs": req["structured_outputs"]} if "structured_outputs" in req else None
-        tokens = prompt_chars(req["messages"]) // CHARS_PER_TOKEN + self.cfg.max_tokens
+        estimate = prompt_tokens(self.cfg, req["messages"]) if self.count_prompt else 0
+        tokens = estimate + self.cfg.max_tokens
+        worst = price_usd(self.cfg, estimate, self.cfg.max_tokens)
         async with limit:
+            # Admitted inside the concurrency limit: only requests really in flight reserve
+            # their worst case against the cap.
+            if not await self.meter.admit(worst):
+                return TeacherResult(None, None, 0, 0, 0.0, False,
+                                     f"{COST_CAP}: not sent, max_cost_usd={self.cfg.max_cost_usd} "
+                                     f"of {self.cfg.model} reached; raise it and rerun")
             start = time.monotonic()
             for attempt in range(1, self.cfg.max_attempts + 1):
                 await self.budget.wait(tokens)
@@ -138,21 +183,35 @@ class TeacherClient:
                 except Exception as exc:  # API errors and broken bodies alike end as a row's error
                     pause = _retry_pause(exc, attempt)
                     if pause is None or attempt == self.cfg.max_attempts:
+                        # a failed request may still have been billed: count its worst case
+                        self.meter.settle(worst, self._billed(exc, worst), 0, 0, True, attempt - 1)
                         return self._failed(exc, time.monotonic() - start)
                     if isinstance(exc, openai.RateLimitError):
                         await self.budget.throttle(pause)
                     await asyncio.sleep(pause)
             latency = time.monotonic() - sent
+        usage = resp.usage
+        cost = (price_usd(self.cfg, usage.prompt_tokens, usage.completion_tokens) if usage
+                else worst)
         if not resp.choices:
+            self.meter.settle(worst, cost, 0, 0, True, attempt - 1)
             return self._failed(ValueError("response without choices"), latency)
         choice = resp.choices[0]
-        usage = resp.usage
         record = {"content": choice.message.content, "finish_reason": choice.finish_reason,
                   "prompt_tokens": usage.prompt_tokens if usage else 0,
                   "completion_tokens": usage.completion_tokens if usage else 0,
                   "latency_s": round(latency, 3)}
-        self.cache.put(key, record)  # paid for: never ask again
-        return TeacherResult(**record, cached=False, error=None)
+        self.cache.put(key, record)  # paid for: never ask again, even when it is empty
+        result = from_record(record, cached=False)
+        self.meter.settle(worst, cost, result.prompt_tokens, result.completion_tokens,
+                          bool(result.error), attempt - 1)
+        return result
+
+    @staticmethod
+    def _billed(exc: Exception, worst: float) -> float:
+        """Refusals (4xx) are not billed; a time-out or a 5xx may have been."""
+        status = getattr(exc, "status_code", None)
+        return 0.0 if status is not None and status < 500 else worst
 
     def _failed(self, exc: Exception, latency: float) -> TeacherResult:
         """A one-line error for the row; the key never appears, even if a server echoes it."""
@@ -166,13 +225,13 @@ class TeacherClient:
 
 
 def ask(who: str, teacher_cfg: Any, base_url: str | list[str] | None,
-        conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
+        conversations: list[list[dict[str, str]]], meter: Any = None) -> list[TeacherResult]:
     """Answer conversations for stage `who` and log what it cost: the common path of every
     stage that asks a teacher."""
     if not conversations:
         return []
     start = time.monotonic()
-    results = TeacherClient(teacher_cfg, base_url).complete_all(conversations)
+    results = TeacherClient(teacher_cfg, base_url, meter, who).complete_all(conversations)
     asked = [r for r in results if not r.cached]
     secs = time.monotonic() - start
     log.warning("%s: teacher %s: %d rows, %d from cache, %d asked (%.1f req/s), %d completion "

@@ -40,7 +40,8 @@ class TeacherStage(Stage):
         records = rows.to_pylist()
         todo = [i for i, r in enumerate(records) if self.wants(r)]
         results = ask(self.name, self.teacher_config(), self.ctx.endpoints.get(self.name),
-                      [self.request(records[i]) for i in todo])
+                      [self.request(records[i]) for i in todo],
+                      self.ctx.meters.get(self.teacher_key))
         updates = {i: self.update(records[i], r) for i, r in zip(todo, results, strict=True)}
         index = iter(range(rows.num_rows))
         return map_rows(rows, lambda _row: updates.get(next(index), {}), self.outputs)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 TAIL_CHARS = 80
 TAGS = {"A": "<answer>[[A]]</answer>", "B": "<answer>[[B]]</answer>"}
 WINNER_TO_LABEL = {"model_a": "A", "model_b": "B", "A": "A", "B": "B"}
+# The reason of rows whose request was not sent because the teacher's cost cap was reached
+# (teacher errors start with it). Defined here so this file stays importable on its own by verl.
+COST_CAP = "cost_cap"
 
 
 def verdict_of(text: str | None) -> str | None:
@@ -122,7 +125,7 @@ def check_response(trace: str | None, winner: str, error: str | None = None,
     """The filter's whole decision on one teacher answer: failed calls, truncation, then the
     verdict rule and the format. Pass 1, pass 2 and the swapped-order check all use it."""
     if error:
-        return TraceCheck("teacher_error", error)
+        return TraceCheck(COST_CAP if error.startswith(COST_CAP) else "teacher_error", error)
     if finish_reason == "length":
         return TraceCheck("truncated", "hit the teacher's max_tokens")
     return check_trace(trace, winner)

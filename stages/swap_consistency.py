@@ -19,7 +19,7 @@ from pipeline.schema import REJECTED, SFT
 from pipeline.stage import decide
 from pipeline.teacher_client import TeacherResult
 from pipeline.teacher_stage import Messages, TeacherStage
-from pipeline.verdict import WINNER_TO_LABEL, check_response
+from pipeline.verdict import COST_CAP, WINNER_TO_LABEL, check_response
 
 SWAPPED = {"model_a": "model_b", "model_b": "model_a"}
 
@@ -47,6 +47,8 @@ class SwapConsistency(TeacherStage):
                   "swap_cached": result.cached}
         if consistent:
             return update
+        if check.reason == COST_CAP:
+            return update | decide(REJECTED, COST_CAP, self.name, check.detail)
         said = f"said {check.verdict}" if check.verdict else check.reason
         return update | decide(REJECTED, "position_inconsistent", self.name,
                                f"A/B swapped: {said}, winner is {WINNER_TO_LABEL[winner]}")

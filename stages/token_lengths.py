@@ -13,9 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.config import ConfigError, expand
 from pipeline.schema import REJECTED, SFT
 from pipeline.stage import Resources, Stage, decide, map_rows
+from pipeline.tokenizers import chat_tokens, load_tokenizer, local_model_dir
 
 
 @dataclass(frozen=True)
@@ -50,28 +50,16 @@ class TokenLengths(Stage):
 
     def _tokenizer(self) -> Any:
         if getattr(self, "_tok", None) is None:
-            from transformers import AutoTokenizer
-
-            name = self.params.tokenizer
-            if name is None:
-                from pipeline.local_model import ensure_checkpoint
-
-                name = str(ensure_checkpoint(expand(self.ctx.cfg.teacher.model_dir)))
-            try:
-                self._tok = AutoTokenizer.from_pretrained(name)
-            except Exception as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ConfigError(f"recipe.stages.token_lengths.tokenizer={name}: cannot load it "
-                                  f"({first}); give a local directory or download it first") from None
+            name = self.params.tokenizer or local_model_dir(self.ctx.cfg.teacher.model_dir)
+            self._tok = load_tokenizer(name, "recipe.stages.token_lengths.tokenizer")
         return self._tok
 
     def count(self, row: dict[str, Any]) -> int:
         tok = self._tokenizer()
         if row["split"] == SFT:
             chat = [*row["context_messages"], {"role": "assistant", "content": row["trace"]}]
-            return len(tok.apply_chat_template(chat, tokenize=True, return_dict=False))
-        return len(tok.apply_chat_template(row["context_messages"], tokenize=True,
-                                           add_generation_prompt=True, return_dict=False))
+            return chat_tokens(tok, chat, generation_prompt=False)
+        return chat_tokens(tok, row["context_messages"], generation_prompt=True)
 
     def process(self, rows: pa.Table) -> pa.Table:
         def one(row: dict[str, Any]) -> dict[str, Any]:
