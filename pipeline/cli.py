@@ -223,8 +223,9 @@ def summary(m: dict[str, Any], out: str, seconds: float) -> str:
     lines.append(f"accounting: {'every input row accounted for' if m['balanced'] else 'MISMATCH'}"
                  f" ({sum(m['inputs'].values())} rows in)")
     for c in m["teacher"]["by_call"]:
+        held = f", {c['not_sent']} not sent (cost cap)" if c["not_sent"] else ""
         lines.append(f"teacher {c['call']} {c['model']}: {c['calls']} calls, {c['requests']} "
-                     f"requests, {c['cached']} from cache, {c['errors']} errors, "
+                     f"requests, {c['cached']} from cache{held}, {c['errors']} errors, "
                      f"{c['prompt_tokens']} prompt + {c['completion_tokens']} completion tokens")
     lines.append(f"manifest: {out}/manifest.json   card: {out}/README.md")
     return "\n".join(lines)

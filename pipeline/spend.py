@@ -3,16 +3,19 @@
 One meter per teacher setting (`teacher`, `teacher2`) per build: under Ray a named actor the
 engine creates, so the spend of every worker is one number. A request is sent only if what is
 spent, plus the worst case of the requests in flight, plus its own worst case (its prompt tokens
-and `max_tokens` at the configured prices) stays within `max_cost_usd`: the cap is never passed,
-however many requests are in flight. When an answer returns, its worst case is replaced by what
-its usage says it cost. Requests refused are not sent; their rows are rejected as `cost_cap`,
-and a rerun with a higher cap asks only those (everything answered is in the cache).
+and `max_tokens` at the configured prices) stays within `max_cost_usd`, so the cap is never
+passed however many requests are in flight; it waits while the requests in flight may still
+leave room, and is refused once what is spent leaves none. When an answer returns, its worst
+case is replaced by what its usage says it cost. Requests refused are not sent; their rows are
+rejected as `cost_cap`, and a rerun with a higher cap asks only those (everything answered is
+in the cache).
 
 The meter also counts, per stage, what the driver's progress bars show.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -57,16 +60,19 @@ class Meter:
     def _stage(self, stage: str) -> StageSpend:
         return self.stages.setdefault(stage, StageSpend())
 
-    def admit(self, stage: str, worst_usd: float) -> bool:
-        """Whether a request that may cost `worst_usd` can go without passing the cap."""
+    def admit(self, stage: str, worst_usd: float) -> str:
+        """"send" when a request that may cost `worst_usd` can go without passing the cap;
+        "wait" when it may once requests in flight have settled; "refuse" when it never can."""
         s = self._stage(stage)
-        if self.cap is not None and self.spent + self.in_flight + worst_usd > self.cap:
+        if self.cap is not None and self.spent + worst_usd > self.cap:
             s.refused += 1
-            return False
+            return "refuse"
+        if self.cap is not None and self.spent + self.in_flight + worst_usd > self.cap:
+            return "wait"
         self.in_flight += worst_usd
         s.sent += 1
         s.first_sent = s.first_sent or time.time()
-        return True
+        return "send"
 
     def settle(self, stage: str, worst_usd: float, cost_usd: float, prompt_tokens: int,
                completion_tokens: int, failed: bool, retries: int) -> None:
@@ -100,9 +106,15 @@ class MeterHandle:
         self.local = meter if self.actor is None and meter is not None else Meter(cap_usd)
 
     async def admit(self, worst_usd: float) -> bool:
-        if self.actor is not None:
-            return await self.actor.admit.remote(self.stage, worst_usd)
-        return self.local.admit(self.stage, worst_usd)
+        """Whether the request may be sent; waits while requests in flight might leave room."""
+        while True:
+            if self.actor is not None:
+                answer = await self.actor.admit.remote(self.stage, worst_usd)
+            else:
+                answer = self.local.admit(self.stage, worst_usd)
+            if answer != "wait":
+                return answer == "send"
+            await asyncio.sleep(0.05)
 
     def settle(self, *args: Any) -> None:
         if self.actor is not None:  # not awaited: the order of settles does not matter

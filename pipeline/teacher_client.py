@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -49,8 +50,9 @@ def _retry_pause(exc: Exception, attempt: int) -> float | None:
     """Seconds to wait before trying again, or None when trying again cannot help (a 400, say).
     429s wait what the server's Retry-After says; the rest back off exponentially, with jitter
     so that workers do not retry in step."""
+    # a body that is not JSON comes from a gateway in trouble, as a 5xx does
     retriable = (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError,
-                 openai.InternalServerError)
+                 openai.InternalServerError, json.JSONDecodeError)
     if not isinstance(exc, retriable):
         return None
     backoff = min(60.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)

@@ -19,7 +19,7 @@ from pipeline.stage import decide
 from pipeline.teacher_client import RESULT_COLUMNS, TeacherResult, result_columns
 from pipeline.teacher_stage import Messages, TeacherStage
 from pipeline.templates import fill
-from pipeline.verdict import WINNER_TO_LABEL, check_response
+from pipeline.verdict import COST_CAP, WINNER_TO_LABEL, check_response
 
 
 class Bootstrap(TeacherStage):
@@ -32,7 +32,8 @@ class Bootstrap(TeacherStage):
     teacher_key = "teacher2"
 
     def wants(self, row: dict[str, Any]) -> bool:
-        return row["split"] == SFT and row["outcome"] == REJECTED
+        # a pair pass 1 never judged (its cost cap held it back) is not one it got wrong
+        return row["split"] == SFT and row["outcome"] == REJECTED and row["reason"] != COST_CAP
 
     def request(self, row: dict[str, Any]) -> Messages:
         flawed = None if row["teacher_error"] else row["trace"]

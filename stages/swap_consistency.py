@@ -40,6 +40,8 @@ class SwapConsistency(TeacherStage):
     def update(self, row: dict[str, Any], result: TeacherResult) -> dict[str, Any]:
         winner = SWAPPED[row["winner"]]
         check = check_response(result.content, winner, result.error, result.finish_reason)
+        if check.reason == COST_CAP:  # never asked: no swapped judgement to record
+            return {"swap_cached": False} | decide(REJECTED, COST_CAP, self.name, check.detail)
         consistent = check.verdict == WINNER_TO_LABEL[winner] and not result.error
         update = {"swap": {"teacher_model": self.teacher_config().model, "verdict": check.verdict,
                            "consistent": consistent, "prompt_tokens": result.prompt_tokens,
@@ -47,8 +49,6 @@ class SwapConsistency(TeacherStage):
                   "swap_cached": result.cached}
         if consistent:
             return update
-        if check.reason == COST_CAP:
-            return update | decide(REJECTED, COST_CAP, self.name, check.detail)
         said = f"said {check.verdict}" if check.verdict else check.reason
         return update | decide(REJECTED, "position_inconsistent", self.name,
                                f"A/B swapped: {said}, winner is {WINNER_TO_LABEL[winner]}")

@@ -70,25 +70,97 @@ class FakeOpenAI:
         self.thread.join(timeout=10)
 
 
+def request_tokens(body: dict[str, Any]) -> int:
+    """What a request counts against a token limit: prompt characters / 4 plus its max tokens."""
+    chars = sum(len(m["content"]) for m in body["messages"])
+    return chars // 4 + int(body.get("max_completion_tokens") or 0)
+
+
 class RateLimited:
-    """A behaviour wrapper that enforces a request limit like a provider: at most `limit`
-    requests in any `window_s` seconds, else 429 with Retry-After. Counts what it refused."""
+    """A behaviour wrapper that enforces limits like a provider: at most `limit` requests and
+    `token_limit` tokens (None: no limit) in any `window_s` seconds, else 429 with
+    Retry-After. Counts what it refused."""
 
     def __init__(self, inner: Callable[[dict[str, Any], int], Reply], limit: int,
-                 window_s: float) -> None:
+                 window_s: float, token_limit: int | None = None) -> None:
         self.inner, self.limit, self.window_s = inner, limit, window_s
-        self.accepted: list[float] = []
+        self.token_limit = token_limit
+        self.accepted: list[tuple[float, int]] = []
         self.refused = 0
         self.lock = threading.Lock()
 
     def __call__(self, body: dict[str, Any], n: int) -> Reply:
         now = time.monotonic()
+        tokens = request_tokens(body)
         with self.lock:
-            recent = [t for t in self.accepted if t > now - self.window_s]
-            if len(recent) >= self.limit:
+            recent = [(t, k) for t, k in self.accepted if t > now - self.window_s]
+            over_tokens = (self.token_limit is not None
+                           and sum(k for _, k in recent) + tokens > self.token_limit)
+            if len(recent) >= self.limit or over_tokens:
                 self.refused += 1
-                wait = recent[0] + self.window_s - now
+                wait = recent[0][0] + self.window_s - now if recent else self.window_s
                 return 429, json.dumps({"error": {"message": "rate limited"}}), {
                     "Retry-After": f"{wait:.3f}"}
-            self.accepted.append(now)
+            self.accepted.append((now, tokens))
         return self.inner(body, n)
+
+
+FAULTS = ("rate_limit", "server_error", "hang", "malformed", "empty", "length")
+
+
+class Faults:
+    """A behaviour that injects the faults of a real provider by arrival number: request n gets
+    fault f when n % every[f] == 0 (checked in FAULTS order), the inner answer otherwise.
+    `hang` sleeps `hang_s` (past the client's time-out) and then fails. It counts the answers
+    it gave per conversation, so a test can prove nothing was answered twice. `hold()` makes
+    every later request wait (nothing answered is in flight), `release()` fails those with 503."""
+
+    def __init__(self, inner: Callable[[dict[str, Any], int], Reply], every: dict[str, int],
+                 hang_s: float = 5.0) -> None:
+        unknown = set(every) - set(FAULTS)
+        assert not unknown, f"unknown faults {unknown}"
+        self.inner, self.every, self.hang_s = inner, every, hang_s
+        self.answered: dict[str, int] = {}
+        self.injected = dict.fromkeys(FAULTS, 0)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.held = 0
+        self.lock = threading.Lock()
+
+    def hold(self) -> None:
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
+    def __call__(self, body: dict[str, Any], n: int) -> Reply:
+        if not self.gate.is_set():
+            with self.lock:
+                self.held += 1
+            self.gate.wait()
+            return 503, json.dumps({"error": {"message": "held, then dropped"}})
+        fault = next((f for f in FAULTS if f in self.every and n % self.every[f] == 0), None)
+        if fault:
+            with self.lock:
+                self.injected[fault] += 1
+        if fault == "rate_limit":
+            return 429, json.dumps({"error": {"message": "slow down"}}), {"Retry-After": "0.2"}
+        if fault == "server_error":
+            return 500, json.dumps({"error": {"message": "overloaded"}})
+        if fault == "hang":
+            time.sleep(self.hang_s)
+            return 504, json.dumps({"error": {"message": "gateway time-out"}})
+        if fault == "malformed":
+            return 200, '{"id": "x", "choices": [{"mess'
+        status, text, *extra = self.inner(body, n)
+        if status == 200 and fault in ("empty", "length"):
+            reply = json.loads(text)
+            choice = reply["choices"][0]
+            choice["message"]["content"] = "" if fault == "empty" else choice["message"]["content"][:20]
+            choice["finish_reason"] = "stop" if fault == "empty" else "length"
+            text = json.dumps(reply)
+        if status == 200:
+            key = json.dumps(body["messages"], sort_keys=True)
+            with self.lock:
+                self.answered[key] = self.answered.get(key, 0) + 1
+        return (status, text, *extra)

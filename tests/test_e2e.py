@@ -5,12 +5,14 @@ Run twice with one cache: the second run asks the teacher nothing and writes the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -37,11 +39,12 @@ TEACHER_REASONS = {"wrong_verdict", "bad_format", "no_verdict", "ambiguous_verdi
                    "truncated", "teacher_error", "empty_trace"}
 
 
-def start_build(*overrides: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_build(*overrides: str, env: dict[str, str] | None = None,
+                new_session: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "pipeline.cli", "build", *overrides]
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", **SECRETS, **(env or {}))
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=new_session)
 
 
 def build(*overrides: str, timeout: int = 1500, env: dict[str, str] | None = None,
@@ -331,3 +334,86 @@ def test_a_three_node_cluster_builds_the_same_bytes_despite_a_killed_worker(runs
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before, "same config + same cache = the same files, manifest included"
     assert manifest(out)["teacher"]["requests"] == 0
+
+
+def _valid_trace(body: dict, n: int):
+    """A well-formed trace that always says A (so about half are right), after 50 ms."""
+    from fake_openai import completion
+
+    time.sleep(0.05)
+    return completion("<type>Chat</type>\n<rubric>Accuracy (weight 100%)<justify>Facts decide."
+                      "</justify>\n</rubric>\n<eval><quote_A>first</quote_A> is right; "
+                      "<summary_B>second</summary_B> is not.</eval>\n<answer>[[A]]</answer>")
+
+
+def _kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL the build and every process of its session (its local Ray included)."""
+    import psutil
+
+    doomed = [p for p in psutil.process_iter(["pid"]) if _sid(p) == proc.pid]
+    for p in doomed:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    proc.wait(timeout=60)
+    psutil.wait_procs(doomed, timeout=30)
+
+
+def _sid(p) -> int | None:
+    try:
+        return os.getsid(p.pid)
+    except OSError:
+        return None
+
+
+def test_a_capped_build_then_a_killed_one_resume_without_asking_anything_twice(tmp_path):
+    """Against a provider that throttles, fails, hangs, answers malformed, empty and truncated:
+    a build capped by teacher.max_cost_usd stops sending at the cap and finishes cleanly; a
+    build SIGKILLed mid-run is rerun to the end; the server answered no conversation twice."""
+    from fake_openai import FakeOpenAI, Faults
+
+    faults = Faults(_valid_trace, every={"rate_limit": 7, "server_error": 11, "hang": 29,
+                                         "malformed": 31, "empty": 37, "length": 41}, hang_s=2.0)
+    with FakeOpenAI(faults) as server:
+        remote = [setting for b in ("teacher", "teacher2") for setting in (
+            f"{b}=openai", f"{b}.model=fake-judge", f"{b}.base_url={server.base_url}",
+            f"{b}.concurrency=4", f"{b}.timeout_s=1", f"{b}.max_attempts=8",
+            f"{b}.price_input_per_mtok=1", f"{b}.price_output_per_mtok=1000")]
+        # the stages that cannot meet a fault are left out, to keep three builds short
+        common = [f"teacher.cache_dir={tmp_path}/cache", "teacher.max_tokens=100", *remote,
+                  "~recipe.stages.decontaminate", "~recipe.stages.near_dedup",
+                  "~recipe.stages.token_lengths"]
+        out = tmp_path / "out"
+
+        capped = build(f"output.dir={out}", *common, "teacher.max_cost_usd=0.2")
+        assert capped.returncode == 0, capped.stdout[-4000:]
+        m = manifest(out)
+        assert m["balanced"]
+        held_back = sum(n for s in m["stages"] for k, n in s["removed"].items()
+                        if k.endswith(":cost_cap"))
+        assert held_back > 0 and "teacher.max_cost_usd reached" in capped.stdout
+        pass1 = next(c for c in m["teacher"]["by_call"] if c["call"] == "pass 1")
+        assert pass1["not_sent"] == held_back and pass1["requests"] == pass1["calls"] - held_back
+        spent = sum(faults.answered.values()) * 0.007011
+        assert spent <= 0.2 + 1e-9
+
+        proc = start_build(f"output.dir={out}", *common, new_session=True)
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe flowing
+        before = sum(faults.answered.values())
+        deadline = time.monotonic() + 600
+        while sum(faults.answered.values()) < before + 10 and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        faults.hold()  # what is in flight now stays unanswered
+        time.sleep(3)  # answers already on their way reach the cache
+        _kill_session(proc)
+        faults.release()
+        assert proc.returncode == -signal.SIGKILL
+
+        done = build(f"output.dir={out}", *common)
+        assert done.returncode == 0, done.stdout[-4000:]
+    assert faults.held > 0, "the build was killed with requests in flight"
+    assert set(faults.answered.values()) == {1}, "no conversation was answered twice"
+    assert all(faults.injected.values()), faults.injected
+    m = manifest(out)
+    assert m["balanced"] and not any(k.endswith(":cost_cap") for s in m["stages"]
+                                     for k in s["removed"])

@@ -165,3 +165,76 @@ def test_requests_take_turns_among_replicas(teacher):
         results = TeacherClient(teacher, [a.base_url, b.base_url]).complete_all(MSGS)
         assert (len(a.requests), len(b.requests)) == (3, 2)
     assert [r.content for r in results] == ["ok"] * len(MSGS)
+
+
+def test_token_limits_are_respected_without_refusals(teacher):
+    """TPM binds (the server allows 5 requests' tokens a second, and any number of requests)."""
+    from fake_openai import RateLimited
+
+    server_side = RateLimited(lambda body, n: completion("ok"), limit=1000, window_s=1.0,
+                              token_limit=500)
+    cfg = load_config(["teacher=openai", "teacher.model=fake-judge", "teacher.max_attempts=3",
+                       f"teacher.cache_dir={teacher.cache_dir}-tpm", "teacher.concurrency=16",
+                       "teacher.max_tokens=100", "teacher.tpm=27000"])  # 450 tokens a second
+    msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(16)]
+    with FakeOpenAI(server_side) as s:
+        results = TeacherClient(cfg.teacher, s.base_url).complete_all(msgs)
+        span = s.arrivals[-1] - s.arrivals[0]
+    assert all(r.content == "ok" for r in results)
+    assert server_side.refused == 0
+    assert span >= 15 / 4.5 * 0.9, "16 requests of 100 tokens at 450 tokens/s take about 3.3 s"
+
+
+def test_every_fault_ends_in_an_answer_or_a_row_error_and_nothing_is_answered_twice(teacher):
+    from fake_openai import Faults
+
+    faults = Faults(lambda body, n: completion(f"trace for {body['messages'][0]['content']}"),
+                    every={"rate_limit": 3, "server_error": 5, "hang": 7, "malformed": 11,
+                           "empty": 13, "length": 17}, hang_s=1.5)
+    cfg = load_config(["teacher=openai", "teacher.model=fake-judge", "teacher.max_attempts=8",
+                       f"teacher.cache_dir={teacher.cache_dir}-faults", "teacher.concurrency=8",
+                       "teacher.timeout_s=0.5"])
+    msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(40)]
+    with FakeOpenAI(faults) as s:
+        results = TeacherClient(cfg.teacher, s.base_url).complete_all(msgs)
+        asked = len(s.requests)
+        again = TeacherClient(cfg.teacher, s.base_url).complete_all(msgs)
+        assert len(s.requests) == asked, "a warm rerun asks nothing"
+    assert all(faults.injected[f] for f in faults.every), faults.injected
+    assert set(faults.answered.values()) == {1}, "no conversation answered twice"
+    assert len(faults.answered) == 40
+    for r in results:
+        assert r.content or r.error, "every row has an answer or an error"
+    empty = [r for r in results if r.error and r.error.startswith("empty answer")]
+    truncated = [r for r in results if r.finish_reason == "length"]
+    assert len(empty) == faults.injected["empty"] and len(truncated) == faults.injected["length"]
+    assert [(r.content, r.error) for r in again] == [(r.content, r.error) for r in results]
+
+
+def test_the_cost_cap_is_never_passed_and_a_higher_cap_asks_only_the_rest(teacher):
+    """Worst case (max_tokens) is reserved while a request is in flight; the usage decides."""
+    from pipeline.spend import Meter, price_usd
+
+    def capped(cap: float):
+        return load_config(["teacher=openai", "teacher.model=fake-judge",
+                            f"teacher.cache_dir={teacher.cache_dir}-cap", "teacher.concurrency=4",
+                            "teacher.max_tokens=100", "teacher.price_input_per_mtok=1",
+                            "teacher.price_output_per_mtok=1000",
+                            f"teacher.max_cost_usd={cap}"]).teacher
+
+    low = capped(0.15)
+    msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(30)]
+    meter = Meter(low.max_cost_usd)
+    with FakeOpenAI(lambda body, n: completion("ok")) as s:
+        results = TeacherClient(low, s.base_url, meter).complete_all(msgs)
+        sent = len(s.requests)
+        refused = [r for r in results if r.error]
+        assert 0 < sent < 30 and len(refused) == 30 - sent
+        assert all(r.error.startswith("cost_cap") for r in refused)
+        each = price_usd(low, 11, 7)  # what the server's usage says every answer cost
+        assert meter.spent == pytest.approx(sent * each) and meter.spent <= low.max_cost_usd
+        worst = price_usd(low, 0, 100)
+        assert meter.spent + worst > low.max_cost_usd, "it stopped only when the next could pass"
+        more = TeacherClient(capped(10), s.base_url).complete_all(msgs)
+        assert len(s.requests) == 30, "the rerun asks only what the cap held back"
+    assert all(r.content == "ok" for r in more)
