@@ -85,6 +85,8 @@ class TeacherConfig:
     # the cost cap and `--estimate`; null: characters / 4 (the local teacher uses its own).
     tokenizer: str | None = None
     cache_dir: str = "~/.cache/rubricforge/teacher"
+    # Only for backend=openai_batch: seconds between polls of a batch job.
+    batch_poll_s: float = 30.0
     # Only for backend=local: the embedded vLLM server.
     startup_timeout_s: float = 600.0
     max_model_len: int = 4096

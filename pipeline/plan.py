@@ -18,7 +18,7 @@ from stages import stage_registry
 from stages.sources import registry as source_registry
 from stages.sources.base import SAMPLES_DIR, Source
 
-TEACHER_BACKENDS = ("local", "openai")
+TEACHER_BACKENDS = ("local", "openai", "openai_batch")
 # Columns the writer needs to produce the sft/ and rl/ parts.
 WRITER_INPUTS = ("split", "winner", "context_messages", "trace", "verdict")
 
@@ -168,7 +168,7 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
                               f"and {key}.price_output_per_mtok (USD per million tokens)")
     if not asked:
         return
-    if t.backend == "openai" and not os.environ.get(t.api_key_env) and not t.base_url:
+    if t.backend.startswith("openai") and not os.environ.get(t.api_key_env) and not t.base_url:
         raise ConfigError(f"config error: {key}=openai needs an API key in the environment "
                           f"variable {t.api_key_env} (key: {key}.api_key_env), or set "
                           f"{key}.base_url for a server without keys")

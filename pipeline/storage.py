@@ -119,6 +119,13 @@ def remove_tree(url: str) -> None:
         fs.rm(path, recursive=True)
 
 
+def remove_file(url: str) -> None:
+    """Delete one file if it is there."""
+    fs, path = fs_of(url)
+    if fs.exists(path):
+        fs.rm_file(path)
+
+
 def upload_dir(local: Path, url: str) -> None:
     """Copy a local directory's files under `url` (each file atomically)."""
     for path in sorted(p for p in local.rglob("*") if p.is_file()):

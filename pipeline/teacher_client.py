@@ -143,8 +143,12 @@ class TeacherClient:
         # Identical requests are asked once; the other rows get the same answer, unpaid.
         unique = {k: r for k, r in zip(keys, requests, strict=True)}
         try:
-            answers = await asyncio.gather(*(self._one(clients[i % len(clients)], limit, k, r)
-                                             for i, (k, r) in enumerate(unique.items())))
+            if self.cfg.backend == "openai_batch":
+                answers = await self._batched(clients[0], unique)
+            else:
+                answers = await asyncio.gather(*(
+                    self._one(clients[i % len(clients)], limit, k, r)
+                    for i, (k, r) in enumerate(unique.items())))
         finally:
             for client in clients:
                 await client.close()
@@ -155,6 +159,25 @@ class TeacherClient:
             result = by_key[k]
             out.append(result if k not in seen else dataclasses.replace(result, cached=True))
             seen.add(k)
+        return out
+
+    async def _batched(self, client: openai.AsyncOpenAI, unique: dict[str, dict[str, Any]]
+                       ) -> list[TeacherResult]:
+        """The Batch API path: cached answers first, the rest through batch jobs."""
+        from pipeline.batch_client import BatchJobs
+
+        hits = {k: self.cache.get(k) for k in unique}
+        pending = {k: r for k, r in unique.items() if hits[k] is None}
+        self.meter.note_cached(len(unique) - len(pending))
+        errors = await BatchJobs(self.cfg, client, self.cache, self.meter).answer(pending)
+        out = []
+        for k in unique:
+            if hits[k] is not None:
+                out.append(from_record(hits[k], cached=True))
+            elif k in errors:
+                out.append(TeacherResult(None, None, 0, 0, 0.0, False, errors[k]))
+            else:
+                out.append(from_record(self.cache.get(k), cached=False))
         return out
 
     async def _one(self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore, key: str,

@@ -164,3 +164,117 @@ class Faults:
             with self.lock:
                 self.answered[key] = self.answered.get(key, 0) + 1
         return (status, text, *extra)
+
+
+class FakeBatchAPI:
+    """Plays the OpenAI Files and Batch endpoints on loopback. A job stays `in_progress` for
+    `polls` retrievals, then each of its lines is answered by `behaviour(body, n)` (a 200 goes
+    to the output file, anything else to the error file). `stall()` keeps jobs in progress
+    until `unstall()`. Counts uploads, jobs and answers per conversation."""
+
+    def __init__(self, behaviour: Callable[[dict[str, Any], int], Reply], polls: int = 2) -> None:
+        self.behaviour, self.polls = behaviour, polls
+        self.files: dict[str, str] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.answered: dict[str, int] = {}
+        self.lines_seen = 0
+        self.stalled = False
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, status: int, payload: Any, raw: str | None = None) -> None:
+                data = (raw if raw is not None else json.dumps(payload)).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with lock:
+                    if self.path.endswith("/files"):
+                        self._send(200, outer._upload(self.headers["Content-Type"], body))
+                    elif self.path.endswith("/batches"):
+                        self._send(200, outer._create(json.loads(body)))
+                    else:
+                        self._send(404, {"error": {"message": self.path}})
+
+            def do_GET(self) -> None:  # noqa: N802
+                with lock:
+                    parts = self.path.split("/")
+                    if "batches" in parts:
+                        self._send(200, outer._retrieve(parts[-1]))
+                    elif parts[-1] == "content":
+                        self._send(200, None, raw=outer.files[parts[-2]])
+                    else:
+                        self._send(404, {"error": {"message": self.path}})
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _upload(self, content_type: str, body: bytes) -> dict[str, Any]:
+        boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
+        for part in body.split(b"--" + boundary):
+            head, _, data = part.partition(b"\r\n\r\n")
+            if b'name="file"' in head:
+                file_id = f"file-{len(self.files)}"
+                self.files[file_id] = data.removesuffix(b"\r\n").decode()
+                return {"id": file_id, "object": "file", "bytes": len(data), "created_at": 0,
+                        "filename": "requests.jsonl", "purpose": "batch"}
+        raise AssertionError("no file in the upload")
+
+    def _create(self, req: dict[str, Any]) -> dict[str, Any]:
+        job_id = f"batch_{len(self.jobs)}"
+        self.jobs[job_id] = {"id": job_id, "object": "batch", "endpoint": req["endpoint"],
+                             "input_file_id": req["input_file_id"], "status": "in_progress",
+                             "completion_window": req["completion_window"], "created_at": 0,
+                             "output_file_id": None, "error_file_id": None, "polls": 0}
+        return self._public(self.jobs[job_id])
+
+    def _retrieve(self, job_id: str) -> dict[str, Any]:
+        job = self.jobs[job_id]
+        job["polls"] += 1
+        if job["status"] == "in_progress" and job["polls"] >= self.polls and not self.stalled:
+            self._run(job)
+        return self._public(job)
+
+    def _run(self, job: dict[str, Any]) -> None:
+        out, err = [], []
+        for line in self.files[job["input_file_id"]].splitlines():
+            req = json.loads(line)
+            self.lines_seen += 1
+            status, text, *_ = self.behaviour(req["body"], self.lines_seen)
+            result = {"id": f"r{self.lines_seen}", "custom_id": req["custom_id"], "error": None,
+                      "response": {"status_code": status, "body": json.loads(text)}}
+            (out if status == 200 else err).append(json.dumps(result))
+            if status == 200:
+                key = json.dumps(req["body"]["messages"], sort_keys=True)
+                self.answered[key] = self.answered.get(key, 0) + 1
+        for name, lines in (("output_file_id", out), ("error_file_id", err)):
+            if lines:
+                file_id = f"file-{len(self.files)}"
+                self.files[file_id] = "\n".join(lines) + "\n"
+                job[name] = file_id
+        job["status"] = "completed"
+
+    @staticmethod
+    def _public(job: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in job.items() if k != "polls"}
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeBatchAPI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)

@@ -238,3 +238,72 @@ def test_the_cost_cap_is_never_passed_and_a_higher_cap_asks_only_the_rest(teache
         more = TeacherClient(capped(10), s.base_url).complete_all(msgs)
         assert len(s.requests) == 30, "the rerun asks only what the cap held back"
     assert all(r.content == "ok" for r in more)
+
+
+def _batch_teacher(cache_dir: str, **extra: str):
+    return load_config(["teacher=openai_batch", "teacher.model=fake-judge",
+                        f"teacher.cache_dir={cache_dir}", "teacher.batch_poll_s=0.01",
+                        "teacher.max_attempts=3", "teacher.price_input_per_mtok=2",
+                        "teacher.price_output_per_mtok=8",
+                        *(f"teacher.{k}={v}" for k, v in extra.items())]).teacher
+
+
+def test_batch_backend_retries_failed_lines_in_a_new_job_at_half_price(tmp_path):
+    from pipeline.spend import Meter, price_usd
+
+    from fake_openai import FakeBatchAPI
+
+    def reply(body, n):  # the first job's every third line fails
+        return (500, json.dumps({"error": {"message": "busy"}})) if n <= 10 and n % 3 == 0 else \
+            completion(f"trace for {body['messages'][0]['content']}")
+
+    cfg = _batch_teacher(f"{tmp_path}/cache")
+    meter = Meter(None)
+    msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(10)]
+    with FakeBatchAPI(reply) as api:
+        results = TeacherClient(cfg, api.base_url, meter).complete_all(msgs)
+        assert len(api.jobs) == 2 and api.lines_seen == 13, "3 failed lines, sent again once"
+        again = TeacherClient(cfg, api.base_url).complete_all(msgs)
+        assert len(api.jobs) == 2, "a warm rerun submits nothing"
+    assert [r.content for r in results] == [f"trace for q{i}" for i in range(10)]
+    assert set(api.answered.values()) == {1} and all(r.cached for r in again)
+    assert meter.spent == pytest.approx(10 * price_usd(cfg, 11, 7))
+    assert price_usd(cfg, 11, 7) == pytest.approx((11 * 2 + 7 * 8) / 1e6 / 2), "half the price"
+    assert not list((tmp_path / "cache" / "batches").glob("*.json")), "finished jobs forgotten"
+
+
+def test_a_restarted_build_picks_up_its_batch_job_instead_of_paying_again(tmp_path):
+    """The first client is stopped while its job runs; the job id it saved brings the second
+    to the same job, so the API sees one upload and one job."""
+    import asyncio
+    import threading
+
+    from fake_openai import FakeBatchAPI
+
+    cfg = _batch_teacher(f"{tmp_path}/cache")
+    msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(6)]
+    with FakeBatchAPI(lambda body, n: completion("ok")) as api:
+        api.stalled = True
+        first = TeacherClient(cfg, api.base_url)
+        stopped = threading.Event()
+
+        def run_until_stopped() -> None:
+            async def go() -> None:
+                task = asyncio.ensure_future(first._complete_all(msgs))
+                while not stopped.is_set():
+                    await asyncio.sleep(0.01)
+                task.cancel()  # the build is stopped while it waits on the job
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            asyncio.run(go())
+
+        thread = threading.Thread(target=run_until_stopped)
+        thread.start()
+        while not list((tmp_path / "cache" / "batches").glob("*.json")):
+            assert thread.is_alive()
+        stopped.set()
+        thread.join()
+        api.stalled = False
+        results = TeacherClient(cfg, api.base_url).complete_all(msgs)
+        assert (len(api.files), len(api.jobs)) == (2, 1), "one upload, one job, one output"
+    assert [r.content for r in results] == ["ok"] * 6 and not any(r.cached for r in results)
