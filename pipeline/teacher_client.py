@@ -64,6 +64,8 @@ def _retry_pause(exc: Exception, attempt: int) -> float | None:
         return backoff
 
 
+CONNECTIONS_PER_POOL = 32
+
 # Providers' tokenizers are not all public: without `teacher.tokenizer` a prompt counts as its
 # characters / 4 (TPM budget, cost cap and `build --estimate` alike).
 CHARS_PER_TOKEN = 4
@@ -133,9 +135,11 @@ class TeacherClient:
 
     async def _complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
         # Retries are ours, not the client's: a 429 must pause every worker, not just this one.
+        # Several small connection pools: httpcore's bookkeeping grows with each pool's size.
+        shards = -(-self.cfg.concurrency // CONNECTIONS_PER_POOL)
         clients = [openai.AsyncOpenAI(base_url=url, api_key=api_key(self.cfg),
                                       timeout=self.cfg.timeout_s, max_retries=0)
-                   for url in self.base_urls]
+                   for _ in range(shards) for url in self.base_urls]
         self.budget = SharedBudget(self.cfg)
         limit = asyncio.Semaphore(self.cfg.concurrency)
         requests = [request_for(self.cfg, c) for c in conversations]
@@ -226,7 +230,8 @@ class TeacherClient:
                   "prompt_tokens": usage.prompt_tokens if usage else 0,
                   "completion_tokens": usage.completion_tokens if usage else 0,
                   "latency_s": round(latency, 3)}
-        self.cache.put(key, record)  # paid for: never ask again, even when it is empty
+        # paid for: never ask again, even when it is empty; fsynced off the event loop
+        await asyncio.to_thread(self.cache.put, key, record)
         result = from_record(record, cached=False)
         self.meter.settle(worst, cost, result.prompt_tokens, result.completion_tokens,
                           bool(result.error), attempt - 1)
