@@ -95,3 +95,17 @@ def test_bad_resources_are_refused_before_any_work(override, message):
 def test_publishing_needs_a_local_output():
     with pytest.raises(ConfigError, match="publish.repo needs a local output.dir"):
         make_plan(load_config(["output.dir=s3://bucket/out", "publish.repo=org/name"]))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["teacher.max_cost_usd=0"], "teacher.max_cost_usd must be > 0"),
+    (["teacher=openai", "teacher.model=o3", "teacher.base_url=http://h/v1",
+      "teacher.max_cost_usd=5"], "teacher.max_cost_usd needs teacher.price_input_per_mtok"),
+    (["teacher2=openai_batch", "teacher2.model=o3", "teacher2.base_url=http://h/v1",
+      "teacher2.max_cost_usd=5", "teacher2.price_output_per_mtok=8"],
+     "teacher2.max_cost_usd needs teacher2.price_input_per_mtok"),
+    (["teacher.tokenizer=/nonexistent/tokenizer"], "teacher.tokenizer=/nonexistent/tokenizer"),
+])
+def test_cost_cap_and_tokenizer_mistakes_are_refused_before_any_work(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_plan(load_config(overrides))

@@ -1,0 +1,66 @@
+"""The spend meter and the progress line: arithmetic every worker's requests go through."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.progress import describe
+from pipeline.spend import Meter, price_usd
+from pipeline.teacher_client import prompt_tokens, tokenizer_name
+
+
+def test_a_request_waits_while_requests_in_flight_may_leave_room_and_is_refused_after():
+    meter = Meter(1.0)
+    assert meter.admit("teacher", 0.4) == "send"
+    assert meter.admit("teacher", 0.4) == "send"
+    assert meter.admit("teacher", 0.4) == "wait", "0.4 + 0.4 in flight: the third may not fit"
+    meter.settle("teacher", 0.4, 0.1, 100, 50, False, 0)
+    assert meter.admit("teacher", 0.4) == "send", "an answer cheaper than its worst case frees room"
+    meter.settle("teacher", 0.4, 0.4, 100, 50, False, 1)
+    meter.settle("teacher", 0.4, 0.4, 100, 50, False, 0)
+    assert meter.spent == pytest.approx(0.9)
+    assert meter.admit("teacher", 0.4) == "refuse", "0.9 spent: 0.4 more can never fit"
+    s = meter.snapshot()["stages"]["teacher"]
+    assert (s["sent"], s["answered"], s["refused"], s["retries"]) == (3, 3, 1, 1)
+
+
+def test_without_a_cap_everything_goes_and_is_counted():
+    meter = Meter(None)
+    assert all(meter.admit("bootstrap", 100.0) == "send" for _ in range(5))
+    meter.note_cached("bootstrap", 7)
+    assert meter.snapshot()["stages"]["bootstrap"]["cached"] == 7
+
+
+def test_batch_prices_are_half():
+    sync = load_config(["teacher=openai", "teacher.model=o3", "teacher.price_input_per_mtok=2",
+                        "teacher.price_output_per_mtok=8"]).teacher
+    batch = load_config(["teacher=openai_batch", "teacher.model=o3",
+                         "teacher.price_input_per_mtok=2",
+                         "teacher.price_output_per_mtok=8"]).teacher
+    assert price_usd(sync, 1_000_000, 1_000_000) == pytest.approx(10.0)
+    assert price_usd(batch, 1_000_000, 1_000_000) == pytest.approx(5.0)
+
+
+def test_the_progress_line_has_rates_errors_cost_and_projection():
+    stage = {"sent": 10, "answered": 9, "errors": 1, "retries": 3, "refused": 2, "cached": 0,
+             "prompt_tokens": 9000, "completion_tokens": 1000, "cost_usd": 0.5,
+             "first_sent": 100.0, "last_done": 105.0}
+    line = describe(stage, expected=40, cap=3.0, now=105.0)
+    assert line == ("10/40 asked, 2.0 req/s, 2,000 tok/s, 1 errors, 3 retries, $0.50 "
+                    "(projected $2.00), cap $3.00, 2 not sent (cost cap)")
+
+
+def test_prompt_tokens_are_counted_with_the_teachers_tokenizer_where_known():
+    messages = [{"role": "user", "content": "Which answer is better, and why? " * 20}]
+    local = load_config([]).teacher
+    remote = load_config(["teacher=openai", "teacher.model=o3"]).teacher
+    assert tokenizer_name(remote) is None
+    assert prompt_tokens(remote, messages) == len(messages[0]["content"]) // 4
+    assert tokenizer_name(local) is not None
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_name(local))
+    expected = len(tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
+                                           return_dict=False))
+    assert prompt_tokens(local, messages) == expected != len(messages[0]["content"]) // 4
