@@ -22,8 +22,7 @@ import openai
 
 from pipeline import storage
 from pipeline.cache import ResponseCache
-from pipeline.spend import MeterHandle, price_usd
-from pipeline.verdict import COST_CAP
+from pipeline.spend import MeterHandle, cost_cap_error, price_usd
 
 log = logging.getLogger("rubricforge.teacher")
 ENDPOINT = "/v1/chat/completions"
@@ -61,8 +60,7 @@ class BatchJobs:
         while todo and attempt <= self.cfg.max_attempts:
             job, refused = await self._submit(todo, attempt)
             for key in refused:
-                errors[key] = (f"{COST_CAP}: not sent, max_cost_usd={self.cfg.max_cost_usd} of "
-                               f"{self.cfg.model} reached; raise it and rerun")
+                errors[key] = cost_cap_error(self.cfg)
                 todo.pop(key)
             if job is None:
                 break

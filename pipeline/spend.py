@@ -20,6 +20,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pipeline.verdict import COST_CAP
+
 # The Batch API bills half the synchronous price.
 BATCH_DISCOUNT = 0.5
 
@@ -29,6 +31,12 @@ def price_usd(teacher_cfg: Any, prompt_tokens: int, completion_tokens: int) -> f
     factor = BATCH_DISCOUNT if teacher_cfg.backend == "openai_batch" else 1.0
     return factor * (prompt_tokens * (teacher_cfg.price_input_per_mtok or 0.0)
                      + completion_tokens * (teacher_cfg.price_output_per_mtok or 0.0)) / 1e6
+
+
+def cost_cap_error(teacher_cfg: Any) -> str:
+    """The error of a request the cap held back (its row is rejected as `cost_cap`)."""
+    return (f"{COST_CAP}: not sent, max_cost_usd={teacher_cfg.max_cost_usd} of "
+            f"{teacher_cfg.model} reached; raise it and rerun")
 
 
 @dataclass

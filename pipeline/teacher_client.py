@@ -21,8 +21,8 @@ import openai
 
 from pipeline.cache import ResponseCache, request_key
 from pipeline.rate_limit import SharedBudget
-from pipeline.spend import MeterHandle, price_usd
-from pipeline.verdict import COST_CAP, trace_regex
+from pipeline.spend import MeterHandle, cost_cap_error, price_usd
+from pipeline.verdict import trace_regex
 
 log = logging.getLogger("rubricforge.teacher")
 
@@ -199,9 +199,7 @@ class TeacherClient:
             # Admitted inside the concurrency limit: only requests really in flight reserve
             # their worst case against the cap.
             if not await self.meter.admit(worst):
-                return TeacherResult(None, None, 0, 0, 0.0, False,
-                                     f"{COST_CAP}: not sent, max_cost_usd={self.cfg.max_cost_usd} "
-                                     f"of {self.cfg.model} reached; raise it and rerun")
+                return TeacherResult(None, None, 0, 0, 0.0, False, cost_cap_error(self.cfg))
             start = time.monotonic()
             for attempt in range(1, self.cfg.max_attempts + 1):
                 await self.budget.wait(tokens)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 Reply = tuple  # (status, body) or (status, body, headers)
 
@@ -20,7 +20,31 @@ def completion(content: str, finish_reason: str = "stop") -> Reply:
         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
 
 
-class FakeOpenAI:
+class _Loopback:
+    """A threaded HTTP server on a free loopback port, for `with ... as server:`."""
+
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+class FakeOpenAI(_Loopback):
     """`with FakeOpenAI(behaviour) as server:` behaviour(request_json, n) -> (status, body)."""
 
     def __init__(self, behaviour: Callable[[dict[str, Any], int], Reply]) -> None:
@@ -53,21 +77,8 @@ class FakeOpenAI:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._serve(Handler)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self) -> FakeOpenAI:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
 
 
 def request_tokens(body: dict[str, Any]) -> int:
@@ -166,7 +177,7 @@ class Faults:
         return (status, text, *extra)
 
 
-class FakeBatchAPI:
+class FakeBatchAPI(_Loopback):
     """Plays the OpenAI Files and Batch endpoints on loopback. A job stays `in_progress` for
     `polls` retrievals, then each of its lines is answered by `behaviour(body, n)` (a 200 goes
     to the output file, anything else to the error file). `stall()` keeps jobs in progress
@@ -214,8 +225,7 @@ class FakeBatchAPI:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._serve(Handler)
 
     def _upload(self, content_type: str, body: bytes) -> dict[str, Any]:
         boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
@@ -266,15 +276,3 @@ class FakeBatchAPI:
     def _public(job: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in job.items() if k != "polls"}
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self) -> FakeBatchAPI:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)

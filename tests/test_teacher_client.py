@@ -197,18 +197,25 @@ def test_every_fault_ends_in_an_answer_or_a_row_error_and_nothing_is_answered_tw
     msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(40)]
     with FakeOpenAI(faults) as s:
         results = TeacherClient(cfg.teacher, s.base_url).complete_all(msgs)
-        asked = len(s.requests)
+        asked, injected = len(s.requests), dict(faults.injected)
         again = TeacherClient(cfg.teacher, s.base_url).complete_all(msgs)
-        assert len(s.requests) == asked, "a warm rerun asks nothing"
-    assert all(faults.injected[f] for f in faults.every), faults.injected
+        rerun = {r["messages"][0]["content"] for r in s.requests[asked:]}
+    # a request can meet a fault on all of its attempts (rarely): such a row keeps its error,
+    # is not cached, and is the only kind a rerun asks again
+    failed = {m[0]["content"] for m, r in zip(msgs, results, strict=True)
+              if r.error and r.finish_reason is None}
+    assert rerun <= failed, "a rerun asks only what ended in a failed call"
+    assert all(injected[f] for f in faults.every), injected
     assert set(faults.answered.values()) == {1}, "no conversation answered twice"
-    assert len(faults.answered) == 40
     for r in results:
         assert r.content or r.error, "every row has an answer or an error"
+    answered = [i for i, m in enumerate(msgs) if m[0]["content"] not in failed]
+    assert len(faults.answered) >= len(answered) >= 36
     empty = [r for r in results if r.error and r.error.startswith("empty answer")]
     truncated = [r for r in results if r.finish_reason == "length"]
-    assert len(empty) == faults.injected["empty"] and len(truncated) == faults.injected["length"]
-    assert [(r.content, r.error) for r in again] == [(r.content, r.error) for r in results]
+    assert len(empty) == injected["empty"] and len(truncated) == injected["length"]
+    assert all((again[i].content, again[i].error, again[i].cached)
+               == (results[i].content, results[i].error, True) for i in answered)
 
 
 def test_the_cost_cap_is_never_passed_and_a_higher_cap_asks_only_the_rest(teacher):
