@@ -23,6 +23,7 @@ import openai
 from pipeline import storage
 from pipeline.cache import ResponseCache
 from pipeline.spend import MeterHandle, cost_cap_error, price_usd
+from pipeline.teacher_client import worst_case
 
 log = logging.getLogger("rubricforge.teacher")
 ENDPOINT = "/v1/chat/completions"
@@ -85,7 +86,7 @@ class BatchJobs:
         the keys the cap refused."""
         lines, keys, refused, worst = [], [], [], 0.0
         for key, req in todo.items():
-            cost = price_usd(self.cfg, 0, self.cfg.max_tokens)
+            _, cost = worst_case(self.cfg, req["messages"])
             if not await self.meter.admit(cost):
                 refused.append(key)
                 continue

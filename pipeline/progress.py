@@ -96,6 +96,9 @@ class TeacherProgress:
             self._draw(last_log)
 
     def close(self) -> dict[str, dict[str, Any]]:
+        """Stop polling and return the last snapshots; a second call only returns them."""
+        if self.stop.is_set():
+            return self.snapshots
         self.stop.set()
         self.thread.join(timeout=30)
         self._poll()

@@ -97,6 +97,14 @@ def prompt_tokens(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
     return chat_tokens(load_tokenizer(name, "teacher.tokenizer"), messages, generation_prompt=True)
 
 
+def worst_case(teacher_cfg: Any, messages: list[dict[str, str]]) -> tuple[int, float]:
+    """A request's prompt tokens and the most it can cost (its prompt and `max_tokens`). Prompt
+    tokens matter only to a TPM budget or a cost cap, and counting them costs CPU: else 0."""
+    counted = teacher_cfg.tpm or teacher_cfg.max_cost_usd is not None
+    tokens = prompt_tokens(teacher_cfg, messages) if counted else 0
+    return tokens, price_usd(teacher_cfg, tokens, teacher_cfg.max_tokens)
+
+
 def api_key(teacher_cfg: Any) -> str:
     """The key from the environment; local servers take any non-empty string."""
     return os.environ.get(teacher_cfg.api_key_env) or "unused"
@@ -126,8 +134,6 @@ class TeacherClient:
         self.cache = ResponseCache(teacher_cfg.cache_dir)
         # The build's meter (a Ray actor) when given; else this client counts on its own.
         self.meter = MeterHandle(stage, meter, teacher_cfg.max_cost_usd)
-        # Prompt tokens matter only to a TPM budget or a cost cap; counting has a CPU cost.
-        self.count_prompt = bool(teacher_cfg.tpm or teacher_cfg.max_cost_usd is not None)
 
     def complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
         """Answer every conversation, from the cache where possible, the rest concurrently."""
@@ -192,9 +198,8 @@ class TeacherClient:
             return from_record(hit, cached=True)
         body = {k: v for k, v in req.items() if k not in ("sample", "structured_outputs")}
         extra = {"structured_outputs": req["structured_outputs"]} if "structured_outputs" in req else None
-        estimate = prompt_tokens(self.cfg, req["messages"]) if self.count_prompt else 0
+        estimate, worst = worst_case(self.cfg, req["messages"])
         tokens = estimate + self.cfg.max_tokens
-        worst = price_usd(self.cfg, estimate, self.cfg.max_tokens)
         async with limit:
             # Admitted inside the concurrency limit: only requests really in flight reserve
             # their worst case against the cap.
