@@ -116,20 +116,27 @@ def test_a_429_pauses_every_request_for_retry_after(teacher):
     assert gaps[0] >= 0.95, "the refused request waits what Retry-After says"
 
 
-def test_rate_limits_are_respected_without_refusals(teacher):
+@pytest.mark.parametrize("server_limits, client_limits", [
+    # RPM binds: the server allows 5 requests a second; the client asks for 4.5
+    ({"limit": 5}, ["teacher.rpm=270"]),
+    # TPM binds: the server allows 5 requests' tokens a second, and any number of requests;
+    # the client asks for 450 tokens a second (4.5 requests of 100 tokens)
+    ({"limit": 1000, "token_limit": 500}, ["teacher.max_tokens=100", "teacher.tpm=27000"]),
+], ids=["rpm", "tpm"])
+def test_rate_limits_are_respected_without_refusals(teacher, server_limits, client_limits):
     from fake_openai import RateLimited
 
-    server_side = RateLimited(lambda body, n: completion("ok"), limit=5, window_s=1.0)
+    server_side = RateLimited(lambda body, n: completion("ok"), window_s=1.0, **server_limits)
     cfg = load_config(["teacher=openai", "teacher.model=fake-judge", "teacher.max_attempts=3",
-                       f"teacher.cache_dir={teacher.cache_dir}-rpm", "teacher.concurrency=16",
-                       "teacher.rpm=270"])  # 4.5 a second; the server allows 5
+                       f"teacher.cache_dir={teacher.cache_dir}-limits", "teacher.concurrency=16",
+                       *client_limits])
     msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(16)]
     with FakeOpenAI(server_side) as s:
         results = TeacherClient(cfg.teacher, s.base_url).complete_all(msgs)
         span = s.arrivals[-1] - s.arrivals[0]
     assert all(r.content == "ok" for r in results)
     assert server_side.refused == 0
-    assert span >= 15 / 4.5 * 0.9, "16 requests at 4.5/s take about 3.3 s"
+    assert span >= 15 / 4.5 * 0.9, "16 requests at 4.5 a second take about 3.3 s"
 
 
 @pytest.mark.ray
@@ -165,24 +172,6 @@ def test_requests_take_turns_among_replicas(teacher):
         results = TeacherClient(teacher, [a.base_url, b.base_url]).complete_all(MSGS)
         assert (len(a.requests), len(b.requests)) == (3, 2)
     assert [r.content for r in results] == ["ok"] * len(MSGS)
-
-
-def test_token_limits_are_respected_without_refusals(teacher):
-    """TPM binds (the server allows 5 requests' tokens a second, and any number of requests)."""
-    from fake_openai import RateLimited
-
-    server_side = RateLimited(lambda body, n: completion("ok"), limit=1000, window_s=1.0,
-                              token_limit=500)
-    cfg = load_config(["teacher=openai", "teacher.model=fake-judge", "teacher.max_attempts=3",
-                       f"teacher.cache_dir={teacher.cache_dir}-tpm", "teacher.concurrency=16",
-                       "teacher.max_tokens=100", "teacher.tpm=27000"])  # 450 tokens a second
-    msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(16)]
-    with FakeOpenAI(server_side) as s:
-        results = TeacherClient(cfg.teacher, s.base_url).complete_all(msgs)
-        span = s.arrivals[-1] - s.arrivals[0]
-    assert all(r.content == "ok" for r in results)
-    assert server_side.refused == 0
-    assert span >= 15 / 4.5 * 0.9, "16 requests of 100 tokens at 450 tokens/s take about 3.3 s"
 
 
 def test_every_fault_ends_in_an_answer_or_a_row_error_and_nothing_is_answered_twice(teacher):
