@@ -26,6 +26,7 @@ from pipeline.card import write_card
 from pipeline.config import expand
 from pipeline.local_server import LocalEngines
 from pipeline.manifest import build_manifest
+from pipeline.offline_engine import LIGHT_STAGE, answer_offline, request_table
 from pipeline.plan import Plan
 from pipeline.progress import TeacherProgress
 from pipeline.ray_session import dataset_of, joined_cluster, ray_session, shuffle_partitions
@@ -135,7 +136,11 @@ def read_sources(plan: Plan, use_samples: bool) -> tuple[Dataset, dict[str, int]
 
 
 def _pending(stage: Stage, batch: pa.Table) -> pa.Table:
-    return pa.table({"n": [stage.pending(batch.filter(in_play(stage, batch)))]})
+    return pa.table({"n": [len(stage.uncached_requests(batch.filter(in_play(stage, batch))))]})
+
+
+def _requests(stage: Stage, batch: pa.Table) -> pa.Table:
+    return request_table(stage.uncached_requests(batch.filter(in_play(stage, batch))))
 
 
 class Endpoints:
@@ -169,7 +174,7 @@ def report_spend(cfg: Any, snapshots: dict[str, dict[str, Any]]) -> None:
     for key, snap in snapshots.items():
         stages = snap["stages"].values()
         refused = sum(s["refused"] for s in stages)
-        sent = sum(s["sent"] for s in stages)
+        sent = sum(s["answered"] + s["errors"] for s in stages)
         cap = f" of the ${snap['cap_usd']:.2f} cap" if snap["cap_usd"] is not None else ""
         log.warning("%s %s: %d requests sent this run, $%.4f spent%s", key, cfg[key].model, sent,
                     snap["spent_usd"], cap)
@@ -213,11 +218,21 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
             teacher = stage.teacher_config()
             if teacher is not None:
                 ds = ds.materialize()  # everything up to this stage, once
-                pending = ds.map_batches(partial(_pending, stage), batch_format="pyarrow").sum("n")
+                if teacher.backend == "vllm":  # the requests themselves go to the engines
+                    requests = ds.map_batches(partial(_requests, stage), batch_format="pyarrow",
+                                              num_cpus=LIGHT_STAGE["num_cpus"]).materialize()
+                    pending = requests.count()
+                else:
+                    pending = ds.map_batches(partial(_pending, stage),
+                                             batch_format="pyarrow").sum("n") or 0
                 log.warning("%s: teacher %s: %d requests not in the cache", stage.name,
-                            teacher.model, pending or 0)
-                plan.ctx.endpoints[stage.name] = endpoints.urls_for(teacher, pending or 0)
-                progress.expect(stage.name, stage.teacher_key, teacher.model, pending or 0)
+                            teacher.model, pending)
+                progress.expect(stage.name, stage.teacher_key, teacher.model, pending)
+                if teacher.backend != "vllm":
+                    plan.ctx.endpoints[stage.name] = endpoints.urls_for(teacher, pending)
+                elif pending:  # the engines answer into the cache; the stage then reads it
+                    plan.ctx.offline[stage.name] = answer_offline(
+                        requests, pending, teacher, stage.name, plan.ctx.meters[stage.teacher_key])
             ds = apply_stage(ds, stage, columns, batch_rows)
         ds = ds.sort(["source", "source_index"])
         tally, files = write_parts(ds, columns, out, cfg)

@@ -51,7 +51,7 @@ def _count(stage: TeacherStage, teacher: Any, batch: pa.Table) -> pa.Table:
     rows = batch.filter(in_play(stage, batch)).to_pylist()
     requests = [stage.request(r) for r in rows if stage.wants(r)]
     new = uncached(teacher, requests)
-    tokens = sum(prompt_tokens(teacher, m) for m in new)
+    tokens = sum(prompt_tokens(teacher, r["messages"]) for r in new.values())
     alive = batch.filter(pc.equal(batch.column("outcome"), ALIVE))
     n_sft = sum(s == SFT for s in alive.column("split").to_pylist()) if alive.num_rows else 0
     return pa.table({"calls": [len(requests)], "cached": [len(requests) - len(new)],

@@ -51,6 +51,9 @@ class BuildContext:
     endpoints: dict[str, list[str] | None] = field(default_factory=dict)
     # The build's spend meter (pipeline/spend.py) of each teacher setting ("teacher", "teacher2").
     meters: dict[str, Any] = field(default_factory=dict)
+    # backend=vllm: per stage, the keys the offline engines were given this run and their
+    # errors (None: answered, in the cache).
+    offline: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 class Stage:
@@ -95,10 +98,10 @@ class Stage:
         endpoint before the stage runs, only when requests are pending."""
         return self.ctx.cfg[self.teacher_key] if self.teacher_key else None
 
-    def pending(self, rows: pa.Table) -> int:
-        """For stages that ask a teacher: how many of these rows need a request the cache cannot
-        answer."""
-        return 0
+    def uncached_requests(self, rows: pa.Table) -> dict[str, dict[str, Any]]:
+        """For stages that ask a teacher: the requests these rows need that the cache cannot
+        answer, by cache key."""
+        return {}
 
     def preflight(self) -> None:
         """Checks against the whole config, run by the plan before any work starts; raise

@@ -80,7 +80,7 @@ def tokenizer_name(teacher_cfg: Any) -> str | None:
     local model's own; None: characters / 4."""
     if teacher_cfg.tokenizer:
         return teacher_cfg.tokenizer
-    if teacher_cfg.backend == "local":
+    if teacher_cfg.backend in ("local", "vllm"):
         from pipeline.tokenizers import local_model_dir
 
         return teacher_cfg.checkpoint or local_model_dir(teacher_cfg.model_dir)
@@ -128,40 +128,25 @@ class TeacherClient:
     turns among them."""
 
     def __init__(self, teacher_cfg: Any, base_url: str | list[str] | None, meter: Any = None,
-                 stage: str = "teacher") -> None:
+                 stage: str = "teacher", offline: dict[str, str | None] | None = None) -> None:
         self.cfg = teacher_cfg
         self.base_urls = [base_url] if isinstance(base_url, str) or base_url is None else base_url
         self.cache = ResponseCache(teacher_cfg.cache_dir)
         # The build's meter (a Ray actor) when given; else this client counts on its own.
         self.meter = MeterHandle(stage, meter, teacher_cfg.max_cost_usd)
+        # backend=vllm: the keys the engines were given this run and their errors
+        self.offline = offline or {}
 
     def complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
         """Answer every conversation, from the cache where possible, the rest concurrently."""
-        return asyncio.run(self._complete_all(conversations))
-
-    async def _complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
-        # Retries are ours, not the client's: a 429 must pause every worker, not just this one.
-        # Several small connection pools: httpcore's bookkeeping grows with each pool's size.
-        shards = -(-self.cfg.concurrency // CONNECTIONS_PER_POOL)
-        clients = [openai.AsyncOpenAI(base_url=url, api_key=api_key(self.cfg),
-                                      timeout=self.cfg.timeout_s, max_retries=0)
-                   for _ in range(shards) for url in self.base_urls]
-        self.budget = SharedBudget(self.cfg)
-        limit = asyncio.Semaphore(self.cfg.concurrency)
         requests = [request_for(self.cfg, c) for c in conversations]
         keys = [request_key(r) for r in requests]
         # Identical requests are asked once; the other rows get the same answer, unpaid.
         unique = {k: r for k, r in zip(keys, requests, strict=True)}
-        try:
-            if self.cfg.backend == "openai_batch":
-                answers = await self._batched(clients[0], unique)
-            else:
-                answers = await asyncio.gather(*(
-                    self._one(clients[i % len(clients)], limit, k, r)
-                    for i, (k, r) in enumerate(unique.items())))
-        finally:
-            for client in clients:
-                await client.close()
+        if self.cfg.backend == "vllm":
+            answers = [self._from_engine(k) for k in unique]
+        else:
+            answers = asyncio.run(self._ask_all(unique))
         by_key = dict(zip(unique, answers, strict=True))
         seen: set[str] = set()
         out = []
@@ -170,6 +155,34 @@ class TeacherClient:
             out.append(result if k not in seen else dataclasses.replace(result, cached=True))
             seen.add(k)
         return out
+
+    async def _ask_all(self, unique: dict[str, dict[str, Any]]) -> list[TeacherResult]:
+        # Retries are ours, not the client's: a 429 must pause every worker, not just this one.
+        # Several small connection pools: httpcore's bookkeeping grows with each pool's size.
+        shards = -(-self.cfg.concurrency // CONNECTIONS_PER_POOL)
+        clients = [openai.AsyncOpenAI(base_url=url, api_key=api_key(self.cfg),
+                                      timeout=self.cfg.timeout_s, max_retries=0)
+                   for _ in range(shards) for url in self.base_urls]
+        self.budget = SharedBudget(self.cfg)
+        limit = asyncio.Semaphore(self.cfg.concurrency)
+        try:
+            if self.cfg.backend == "openai_batch":
+                return await self._batched(clients[0], unique)
+            return await asyncio.gather(*(
+                self._one(clients[i % len(clients)], limit, k, r)
+                for i, (k, r) in enumerate(unique.items())))
+        finally:
+            for client in clients:
+                await client.close()
+
+    def _from_engine(self, key: str) -> TeacherResult:
+        """The `vllm` backend: the engines ran before the stage (pipeline/offline_engine.py)
+        and left their answers in the cache, and what failed in `self.offline`."""
+        hit = self.cache.get(key)
+        if hit is not None:
+            return from_record(hit, cached=key not in self.offline)
+        error = self.offline.get(key) or "no answer from the vLLM engines: rerun to ask again"
+        return TeacherResult(None, None, 0, 0, 0.0, False, error)
 
     async def _batched(self, client: openai.AsyncOpenAI, unique: dict[str, dict[str, Any]]
                        ) -> list[TeacherResult]:
@@ -258,13 +271,15 @@ class TeacherClient:
 
 
 def ask(who: str, teacher_cfg: Any, base_url: str | list[str] | None,
-        conversations: list[list[dict[str, str]]], meter: Any = None) -> list[TeacherResult]:
+        conversations: list[list[dict[str, str]]], meter: Any = None,
+        offline: dict[str, str | None] | None = None) -> list[TeacherResult]:
     """Answer conversations for stage `who` and log what it cost: the common path of every
     stage that asks a teacher."""
     if not conversations:
         return []
     start = time.monotonic()
-    results = TeacherClient(teacher_cfg, base_url, meter, who).complete_all(conversations)
+    results = TeacherClient(teacher_cfg, base_url, meter, who, offline).complete_all(
+        conversations)
     asked = [r for r in results if not r.cached]
     secs = time.monotonic() - start
     log.warning("%s: teacher %s: %d rows, %d from cache, %d asked (%.1f req/s), %d completion "
@@ -275,10 +290,11 @@ def ask(who: str, teacher_cfg: Any, base_url: str | list[str] | None,
 
 
 def uncached(teacher_cfg: Any, conversations: list[list[dict[str, str]]]
-             ) -> list[list[dict[str, str]]]:
-    """The conversations the cache cannot answer: what asking them would pay for."""
+             ) -> dict[str, dict[str, Any]]:
+    """The requests the cache cannot answer, by key (each once): what asking would pay for."""
     cache = ResponseCache(teacher_cfg.cache_dir)
-    return [c for c in conversations if request_key(request_for(teacher_cfg, c)) not in cache]
+    requests = {request_key(r): r for r in (request_for(teacher_cfg, c) for c in conversations)}
+    return {k: r for k, r in requests.items() if k not in cache}
 
 
 # The columns a teacher answer fills, named as in pipeline/schema.py.

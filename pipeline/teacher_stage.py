@@ -32,16 +32,16 @@ class TeacherStage(Stage):
         # I/O bound: one actor holds the client; the teacher config sets the concurrency.
         return Resources(num_cpus=0.5, actors=1)
 
-    def pending(self, rows: pa.Table) -> int:
-        return len(uncached(self.teacher_config(),
-                            [self.request(r) for r in rows.to_pylist() if self.wants(r)]))
+    def uncached_requests(self, rows: pa.Table) -> dict[str, dict[str, Any]]:
+        return uncached(self.teacher_config(),
+                        [self.request(r) for r in rows.to_pylist() if self.wants(r)])
 
     def process(self, rows: pa.Table) -> pa.Table:
         records = rows.to_pylist()
         todo = [i for i, r in enumerate(records) if self.wants(r)]
         results = ask(self.name, self.teacher_config(), self.ctx.endpoints.get(self.name),
                       [self.request(records[i]) for i in todo],
-                      self.ctx.meters.get(self.teacher_key))
+                      self.ctx.meters.get(self.teacher_key), self.ctx.offline.get(self.name))
         updates = {i: self.update(records[i], r) for i, r in zip(todo, results, strict=True)}
         index = iter(range(rows.num_rows))
         return map_rows(rows, lambda _row: updates.get(next(index), {}), self.outputs)

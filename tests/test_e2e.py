@@ -63,7 +63,9 @@ def build(*overrides: str, timeout: int = 1500, env: dict[str, str] | None = Non
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
-    common = [f"teacher.cache_dir={root}/cache", "teacher.max_tokens=320",
+    # pass 1 asks the local vLLM server through the OpenAI API; pass 2 runs offline vLLM
+    # engines through Ray Data LLM: one build, both ways of running the embedded model
+    common = [f"teacher.cache_dir={root}/cache", "teacher.max_tokens=320", "teacher2=vllm",
               "recipe.stages.split.distill_fraction=0.5", "+source@sources.helpsteer3=helpsteer3"]
     first = build(f"output.dir={root}/first", *common)
     assert first.returncode == 0, first.stdout[-4000:]
@@ -179,6 +181,28 @@ def test_rl_rows_have_verl_and_rmr1_columns(runs):
     winners = Counter((r["source"], r["winner"]) for r in rl)
     for source in {s for s, _ in winners}:
         assert abs(winners[(source, "model_a")] - winners[(source, "model_b")]) <= 1
+
+
+def test_offline_vllm_engines_write_what_the_api_backend_writes(runs):
+    """Pass 2 (teacher2=vllm) ran on offline engines, pass 1 on the OpenAI-compatible server:
+    their rows carry the same columns, all filled; their cache records have one shape; a cut-off
+    answer is `truncated` either way; and a warm rerun starts no engine."""
+    out, stdout = runs["first"]
+    assert "bootstrap: starting 1 offline vLLM engine(s)" in stdout
+    assert "offline vLLM engine" not in runs["second"][1]
+    pass2 = next(c for c in manifest(out)["teacher"]["by_call"] if c["call"] == "pass 2")
+    assert pass2["requests"] > 0 and pass2["errors"] == 0 and pass2["completion_tokens"] > 0
+    sft = part(out, "sft").to_pylist()
+    for p in (1, 2):
+        rows = [r for r in sft if r["pass_index"] == p]
+        assert rows and all(v is not None for r in rows for v in r.values()), f"pass {p}"
+        assert all(r["latency_s"] > 0 and r["prompt_tokens"] > 0 for r in rows), f"pass {p}"
+    cut = [r for r in part(out, "rejected").to_pylist() if r["reason"] == "truncated"]
+    limit = {1: 320, 2: load_config(["teacher2=vllm"]).teacher2.max_tokens}
+    assert all(r["finish_reason"] == "length" and r["completion_tokens"] == limit[r["pass_index"]]
+               for r in cut)
+    records = [json.loads(f.read_text()) for f in (runs["root"] / "cache").glob("??/*.json")]
+    assert len(records) >= pass2["requests"] and len({tuple(sorted(r)) for r in records}) == 1
 
 
 def test_warm_rerun_asks_nothing_and_writes_the_same_bytes(runs):

@@ -285,7 +285,8 @@ def test_a_restarted_build_picks_up_its_batch_job_instead_of_paying_again(tmp_pa
 
         def run_until_stopped() -> None:
             async def go() -> None:
-                task = asyncio.ensure_future(first._complete_all(msgs))
+                task = asyncio.ensure_future(first._ask_all(
+                    {request_key(r): r for r in (request_for(cfg, m) for m in msgs)}))
                 while not stopped.is_set():
                     await asyncio.sleep(0.01)
                 task.cancel()  # the build is stopped while it waits on the job
