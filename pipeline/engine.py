@@ -26,7 +26,7 @@ from pipeline.card import write_card
 from pipeline.config import expand
 from pipeline.local_server import LocalEngines
 from pipeline.manifest import build_manifest
-from pipeline.offline_engine import LIGHT_STAGE, answer_offline, request_table
+from pipeline.offline_engine import LIGHT_CPUS, answer_offline, request_table
 from pipeline.plan import Plan
 from pipeline.progress import TeacherProgress
 from pipeline.ray_session import dataset_of, joined_cluster, ray_session, shuffle_partitions
@@ -220,7 +220,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
                 ds = ds.materialize()  # everything up to this stage, once
                 if teacher.backend == "vllm":  # the requests themselves go to the engines
                     requests = ds.map_batches(partial(_requests, stage), batch_format="pyarrow",
-                                              num_cpus=LIGHT_STAGE["num_cpus"]).materialize()
+                                              num_cpus=LIGHT_CPUS).materialize()
                     pending = requests.count()
                 else:
                     pending = ds.map_batches(partial(_pending, stage),

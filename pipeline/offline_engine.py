@@ -31,7 +31,7 @@ OfflineAnswers = dict[str, str | None]
 REQUEST_SCHEMA = pa.schema([("key", pa.string()), ("request", pa.string())])
 # Templating and (de)tokenizing are light next to the engine: they must not take whole CPUs
 # from it, or on a small machine the engine never gets scheduled.
-LIGHT_STAGE = {"num_cpus": 0.1, "concurrency": 1}
+LIGHT_CPUS = 0.1
 # Batches in each engine at once (Ray Data LLM wants at least 4 to keep vLLM busy), so one
 # batch's tail overlaps the next ones; together they hold `teacher.concurrency` requests.
 BATCHES_IN_ENGINE = 4
@@ -74,7 +74,9 @@ def processor_config(teacher_cfg: Any, source: str) -> Any:
         should_continue_on_error=True,
         # Ray's Prometheus metrics need an export port the build does not open
         log_engine_metrics=False,
-        chat_template_stage=LIGHT_STAGE, tokenize_stage=LIGHT_STAGE, detokenize_stage=LIGHT_STAGE,
+        # one actor of each per engine
+        **{f"{name}_stage": {"num_cpus": LIGHT_CPUS, "concurrency": t.replicas}
+           for name in ("chat_template", "tokenize", "detokenize")},
         runtime_env={"env_vars": {"VLLM_CPU_KVCACHE_SPACE": str(t.kv_cache_gib),
                                   "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}},
     )
@@ -138,14 +140,14 @@ def answer_offline(requests: Any, n: int, teacher_cfg: Any, stage: str, meter: A
     processor = build_processor(
         config, preprocess=to_engine,
         postprocess=partial(from_engine, t.max_tokens, t.max_model_len),
-        preprocess_map_kwargs={"num_cpus": LIGHT_STAGE["num_cpus"]},
-        postprocess_map_kwargs={"num_cpus": LIGHT_STAGE["num_cpus"]})
+        preprocess_map_kwargs={"num_cpus": LIGHT_CPUS},
+        postprocess_map_kwargs={"num_cpus": LIGHT_CPUS})
     # A task takes a whole block: blocks of one batch keep every engine's batches full. Split
     # before the engines hold their CPUs: a split task needs a whole one.
     batches = requests.repartition(max(1, -(-n // config.batch_size))).materialize()
     done = processor(batches).map_batches(
         partial(store, t, stage, meter), batch_format="pyarrow",
-        num_cpus=LIGHT_STAGE["num_cpus"])
+        num_cpus=LIGHT_CPUS)
     answers = {row["key"]: row["error"] for row in done.take_all()}
     failed = sum(e is not None for e in answers.values())
     log.warning("%s: the vLLM engines answered %d requests, %d failed", stage,
