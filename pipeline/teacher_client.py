@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+from omegaconf import DictConfig, OmegaConf
+from openai.types.chat import ChatCompletion
 
 from pipeline.cache import ResponseCache, request_key
 from pipeline.rate_limit import SharedBudget
@@ -127,7 +129,9 @@ class TeacherClient:
 
     def __init__(self, teacher_cfg: Any, base_url: str | list[str] | None, meter: Any = None,
                  stage: str = "teacher", offline: dict[str, str | None] | None = None) -> None:
-        self.cfg = teacher_cfg
+        # a plain dataclass: DictConfig lookups cost CPU on every request
+        self.cfg = OmegaConf.to_object(teacher_cfg) if isinstance(teacher_cfg, DictConfig) \
+            else teacher_cfg
         self.base_urls = [base_url] if isinstance(base_url, str) or base_url is None else base_url
         self.cache = ResponseCache(teacher_cfg.cache_dir)
         # The build's meter (a Ray actor) when given; else this client counts on its own.
@@ -216,8 +220,8 @@ class TeacherClient:
         if hit is not None:
             self.meter.note_cached(1)
             return from_record(hit, cached=True)
-        body = {k: v for k, v in req.items() if k not in ("sample", "structured_outputs")}
-        extra = {"structured_outputs": req["structured_outputs"]} if "structured_outputs" in req else None
+        # structured_outputs (guided decoding) is a vLLM extension of the body, sent as it is
+        body = {k: v for k, v in req.items() if k != "sample"}
         estimate, worst = worst_case(self.cfg, req["messages"])
         tokens = estimate + self.cfg.max_tokens
         async with limit:
@@ -230,7 +234,9 @@ class TeacherClient:
                 await self.budget.wait(tokens)
                 sent = time.monotonic()
                 try:
-                    resp = await client.chat.completions.create(**body, extra_body=extra)
+                    # `post` sends the body as built: `chat.completions.create` would first
+                    # re-walk it against the SDK's types, about 1 ms of CPU per request
+                    resp = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
                     break
                 except Exception as exc:  # API errors and broken bodies alike end as a row's error
                     pause = _retry_pause(exc, attempt)
