@@ -23,7 +23,7 @@ import openai
 from pipeline import storage
 from pipeline.cache import ResponseCache
 from pipeline.spend import MeterHandle, cost_cap_error, price_usd
-from pipeline.teacher_client import worst_case
+from pipeline.teacher_client import KEY_ONLY, worst_case
 
 log = logging.getLogger("rubricforge.teacher")
 ENDPOINT = "/v1/chat/completions"
@@ -36,7 +36,8 @@ def _record(body: dict[str, Any]) -> dict[str, Any]:
     usage = body.get("usage") or {}
     return {"content": choice["message"].get("content"), "finish_reason": choice.get("finish_reason"),
             "prompt_tokens": usage.get("prompt_tokens") or 0,
-            "completion_tokens": usage.get("completion_tokens") or 0, "latency_s": 0.0}
+            "completion_tokens": usage.get("completion_tokens") or 0, "latency_s": 0.0,
+            "model": body.get("model")}
 
 
 class BatchJobs:
@@ -90,7 +91,7 @@ class BatchJobs:
             if not await self.meter.admit(cost):
                 refused.append(key)
                 continue
-            body = {k: v for k, v in req.items() if k not in ("sample", "structured_outputs")}
+            body = {k: v for k, v in req.items() if k not in (*KEY_ONLY, "structured_outputs")}
             lines.append(json.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT,
                                      "body": body}, ensure_ascii=False))
             keys.append(key)

@@ -190,11 +190,11 @@ def _build(args: argparse.Namespace) -> int:
         return 0
     start = time.monotonic()
     try:
-        manifest, out = run_build(cfg, plan, args.overrides)
+        manifest, out, seconds = run_build(cfg, plan, args.overrides)
     except (InputLoadError, LocalModelError, LocalServerError) as exc:
         print(f"rubricforge: {exc}", file=sys.stderr)
         return 1
-    print(summary(manifest, str(out), time.monotonic() - start))
+    print(summary(manifest, str(out), time.monotonic() - start, seconds))
     if cfg.publish.repo:
         from pathlib import Path
 
@@ -210,13 +210,15 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(m: dict[str, Any], out: str, seconds: float) -> str:
+def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str, float]) -> str:
     lines = [f"\nrubricforge build: recipe {m['recipe']} in {seconds:.0f}s -> {out}", "",
-             "rows per stage:"]
+             "rows and seconds per stage:"]
     for s in m["stages"]:
         removed = ", ".join(f"{k} {v}" for k, v in s["removed"].items()) or "-"
         lines.append(f"  {s['stage']:32s} in {s['rows_in']:>7}  out {s['rows_out']:>7}  "
-                     f"removed: {removed}")
+                     f"{stage_seconds.get(s['stage'], 0.0):>7.1f}s  removed: {removed}")
+    lines.append(f"  {'write (shards, manifest, card)':32s} {'':>21}  "
+                 f"{stage_seconds.get('write', 0.0):>7.1f}s")
     t = m["totals"]
     lines += ["", f"kept: sft {t['kept_sft']}, rl {t['kept_rl']}   rejected {t['rejected']}   "
                   f"quarantined {t['quarantined']}   deduplicated {t['deduplicated']}"]

@@ -137,6 +137,8 @@ class PublishConfig:
 class RayConfig:
     address: str | None = None
     num_cpus: int | None = None
+    # Rows per block when a source is read: a unit of work (and of memory) for every stage.
+    block_rows: int = 4096
 
 
 @dataclass

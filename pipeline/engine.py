@@ -12,109 +12,115 @@ import json
 import logging
 import sys
 import tempfile
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import ray
 from ray.data import DataContext, Dataset
 
 from pipeline import storage
-from pipeline.card import write_card
+from pipeline.answering import answer_pending
+from pipeline.batches import (
+    ROW_KEY,
+    StageActor,
+    StageContractError,
+    apply_to_batch,
+    apply_updates,
+    keep,
+    live_columns,
+    requests_of,
+)
 from pipeline.config import expand
 from pipeline.local_server import LocalEngines
-from pipeline.manifest import build_manifest
-from pipeline.offline_engine import LIGHT_CPUS, answer_offline, request_table
 from pipeline.plan import Plan
 from pipeline.progress import TeacherProgress
-from pipeline.ray_session import dataset_of, joined_cluster, ray_session, shuffle_partitions
-from pipeline.schema import (
-    ALIVE,
-    CANONICAL_COLUMNS,
-    REJECTED,
-    conform,
+from pipeline.ray_session import (
+    dataset_of,
+    joined_cluster,
+    ray_session,
+    solid_blocks,
 )
+from pipeline.schema import CANONICAL_COLUMNS, conform, schema_of
 from pipeline.spend import Meter
 from pipeline.stage import Stage
 from pipeline.writer import write_parts
 
 log = logging.getLogger("rubricforge")
 
-class StageContractError(RuntimeError):
-    pass
+# The names workers resolve (their module must import fast: pipeline/batches.py)
+_keep, _StageActor = keep, StageActor
 
 
-def in_play(stage: Stage, batch: pa.Table) -> pa.Array:
-    """The rows a stage gets: live ones, plus those rejected by a stage it reopens."""
-    mask = pc.equal(batch.column("outcome"), ALIVE)
-    if stage.reopens:
-        taken_back = pc.and_(pc.equal(batch.column("outcome"), REJECTED),
-                             pc.is_in(batch.column("decided_by"), pa.array(stage.reopens)))
-        mask = pc.or_(mask, pc.fill_null(taken_back, False))
-    return mask
-
-
-def apply_to_batch(stage: Stage, columns: tuple[str, ...], batch: pa.Table) -> pa.Table:
-    """Give the stage the rows in play; pass the others by; check what comes back."""
-    mask = in_play(stage, batch)
-    live, done = batch.filter(mask), batch.filter(pc.invert(mask))
-    out = stage.process(live) if live.num_rows else live
-    if out.num_rows != live.num_rows:
-        raise StageContractError(f"stage '{stage.name}' returned {out.num_rows} rows for "
-                                 f"{live.num_rows}: stages mark rows, they never drop them")
-    missing = [c for c in stage.outputs if c not in out.column_names] if live.num_rows else []
-    if missing:
-        raise StageContractError(f"stage '{stage.name}' did not write its declared outputs {missing}")
-    return pa.concat_tables([conform(out, columns), conform(done, columns)])
-
-
-class _StageActor:
-    """Holds one stage instance for stages that keep state (clients, engines) across batches."""
-
-    def __init__(self, stage: Stage, columns: tuple[str, ...]) -> None:
-        self.stage, self.columns = stage, columns
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return apply_to_batch(self.stage, self.columns, batch)
-
-
-def _keep(stage: Stage, playing: bool, batch: pa.Table) -> pa.Table:
-    mask = in_play(stage, batch)
-    return batch.filter(mask if playing else pc.invert(mask))
-
-
-def apply_stage(ds: Dataset, stage: Stage, columns: tuple[str, ...], batch_rows: int) -> Dataset:
-    if stage.whole_dataset or stage.group_by:
+def apply_stage(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
+    """The stage over the dataset; a row stage sees a whole block per call."""
+    if stage.group_by:
+        return _apply_to_groups(ds, stage, columns)
+    if stage.whole_dataset:
         return _apply_to_live_set(ds, stage, columns)
     resources = stage.configured_resources()
     res = resources.ray_args()
     if resources.actors:
         return ds.map_batches(_StageActor, fn_constructor_args=(stage, columns),
                               compute=ray.data.ActorPoolStrategy(size=resources.actors),
-                              batch_format="pyarrow", batch_size=batch_rows, **res)
+                              batch_format="pyarrow", batch_size=None, **res)
     return ds.map_batches(partial(apply_to_batch, stage, columns), batch_format="pyarrow",
-                          batch_size=batch_rows, **res)
+                          batch_size=None, **res)
+
+
+def _apply_to_groups(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
+    """Group stages read a few light columns (ids, labels) of many rows: those columns of the
+    rows in play are gathered on the driver, each group is given to the stage there, and its
+    outputs are mapped back onto the rows. No row moves through a shuffle."""
+    names = tuple(dict.fromkeys((*ROW_KEY, *stage.group_by, *stage.inputs)))
+    ds = ds.materialize()
+    parts = [t for t in ray.get(ds.map_batches(partial(live_columns, stage, names),
+                                               batch_format="pyarrow").to_arrow_refs())
+             if t.num_rows]
+    if not parts:
+        return ds.map_batches(partial(conform, names=columns), batch_format="pyarrow")
+    live = pa.concat_tables(parts)
+    outputs = []
+    for _key, rows in _groups(live, stage.group_by):
+        out = stage.process(rows)
+        if out.num_rows != rows.num_rows:
+            raise StageContractError(f"stage '{stage.name}' returned {out.num_rows} rows for "
+                                     f"{rows.num_rows}: stages mark rows, they never drop them")
+        missing = [c for c in stage.outputs if c not in out.column_names]
+        if missing:
+            raise StageContractError(f"stage '{stage.name}' did not write its declared outputs "
+                                     f"{missing}")
+        outputs.append(conform(out, (*ROW_KEY, *stage.outputs)))
+    updates = ray.put(pa.concat_tables(outputs))
+    return ds.map_batches(partial(apply_updates, stage, columns, updates), batch_format="pyarrow")
+
+
+def _groups(rows: pa.Table, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...], pa.Table]]:
+    """The rows of each distinct value of `keys`, in a stable order (rows keep their order)."""
+    index: dict[tuple[Any, ...], list[int]] = {}
+    for i, key in enumerate(zip(*(rows.column(k).to_pylist() for k in keys), strict=True)):
+        index.setdefault(key, []).append(i)
+    return [(key, rows.take(index[key])) for key in sorted(index, key=repr)]
 
 
 def _apply_to_live_set(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
-    """Stages that see many rows at once (groups, or everything) get the live rows as a set;
-    decided rows go around them."""
+    """Stages that need all live rows at once (dedup across sources) get them as a dataset;
+    decided rows go around them. Every dataset here is rebuilt from solid blocks: the split
+    into live and decided rows, and the stage's own shuffles, leave blocks without rows."""
+    schema = schema_of(columns)
     ds = ds.materialize()  # read twice below: once for live rows, once for decided ones
-    live = ds.map_batches(partial(_keep, stage, True), batch_format="pyarrow").materialize()
-    done = ds.map_batches(partial(_keep, stage, False), batch_format="pyarrow")
-    done = done.map_batches(partial(conform, names=columns), batch_format="pyarrow")
+    live = solid_blocks(ds.map_batches(partial(_keep, stage, True, None), batch_format="pyarrow"),
+                        schema)  # (with no live rows, only its count is read)
+    done = solid_blocks(ds.map_batches(partial(_keep, stage, False, columns),
+                                       batch_format="pyarrow"), schema)
     n_live = live.count()
     if n_live == 0:
         return done
-    if stage.group_by:
-        out = live.groupby(list(stage.group_by), num_partitions=shuffle_partitions()).map_groups(
-            partial(apply_to_batch, stage, columns), batch_format="pyarrow",
-            **stage.configured_resources().ray_args())
-        return out.union(done)
     out = stage.process_dataset(live).map_batches(partial(conform, names=columns),
-                                                  batch_format="pyarrow").materialize()
+                                                  batch_format="pyarrow")
+    out = solid_blocks(out, schema)
     n_out = out.count()
     if n_out != n_live:
         raise StageContractError(f"stage '{stage.name}' returned {n_out} rows for {n_live}: "
@@ -122,25 +128,17 @@ def _apply_to_live_set(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> D
     return out.union(done)
 
 
-def read_sources(plan: Plan, use_samples: bool) -> tuple[Dataset, dict[str, int]]:
+def read_sources(plan: Plan, use_samples: bool, block_rows: int) -> tuple[Dataset, dict[str, int]]:
     parts, inputs = [], {}
     for source, scfg in plan.sources:
         raw = source.raw_table(scfg, use_samples)
         inputs[source.name] = raw.num_rows
         log.warning("source %s: %d rows read", source.name, raw.num_rows)
-        ds = dataset_of(raw).map_batches(
+        ds = dataset_of(raw, block_rows).map_batches(
             lambda t, s=source, c=scfg: s.map_batch(t, c), batch_format="pyarrow")
         parts.append(ds)
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     return ds, inputs
-
-
-def _pending(stage: Stage, batch: pa.Table) -> pa.Table:
-    return pa.table({"n": [len(stage.uncached_requests(batch.filter(in_play(stage, batch))))]})
-
-
-def _requests(stage: Stage, batch: pa.Table) -> pa.Table:
-    return request_table(stage.uncached_requests(batch.filter(in_play(stage, batch))))
 
 
 class Endpoints:
@@ -184,31 +182,47 @@ def report_spend(cfg: Any, snapshots: dict[str, dict[str, Any]]) -> None:
                         "so far is cached and will not be paid again)", key, refused, key)
 
 
-def run_build(cfg: Any, plan: Plan, command: list[str] | None = None) -> tuple[dict[str, Any], str]:
+def run_build(cfg: Any, plan: Plan, command: list[str] | None = None
+              ) -> tuple[dict[str, Any], str, dict[str, float]]:
     """Build into a staging place beside `output.dir` (a path or fsspec URL) and put it in
-    place only when everything is written; a failed build leaves the old output as it was."""
+    place only when everything is written; a failed build leaves the old output as it was.
+    Returns the manifest, where the output is, and each step's seconds (also written to
+    `logs/<name>-stages.json`: facts about the run, not the data, so not in the manifest)."""
     final = storage.resolve(cfg.output.dir)
     staging = storage.staging_for(final)
     storage.remove_tree(staging)
     head, name = storage.parent_and_name(final)
     logs = Path(head) / "logs" if not storage.is_remote(final) else expand("~/.cache/rubricforge/logs")
     try:
-        manifest = _build_into(cfg, plan, staging, logs / f"{name}-teacher.log", command)
+        manifest, seconds = _build_into(cfg, plan, staging, logs / f"{name}-teacher.log", command)
         storage.commit(staging, final, last=("manifest.json", "README.md"))
     except BaseException:
         storage.remove_tree(staging)
         raise
-    return manifest, final
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{name}-stages.json").write_text(json.dumps({"seconds": seconds}, indent=2) + "\n")
+    return manifest, final, seconds
 
 
 def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
-                command: list[str] | None) -> dict[str, Any]:
-    batch_rows = cfg.output.batch_rows
+                command: list[str] | None) -> tuple[dict[str, Any], dict[str, float]]:
+    seconds: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        seconds[step] = round(now - clock, 2)
+        clock = now
+        log.warning("%s: done in %.1fs", step, seconds[step])
+
     with ray_session(cfg.ray), contextlib.ExitStack() as stack:
         DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
         if not sys.stderr.isatty():  # no bars to draw: keep the log to what happened
             logging.getLogger("ray.data").setLevel(logging.WARNING)
-        ds, inputs = read_sources(plan, cfg.recipe.use_samples)
+        ds, inputs = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
+        ds = ds.materialize()
+        lap("collect")
         columns: tuple[str, ...] = CANONICAL_COLUMNS
         endpoints = Endpoints(stack, teacher_log, on_cluster=joined_cluster(cfg.ray))
         plan.ctx.meters = start_meters(cfg, plan.stages)
@@ -218,25 +232,29 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
             teacher = stage.teacher_config()
             if teacher is not None:
                 ds = ds.materialize()  # everything up to this stage, once
-                if teacher.backend == "vllm":  # the requests themselves go to the engines
-                    requests = ds.map_batches(partial(_requests, stage), batch_format="pyarrow",
-                                              num_cpus=LIGHT_CPUS).materialize()
-                    pending = requests.count()
-                else:
-                    pending = ds.map_batches(partial(_pending, stage),
-                                             batch_format="pyarrow").sum("n") or 0
+                requests = ds.map_batches(partial(requests_of, stage),
+                                          batch_format="pyarrow").materialize()
+                pending = requests.count()
                 log.warning("%s: teacher %s: %d requests not in the cache", stage.name,
                             teacher.model, pending)
                 progress.expect(stage.name, stage.teacher_key, teacher.model, pending)
-                if teacher.backend != "vllm":
-                    plan.ctx.endpoints[stage.name] = endpoints.urls_for(teacher, pending)
-                elif pending:  # the engines answer into the cache; the stage then reads it
-                    plan.ctx.offline[stage.name] = answer_offline(
-                        requests, pending, teacher, stage.name, plan.ctx.meters[stage.teacher_key])
-            ds = apply_stage(ds, stage, columns, batch_rows)
-        ds = ds.sort(["source", "source_index"])
+                urls = endpoints.urls_for(teacher, pending)
+                plan.ctx.endpoints[stage.name] = urls
+                if pending:  # answered into the cache as one stream; the stage then reads it
+                    plan.ctx.answered[stage.name] = answer_pending(
+                        requests, pending, teacher, stage.name, plan.ctx.meters[stage.teacher_key],
+                        urls, stage.configured_resources())
+            # each stage's result is kept until the next one is: its time is its own
+            ds = apply_stage(ds, stage, columns).materialize()
+            lap(stage.name)
+        ds = solid_blocks(solid_blocks(ds, schema_of(columns)).sort(["source", "source_index"]),
+                          schema_of(columns))
         tally, files = write_parts(ds, columns, out, cfg)
         report_spend(cfg, progress.close())
+        lap("write")
+    from pipeline.card import write_card  # matplotlib: on the driver only, at the end
+    from pipeline.manifest import build_manifest
+
     order = ["collect"] + [s.name for s in plan.stages]
     summaries = {s.name: s.summary() for s in plan.stages}
     manifest = build_manifest(cfg, inputs, order, tally, files, command, summaries)
@@ -246,4 +264,4 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
         storage.upload_dir(Path(meta), out)
     if not manifest["balanced"]:
         raise StageContractError("row accounting does not add up; see manifest.json 'accounting'")
-    return manifest
+    return manifest, seconds

@@ -18,7 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.engine import apply_stage, in_play, read_sources
+from pipeline.batches import in_play
+from pipeline.engine import apply_stage, read_sources
 from pipeline.plan import Plan
 from pipeline.ray_session import ray_session
 from pipeline.schema import ALIVE, SFT
@@ -71,11 +72,11 @@ def estimate(cfg: Any, plan: Plan) -> tuple[list[Line], dict[str, int]]:
         return [], {}
     first = teachers[0]
     with ray_session(cfg.ray):
-        ds, _ = read_sources(plan, cfg.recipe.use_samples)
+        ds, _ = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             if stage is first:
                 break
-            ds = apply_stage(ds, stage, columns, cfg.output.batch_rows)
+            ds = apply_stage(ds, stage, columns)
         totals = ds.map_batches(partial(_count, first, first.teacher_config()),
                                 batch_format="pyarrow").sum(["calls", "cached", "tokens", "sft", "alive"])
     t = first.teacher_config()

@@ -20,7 +20,9 @@ import pyarrow as pa
 
 from pipeline.cache import ResponseCache
 from pipeline.config import expand
+from pipeline.model_identity import checkpoint_identity
 from pipeline.spend import MeterHandle, price_usd
+from pipeline.teacher_client import RECORD_FIELDS
 
 log = logging.getLogger("rubricforge")
 
@@ -28,20 +30,12 @@ log = logging.getLogger("rubricforge")
 # the engine's error for that request.
 OfflineAnswers = dict[str, str | None]
 
-REQUEST_SCHEMA = pa.schema([("key", pa.string()), ("request", pa.string())])
 # Templating and (de)tokenizing are light next to the engine: they must not take whole CPUs
 # from it, or on a small machine the engine never gets scheduled.
 LIGHT_CPUS = 0.1
 # Batches in each engine at once (Ray Data LLM wants at least 4 to keep vLLM busy), so one
 # batch's tail overlaps the next ones; together they hold `teacher.concurrency` requests.
 BATCHES_IN_ENGINE = 4
-
-
-def request_table(requests: dict[str, dict[str, Any]]) -> pa.Table:
-    """Uncached requests as rows the processor can carry: the cache key and the request."""
-    return pa.table({"key": list(requests),
-                     "request": [json.dumps(r, ensure_ascii=False) for r in requests.values()]},
-                    schema=REQUEST_SCHEMA)
 
 
 def model_source(teacher_cfg: Any) -> str:
@@ -102,18 +96,16 @@ def from_engine(max_tokens: int, max_model_len: int, row: dict[str, Any]) -> dic
             "completion_tokens": completion, "latency_s": round(float(row["time_taken_llm"]), 3)}
 
 
-RECORD_FIELDS = ("content", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s")
-
-
 def store(teacher_cfg: Any, stage: str, meter: Any, batch: pa.Table) -> pa.Table:
     """Cache every answer of a batch as it leaves the engine; keep errors for the stage."""
     cache = ResponseCache(teacher_cfg.cache_dir)
     spend = MeterHandle(stage, meter)
+    weights = checkpoint_identity(teacher_cfg)  # the model that answered, as the key names it
     keys, errors = [], []
     for row in batch.to_pylist():
         error = row.get("__inference_error__") or None
         if error is None:
-            record = {name: row[name] for name in RECORD_FIELDS}
+            record = {name: row[name] for name in RECORD_FIELDS} | {"model": weights}
             cache.put(row["key"], record)
             cost = price_usd(teacher_cfg, record["prompt_tokens"], record["completion_tokens"])
             spend.settle(0.0, cost, record["prompt_tokens"], record["completion_tokens"], False, 0)

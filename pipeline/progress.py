@@ -32,7 +32,18 @@ def describe(stage: dict[str, Any], expected: int, cap: float | None, now: float
         text += f", cap ${cap:.2f}"
     if stage["refused"]:
         text += f", {stage['refused']} not sent (cost cap)"
+    left = expected - done - stage["refused"]
+    if left > 0 and rate > 0:
+        text += f", ETA {clock(left / rate)}"
     return text
+
+
+def clock(seconds: float) -> str:
+    """3h05m, 4m07s or 12s: how long, at a glance."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 class TeacherProgress:

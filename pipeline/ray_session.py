@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
 import ray
 
 log = logging.getLogger("rubricforge")
@@ -21,6 +22,28 @@ def dataset_of(table: Any, rows_per_block: int = BLOCK_ROWS) -> Any:
     holds a whole source."""
     slices = [table.slice(i, rows_per_block) for i in range(0, table.num_rows, rows_per_block)]
     return ray.data.from_arrow(slices or [table])
+
+
+# A whole CPU, though it is trivial: tasks that ask for less run many at once, and each needs a
+# worker process of its own (a second of CPU to start one).
+@ray.remote(num_cpus=1)
+def _num_rows(block: pa.Table) -> int:
+    return block.num_rows
+
+
+def solid_blocks(ds: Any, schema: pa.Schema) -> Any:
+    """The dataset's rows in blocks that all have rows and columns.
+
+    Ray Data never calls a map function on a block without rows: it passes an empty block
+    *without columns* downstream instead. Filters and hash shuffles make such blocks (a block
+    whose rows all went the other way, a partition no group fell into), and the next shuffle
+    or sort that concatenates one with a real block fails with `ArrowInvalid: Schema at index
+    ... was different`. So every dataset that enters a shuffle is rebuilt from its non-empty
+    blocks; with none left, from one empty block with `schema`."""
+    refs = ds.to_arrow_refs()
+    rows = ray.get([_num_rows.remote(ref) for ref in refs])
+    kept = [ref for ref, n in zip(refs, rows, strict=True) if n]
+    return ray.data.from_arrow_refs(kept) if kept else ray.data.from_arrow(schema.empty_table())
 
 
 def shuffle_partitions() -> int:

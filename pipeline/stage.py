@@ -51,9 +51,9 @@ class BuildContext:
     endpoints: dict[str, list[str] | None] = field(default_factory=dict)
     # The build's spend meter (pipeline/spend.py) of each teacher setting ("teacher", "teacher2").
     meters: dict[str, Any] = field(default_factory=dict)
-    # backend=vllm: per stage, the keys the offline engines were given this run and their
-    # errors (None: answered, in the cache).
-    offline: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # Per stage, the keys answered this run before the stage ran (pipeline/answering.py), each
+    # with its error (None: answered, in the cache).
+    answered: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 class Stage:

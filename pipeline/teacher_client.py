@@ -14,19 +14,26 @@ import logging
 import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import openai
+import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
 from openai.types.chat import ChatCompletion
 
 from pipeline.cache import ResponseCache, request_key
+from pipeline.model_identity import checkpoint_identity
 from pipeline.rate_limit import SharedBudget
 from pipeline.spend import MeterHandle, cost_cap_error, price_usd
 from pipeline.verdict import trace_regex
 
 log = logging.getLogger("rubricforge.teacher")
+
+# What became of each request asked before its stage ran: None (answered, in the cache) or the
+# error its row gets.
+Answered = dict[str, str | None]
 
 
 @dataclass
@@ -40,12 +47,16 @@ class TeacherResult:
     error: str | None
 
 
+# What the cache keeps of an answer; API answers also keep the model the API reported.
+RECORD_FIELDS = ("content", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s")
+
+
 def from_record(record: dict[str, Any], cached: bool) -> TeacherResult:
     """An answer as the stages see it. An empty answer was paid for and is cached like any
     other, but it is no trace: the row gets an error that says so."""
     empty = not record["content"] and record["finish_reason"] != "length"
     error = f"empty answer (finish_reason {record['finish_reason']})" if empty else None
-    return TeacherResult(**record, cached=cached, error=error)
+    return TeacherResult(*(record[f] for f in RECORD_FIELDS), cached=cached, error=error)
 
 
 def _retry_pause(exc: Exception, attempt: int) -> float | None:
@@ -110,10 +121,17 @@ def api_key(teacher_cfg: Any) -> str:
     return os.environ.get(teacher_cfg.api_key_env) or "unused"
 
 
+# In the cache key, never sent: the sample index and the self-hosted checkpoint's identity.
+KEY_ONLY = ("sample", "checkpoint")
+
+
 def request_for(teacher_cfg: Any, messages: list[dict[str, str]], sample: int = 0) -> dict[str, Any]:
     """Everything that changes the answer, and so the cache key. Never the endpoint or key."""
     req: dict[str, Any] = {"model": teacher_cfg.model, "messages": messages,
                            "max_completion_tokens": teacher_cfg.max_tokens, "sample": sample}
+    checkpoint = checkpoint_identity(teacher_cfg)
+    if checkpoint is not None:  # the weights behind a self-hosted model's name
+        req["checkpoint"] = checkpoint
     for name in ("temperature", "top_p", "seed"):
         value = getattr(teacher_cfg, name)
         if value is not None:
@@ -128,7 +146,7 @@ class TeacherClient:
     turns among them."""
 
     def __init__(self, teacher_cfg: Any, base_url: str | list[str] | None, meter: Any = None,
-                 stage: str = "teacher", offline: dict[str, str | None] | None = None) -> None:
+                 stage: str = "teacher", answered: Answered | None = None) -> None:
         # a plain dataclass: DictConfig lookups cost CPU on every request
         self.cfg = OmegaConf.to_object(teacher_cfg) if isinstance(teacher_cfg, DictConfig) \
             else teacher_cfg
@@ -136,20 +154,23 @@ class TeacherClient:
         self.cache = ResponseCache(teacher_cfg.cache_dir)
         # The build's meter (a Ray actor) when given; else this client counts on its own.
         self.meter = MeterHandle(stage, meter, teacher_cfg.max_cost_usd)
-        # backend=vllm: the keys the engines were given this run and their errors
-        self.offline = offline or {}
+        # The keys answered this run before the stage read them (pipeline/answering.py)
+        self.answered = answered or {}
+        self.other_models: set[str] = set()
 
     def complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
-        """Answer every conversation, from the cache where possible, the rest concurrently."""
+        """Answer every conversation: what was answered before the stage from the cache (or its
+        error), cached answers from the cache, the rest concurrently."""
         requests = [request_for(self.cfg, c) for c in conversations]
         keys = [request_key(r) for r in requests]
         # Identical requests are asked once; the other rows get the same answer, unpaid.
         unique = {k: r for k, r in zip(keys, requests, strict=True)}
+        by_key = {k: self._answered_result(k) for k in unique if k in self.answered}
+        todo = {k: r for k, r in unique.items() if k not in by_key}
         if self.cfg.backend == "vllm":
-            answers = [self._from_engine(k) for k in unique]
-        else:
-            answers = asyncio.run(self._ask_all(unique))
-        by_key = dict(zip(unique, answers, strict=True))
+            by_key |= {k: self._from_engine(k) for k in todo}
+        elif todo:
+            by_key |= dict(zip(todo, asyncio.run(self._ask_all(todo)), strict=True))
         seen: set[str] = set()
         out = []
         for k in keys:
@@ -158,13 +179,64 @@ class TeacherClient:
             seen.add(k)
         return out
 
-    async def _ask_all(self, unique: dict[str, dict[str, Any]]) -> list[TeacherResult]:
+    def answer_stream(self, batches: Iterator[pa.Table]) -> Answered:
+        """Answer a stream of `request_table` batches into the cache, keeping
+        `teacher.concurrency` requests in flight from the first to the last: a slow answer
+        holds up only its own slot, never a batch. Returns key -> error (None: in the cache)."""
+        if self.cfg.backend == "openai_batch":
+            return asyncio.run(self._batched_stream(batches))
+        return asyncio.run(self._stream(batches))
+
+    def _clients(self) -> list[openai.AsyncOpenAI]:
         # Retries are ours, not the client's: a 429 must pause every worker, not just this one.
-        clients = [openai.AsyncOpenAI(base_url=url, api_key=api_key(self.cfg),
-                                      timeout=self.cfg.timeout_s, max_retries=0,
-                                      http_client=self._http_client())
-                   for url in self.base_urls]
         self.budget = SharedBudget(self.cfg)
+        return [openai.AsyncOpenAI(base_url=url, api_key=api_key(self.cfg),
+                                   timeout=self.cfg.timeout_s, max_retries=0,
+                                   http_client=self._http_client())
+                for url in self.base_urls]
+
+    async def _stream(self, batches: Iterator[pa.Table]) -> Answered:
+        clients = self._clients()
+        limit = asyncio.Semaphore(self.cfg.concurrency)
+        # requests read ahead of a free slot: enough that a slot never waits for the reading
+        ahead = asyncio.Semaphore(2 * self.cfg.concurrency)
+        out: Answered = {}
+        running: set[asyncio.Task[None]] = set()
+
+        async def one(i: int, key: str, request: dict[str, Any]) -> None:
+            try:
+                result = await self._one(clients[i % len(clients)], limit, key, request)
+                out[key] = result.error
+            finally:
+                ahead.release()
+
+        try:
+            i = 0
+            # the next batch is fetched off the event loop (from the object store, maybe remote)
+            while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+                for key, request in zip(batch.column("key").to_pylist(),
+                                        batch.column("request").to_pylist(), strict=True):
+                    await ahead.acquire()
+                    task = asyncio.create_task(one(i, key, json.loads(request)))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    i += 1
+            await asyncio.gather(*running)
+        finally:
+            for client in clients:
+                await client.close()
+        return out
+
+    async def _batched_stream(self, batches: Iterator[pa.Table]) -> Answered:
+        """The Batch API takes the stage's requests at once: one job, not one per batch."""
+        unique = {k: json.loads(r) for batch in batches
+                  for k, r in zip(batch.column("key").to_pylist(),
+                                  batch.column("request").to_pylist(), strict=True)}
+        results = await self._ask_all(unique)
+        return {k: r.error for k, r in zip(unique, results, strict=True)}
+
+    async def _ask_all(self, unique: dict[str, dict[str, Any]]) -> list[TeacherResult]:
+        clients = self._clients()
         limit = asyncio.Semaphore(self.cfg.concurrency)
         try:
             if self.cfg.backend == "openai_batch":
@@ -186,14 +258,21 @@ class TeacherClient:
             timeout=self.cfg.timeout_s,
             limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n))
 
-    def _from_engine(self, key: str) -> TeacherResult:
-        """The `vllm` backend: the engines ran before the stage (pipeline/offline_engine.py)
-        and left their answers in the cache, and what failed in `self.offline`."""
+    def _answered_result(self, key: str) -> TeacherResult:
+        """A request answered this run before the stage ran: its answer, or why there is none."""
         hit = self.cache.get(key)
         if hit is not None:
-            return from_record(hit, cached=key not in self.offline)
-        error = self.offline.get(key) or "no answer from the vLLM engines: rerun to ask again"
-        return TeacherResult(None, None, 0, 0, 0.0, False, error)
+            return from_record(hit, cached=False)
+        return TeacherResult(None, None, 0, 0, 0.0, False,
+                             self.answered[key] or "answered but not in the cache: rerun to ask again")
+
+    def _from_engine(self, key: str) -> TeacherResult:
+        """The `vllm` backend asks nothing from a stage: the engines ran before it."""
+        hit = self.cache.get(key)
+        if hit is not None:
+            return from_record(hit, cached=True)
+        return TeacherResult(None, None, 0, 0, 0.0, False,
+                             "no answer from the vLLM engines: rerun to ask again")
 
     async def _batched(self, client: openai.AsyncOpenAI, unique: dict[str, dict[str, Any]]
                        ) -> list[TeacherResult]:
@@ -221,7 +300,7 @@ class TeacherClient:
             self.meter.note_cached(1)
             return from_record(hit, cached=True)
         # structured_outputs (guided decoding) is a vLLM extension of the body, sent as it is
-        body = {k: v for k, v in req.items() if k != "sample"}
+        body = {k: v for k, v in req.items() if k not in KEY_ONLY}
         estimate, worst = worst_case(self.cfg, req["messages"])
         tokens = estimate + self.cfg.max_tokens
         async with limit:
@@ -258,13 +337,24 @@ class TeacherClient:
         record = {"content": choice.message.content, "finish_reason": choice.finish_reason,
                   "prompt_tokens": usage.prompt_tokens if usage else 0,
                   "completion_tokens": usage.completion_tokens if usage else 0,
-                  "latency_s": round(latency, 3)}
+                  "latency_s": round(latency, 3), "model": resp.model}
+        self._check_model(resp.model)
         # paid for: never ask again, even when it is empty; fsynced off the event loop
         await asyncio.to_thread(self.cache.put, key, record)
         result = from_record(record, cached=False)
         self.meter.settle(worst, cost, result.prompt_tokens, result.completion_tokens,
                           bool(result.error), attempt - 1)
         return result
+
+    def _check_model(self, reported: str | None) -> None:
+        """Say once when the API answers with another model than the one asked for (a dated
+        snapshot of it, `gpt-4o` answered by `gpt-4o-2024-08-06`, is the same model)."""
+        asked = self.cfg.model
+        if reported and not reported.startswith(asked) and reported not in self.other_models:
+            self.other_models.add(reported)
+            log.warning("teacher %s at %s answered as model %r: its answers are cached under %r; "
+                        "check teacher.model and teacher.base_url", asked, self.base_urls[0],
+                        reported, asked)
 
     @staticmethod
     def _billed(exc: Exception, worst: float) -> float:
@@ -285,13 +375,13 @@ class TeacherClient:
 
 def ask(who: str, teacher_cfg: Any, base_url: str | list[str] | None,
         conversations: list[list[dict[str, str]]], meter: Any = None,
-        offline: dict[str, str | None] | None = None) -> list[TeacherResult]:
+        answered: Answered | None = None) -> list[TeacherResult]:
     """Answer conversations for stage `who` and log what it cost: the common path of every
     stage that asks a teacher."""
     if not conversations:
         return []
     start = time.monotonic()
-    results = TeacherClient(teacher_cfg, base_url, meter, who, offline).complete_all(
+    results = TeacherClient(teacher_cfg, base_url, meter, who, answered).complete_all(
         conversations)
     asked = [r for r in results if not r.cached]
     secs = time.monotonic() - start

@@ -1,8 +1,9 @@
 """Remove exact duplicates across all sources, on normalized text, before anything is split.
 
-Rows are hashed into buckets, Ray shuffles each bucket to one task, and within a bucket rows
-with the same key are resolved: the row that sorts first under the keep rule stays, the others
-are marked `deduplicated` with `dup_of` naming it.
+Each row's normalized key is hashed in parallel batches; the driver gets only (id, digest,
+keep rank, pair_id) per row, some 100 bytes, never the texts, and keeps for each digest the
+row that sorts first under the keep rule. The others are marked `deduplicated` in parallel,
+with `dup_of` naming the row kept. No row moves through a shuffle.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from functools import partial
 from typing import Any
 
 import pyarrow as pa
+import ray
 
+from pipeline.duplicates import Duplicates, mark_duplicates
 from pipeline.keys import keep_rank, row_id, row_text
-from pipeline.ray_session import shuffle_partitions
-from pipeline.schema import DEDUPLICATED
-from pipeline.stage import Stage, decide, map_rows
+from pipeline.stage import Stage
 
 KEYS = ("prompt", "pair")
 
@@ -32,27 +33,29 @@ class ExactDedupParams:
         return None if self.key in KEYS else f"key must be one of {', '.join(KEYS)}"
 
 
+KEYED = pa.schema([("id", pa.string()), ("digest", pa.string()), ("keep", pa.string()),
+                   ("pair_id", pa.string())])
+
+
 def _keyed(batch: pa.Table, key: str, priority: list[str]) -> pa.Table:
     rows = batch.to_pylist()
-    digests = [hashlib.sha256(row_text(r, key).encode()).hexdigest() for r in rows]
-    return (batch.append_column("__key", pa.array(digests, pa.string()))
-            .append_column("__bucket", pa.array([d[:3] for d in digests], pa.string()))
-            .append_column("__keep", pa.array([keep_rank(r, priority) for r in rows], pa.string())))
+    return pa.table({"id": [row_id(r) for r in rows],
+                     "digest": [hashlib.sha256(row_text(r, key).encode()).hexdigest() for r in rows],
+                     "keep": [keep_rank(r, priority) for r in rows],
+                     "pair_id": [r["pair_id"] for r in rows]}, schema=KEYED)
 
 
-def _resolve(bucket: pa.Table, stage: str, key: str) -> pa.Table:
-    first: dict[str, dict[str, Any]] = {}
-    for r in sorted(bucket.to_pylist(), key=lambda r: r["__keep"]):
-        first.setdefault(r["__key"], r)
-
-    def one(r: dict[str, Any]) -> dict[str, Any]:
-        kept = first[r["__key"]]
-        if kept["__keep"] == r["__keep"]:
-            return {}
-        detail = f"same normalized {key} as {row_id(kept)}"
-        return decide(DEDUPLICATED, "exact_dup", stage, detail) | {"dup_of": kept["pair_id"]}
-
-    return map_rows(bucket, one)
+def resolve(keyed: pa.Table, key: str) -> Duplicates:
+    """For each digest, the row that sorts first is kept; the others are its duplicates."""
+    first: dict[str, tuple[str, str, str]] = {}
+    rows = zip(*(keyed.column(c).to_pylist() for c in ("keep", "digest", "id", "pair_id")),
+               strict=True)
+    dups: Duplicates = {}
+    for keep, digest, rid, pid in sorted(rows):
+        kept = first.setdefault(digest, (keep, rid, pid))
+        if kept[0] != keep:
+            dups[rid] = (kept[2], "exact_dup", f"same normalized {key} as {kept[1]}")
+    return dups
 
 
 class ExactDedup(Stage):
@@ -67,5 +70,9 @@ class ExactDedup(Stage):
         keyed = live.map_batches(partial(_keyed, key=self.params.key, priority=priority),
                                  batch_format="pyarrow", batch_size=4096,
                                  **self.configured_resources().ray_args())
-        return keyed.groupby("__bucket", num_partitions=shuffle_partitions()).map_groups(
-            partial(_resolve, stage=self.name, key=self.params.key), batch_format="pyarrow")
+        parts = [t for t in ray.get(keyed.to_arrow_refs()) if t.num_rows]
+        dups = resolve(pa.concat_tables(parts), self.params.key) if parts else {}
+        if not dups:
+            return live
+        return live.map_batches(partial(mark_duplicates, dups=dups, stage=self.name),
+                                batch_format="pyarrow")

@@ -23,10 +23,10 @@ import pyarrow as pa
 import ray
 from datasketch import MinHash
 
+from pipeline.duplicates import mark_duplicates
 from pipeline.keys import keep_rank, row_id, row_text
 from pipeline.ray_session import shuffle_partitions
-from pipeline.schema import DEDUPLICATED
-from pipeline.stage import Stage, decide, map_rows
+from pipeline.stage import Stage
 
 KEYS = ("prompt", "pair")
 BATCH_ROWS = 1024  # rows per signature task: bounded memory, enough work per call
@@ -141,16 +141,6 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _mark(batch: pa.Table, dups: dict[str, tuple[str, str]], stage: str) -> pa.Table:
-    def one(r: dict[str, Any]) -> dict[str, Any]:
-        hit = dups.get(row_id(r))
-        if hit is None:
-            return {}
-        return decide(DEDUPLICATED, "near_dup", stage, hit[1]) | {"dup_of": hit[0]}
-
-    return map_rows(batch, one)
-
-
 class NearDedup(Stage):
     name = "near_dedup"
     inputs = ("pair_id", "source", "source_index", "prompt", "chosen", "rejected")
@@ -198,5 +188,6 @@ class NearDedup(Stage):
             kept_id, dup_id = root.split("|", 1)[1], member.split("|", 1)[1]
             # measured against the row kept, which in a chain need not be the row it matched
             similarity = jaccard(info[dup_id][1], info[kept_id][1])
-            dups[dup_id] = (info[kept_id][0], f"near {kept_id} (jaccard {similarity:.2f})")
-        return live.map_batches(partial(_mark, dups=dups, stage=self.name), batch_format="pyarrow")
+            dups[dup_id] = (info[kept_id][0], "near_dup", f"near {kept_id} (jaccard {similarity:.2f})")
+        return live.map_batches(partial(mark_duplicates, dups=dups, stage=self.name),
+                                batch_format="pyarrow")

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from pipeline.schema import REJECTED, SFT
 from pipeline.stage import Resources, Stage, decide, map_rows
-from pipeline.tokenizers import chat_tokens, load_tokenizer, local_model_dir
+from pipeline.tokenizers import chat_tokens, chats_tokens, load_tokenizer, local_model_dir
 
 
 @dataclass(frozen=True)
@@ -54,16 +54,23 @@ class TokenLengths(Stage):
             self._tok = load_tokenizer(name, "recipe.stages.token_lengths.tokenizer")
         return self._tok
 
-    def count(self, row: dict[str, Any]) -> int:
-        tok = self._tokenizer()
+    @staticmethod
+    def chat(row: dict[str, Any]) -> tuple[list[dict[str, str]], bool]:
+        """What the trainer reads, and whether a generation prompt follows it."""
         if row["split"] == SFT:
-            chat = [*row["context_messages"], {"role": "assistant", "content": row["trace"]}]
-            return chat_tokens(tok, chat, generation_prompt=False)
-        return chat_tokens(tok, row["context_messages"], generation_prompt=True)
+            return [*row["context_messages"], {"role": "assistant", "content": row["trace"]}], False
+        return row["context_messages"], True
+
+    def count(self, row: dict[str, Any]) -> int:
+        messages, generation_prompt = self.chat(row)
+        return chat_tokens(self._tokenizer(), messages, generation_prompt=generation_prompt)
 
     def process(self, rows: pa.Table) -> pa.Table:
+        chats = [self.chat(r) for r in rows.select(["split", "context_messages", "trace"]).to_pylist()]
+        counts = iter(chats_tokens(self._tokenizer(), [c for c, _ in chats], [g for _, g in chats]))
+
         def one(row: dict[str, Any]) -> dict[str, Any]:
-            n = self.count(row)
+            n = next(counts)
             sft = row["split"] == SFT
             cap = self.params.max_sft_tokens if sft else self.params.max_rl_prompt_tokens
             if cap is not None and n > cap:

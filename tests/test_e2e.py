@@ -86,7 +86,7 @@ def part(out: Path, name: str) -> pa.Table:
 
 def test_summary_is_printed(runs):
     out, stdout = runs["first"]
-    assert "rows per stage:" in stdout and "every input row accounted for" in stdout
+    assert "rows and seconds per stage:" in stdout and "every input row accounted for" in stdout
     assert str(out) in stdout
 
 
@@ -344,16 +344,17 @@ def _kill_first_worker(cluster, title: str, proc: subprocess.Popen) -> str | Non
 
 @pytest.mark.cluster
 def test_a_three_node_cluster_builds_the_same_bytes_despite_a_killed_worker(runs, three_nodes):
-    """Joined through RAY_ADDRESS (so the config is the same), with the teacher stage's actor
-    killed mid-build: Ray restarts it, and the output and manifest equal the one-node build's."""
+    """Joined through RAY_ADDRESS (so the config is the same), with a stage actor (the token
+    counter's) killed mid-build: Ray restarts it, and the output and manifest equal the one-node
+    build's."""
     out = runs["second"][0]
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     proc = start_build(f"output.dir={out}", *runs["common"],
                        env={"RAY_ADDRESS": three_nodes.address})
-    killed = _kill_first_worker(three_nodes, "ray::MapWorker(MapBatches(_StageActor))", proc)
+    killed = _kill_first_worker(three_nodes, "ray::MapWorker(MapBatches(StageActor))", proc)
     done = build(proc=proc)
     assert done.returncode == 0, done.stdout[-4000:]
-    assert killed, "the build ended before a teacher actor could be killed"
+    assert killed, "the build ended before a stage actor could be killed"
     assert f"joined the Ray cluster at {three_nodes.address}" in done.stdout
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before, "same config + same cache = the same files, manifest included"

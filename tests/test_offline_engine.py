@@ -8,10 +8,10 @@ import re
 import pyarrow as pa
 import pytest
 
+from pipeline.batches import request_table as table_of
 from pipeline.cache import ResponseCache, request_key
 from pipeline.config import ConfigError, load_config
 from pipeline.offline_engine import from_engine, processor_config, store, to_engine
-from pipeline.offline_engine import request_table as table_of
 from pipeline.plan import make_plan
 from pipeline.teacher_client import TeacherClient, request_for, uncached
 from pipeline.verdict import trace_regex
@@ -53,23 +53,29 @@ def test_an_answer_that_used_every_token_allowed_was_cut_off(prompt, completion,
 
 def test_engine_answers_are_cached_as_an_api_answer_is(teacher, tmp_path):
     """Same fields in the cache, so the stage, the manifest and the shards cannot tell the
-    backends apart; the same request also has the same key under both."""
+    backends apart. The local server and the engines share keys for the same weights; an API
+    that calls its model by the same name does not (the name says nothing of the weights)."""
     api = load_config(["teacher=openai", "teacher.model=SmolLM2-135M-Instruct",
                        f"teacher.cache_dir={tmp_path}/api", "teacher.max_tokens=50",
                        "teacher.temperature=0.0", "teacher.seed=0",
                        "teacher.guided_format=true"]).teacher
     with FakeOpenAI(lambda body, n: completion("an answer")) as server:
         TeacherClient(api, server.base_url).complete_all(MSGS[:1])
-    key = request_key(request_for(api, MSGS[0]))
-    assert key == request_key(request_for(teacher, MSGS[0]))
+    local = load_config(["teacher.max_tokens=50", "teacher.temperature=0.0", "teacher.seed=0",
+                         "teacher.guided_format=true"]).teacher
+    key = request_key(request_for(teacher, MSGS[0]))
+    assert key == request_key(request_for(local, MSGS[0]))
+    api_key = request_key(request_for(api, MSGS[0]))
+    assert api_key != key
 
     row = from_engine(50, 200, engine_row(key, "an answer", 11, 7))
     store(teacher, "teacher", None, pa.Table.from_pylist([row | {"__inference_error__": ""}]))
-    from_api = ResponseCache(api.cache_dir).get(key)
+    from_api = ResponseCache(api.cache_dir).get(api_key)
     from_vllm = ResponseCache(teacher.cache_dir).get(key)
     assert set(from_vllm) == set(from_api)
     assert {k: type(v) for k, v in from_vllm.items()} == {k: type(v) for k, v in from_api.items()}
     assert from_vllm["content"] == "an answer" and from_vllm["latency_s"] == 1.235
+    assert from_vllm["model"] == request_for(teacher, MSGS[0])["checkpoint"]
 
 
 def test_the_stage_reads_engine_answers_errors_and_misses(teacher):
@@ -81,7 +87,7 @@ def test_the_stage_reads_engine_answers_errors_and_misses(teacher):
                        {"key": keys[1], "error": "vLLM engine: ValueError: prompt too long"}]
     offline = {r["key"]: r["error"] for r in outcome}
 
-    first = TeacherClient(teacher, None, offline=offline).complete_all(MSGS)
+    first = TeacherClient(teacher, None, answered=offline).complete_all(MSGS)
     assert first[0].content == "answered" and not first[0].cached and first[0].error is None
     assert first[1].error == "vLLM engine: ValueError: prompt too long"
     assert first[2].error.startswith("no answer from the vLLM engines")

@@ -254,6 +254,8 @@ def test_token_lengths_count_what_the_trainer_sees_and_cap_it(cfg):
     sft_chat = [*counted[0]["context_messages"], {"role": "assistant", "content": trace("A")}]
     assert counted[0]["num_tokens"] == len(tok.apply_chat_template(sft_chat, return_dict=False))
     assert 0 < counted[1]["num_tokens"] < counted[0]["num_tokens"]
+    assert counted[1]["num_tokens"] == len(tok.apply_chat_template(
+        counted[1]["context_messages"], add_generation_prompt=True, return_dict=False))
     assert all(r["outcome"] == ALIVE for r in counted)
     capped = TokenLengths(TokenLengthsParams(max_sft_tokens=50, max_rl_prompt_tokens=None),
                           BuildContext(cfg)).process(rows).to_pylist()

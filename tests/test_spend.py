@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import load_config
-from pipeline.progress import describe
+from pipeline.progress import clock, describe
 from pipeline.spend import Meter, price_usd
 from pipeline.teacher_client import prompt_tokens, tokenizer_name
 
@@ -63,7 +63,11 @@ def test_the_progress_line_has_rates_errors_cost_and_projection():
              "first_sent": 100.0, "last_done": 105.0}
     line = describe(stage, expected=40, cap=3.0, now=105.0)
     assert line == ("10/40 asked, 2.0 req/s, 2,000 tok/s, 1 errors, 3 retries, $0.50 "
-                    "(projected $2.00), cap $3.00, 2 not sent (cost cap)")
+                    "(projected $2.00), cap $3.00, 2 not sent (cost cap), ETA 14s")
+    # 28 left at 2 req/s; nothing left, no ETA
+    assert "ETA" not in describe(stage | {"answered": 37, "refused": 2}, expected=40, cap=None,
+                                 now=105.0)
+    assert clock(3725) == "1h02m" and clock(247) == "4m07s" and clock(12.4) == "12s"
 
 
 def test_prompt_tokens_are_counted_with_the_teachers_tokenizer_where_known():

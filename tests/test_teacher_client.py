@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import threading
 
 import pytest
+from omegaconf import OmegaConf
 
 from pipeline.cache import ResponseCache, request_key
 from pipeline.config import load_config
+from pipeline.model_identity import _identity
 from pipeline.teacher_client import TeacherClient, request_for
 
 from fake_openai import FakeOpenAI, completion
@@ -304,3 +309,77 @@ def test_a_restarted_build_picks_up_its_batch_job_instead_of_paying_again(tmp_pa
         results = TeacherClient(cfg, api.base_url).complete_all(msgs)
         assert (len(api.files), len(api.jobs)) == (2, 1), "one upload, one job, one output"
     assert [r.content for r in results] == ["ok"] * 6 and not any(r.cached for r in results)
+
+
+def test_a_stream_keeps_the_concurrency_in_flight_across_batches(teacher):
+    """Batches of 3 requests, 8 allowed in flight: the server holds each answer until 8 are
+    waiting together, which a client that asks batch by batch never reaches."""
+    from pipeline.batches import request_table
+
+    together = threading.Barrier(8, timeout=60)
+    refused = "question 13"
+
+    def held(body, n):
+        text = body["messages"][0]["content"]
+        if text == refused:
+            return 400, json.dumps({"error": {"message": "bad request"}})
+        if n <= 8:  # the first 8 wait for each other
+            together.wait()
+        return completion(f"trace for {text}")
+
+    cfg = dataclasses.replace(OmegaConf.to_object(teacher), concurrency=8)
+    convs = [[{"role": "user", "content": f"question {i}"}] for i in range(18)]
+    requests = {request_key(request_for(cfg, c)): request_for(cfg, c) for c in convs}
+    keys = list(requests)
+    batches = [request_table({k: requests[k] for k in keys[i:i + 3]}) for i in range(0, 18, 3)]
+    with FakeOpenAI(held) as s:
+        answered = TeacherClient(cfg, s.base_url).answer_stream(iter(batches))
+        assert len(s.requests) == 18 and not together.broken
+        # the stage reads what the stream answered, asking nothing again
+        results = TeacherClient(cfg, s.base_url, answered=answered).complete_all(convs)
+        assert len(s.requests) == 18
+    assert set(answered) == set(keys)
+    assert [k for k, e in answered.items() if e] == [keys[13]] and "400" in answered[keys[13]]
+    assert results[13].error == answered[keys[13]] and results[13].content is None
+    assert [r.content for i, r in enumerate(results) if i != 13] == [
+        f"trace for question {i}" for i in range(18) if i != 13]
+    assert not any(r.cached for r in results)  # asked this run, by the stream
+
+
+def test_the_model_an_api_reports_is_recorded_and_a_different_one_is_told(teacher, caplog):
+    def reply(body, n):
+        status, text = completion("ok")
+        model = {"question 0": "fake-judge-2025-01-01", "question 1": "other-model"}.get(
+            body["messages"][0]["content"], "fake-judge")
+        return status, text.replace('"model": "fake"', f'"model": "{model}"')
+
+    with FakeOpenAI(reply) as s:
+        TeacherClient(teacher, s.base_url).complete_all(MSGS[:3])
+    cache = ResponseCache(teacher.cache_dir)
+    reported = [cache.get(request_key(request_for(teacher, m)))["model"] for m in MSGS[:3]]
+    assert reported == ["fake-judge-2025-01-01", "other-model", "fake-judge"]
+    warned = [r.getMessage() for r in caplog.records if "answered as model" in r.getMessage()]
+    assert len(warned) == 1 and "'other-model'" in warned[0]
+
+
+def test_self_hosted_teachers_are_keyed_by_their_weights(tmp_path):
+    """The same served name with other weights never shares answers; the local server and the
+    offline engines share them for the same weights; API teachers are keyed by name."""
+    msgs = MSGS[0]
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "model.safetensors").write_bytes(b"weights")
+
+    def key(*overrides):
+        return request_key(request_for(load_config(list(overrides)).teacher, msgs))
+
+    embedded, engines = key(), key("teacher=vllm")
+    mine = key(f"teacher.checkpoint={ckpt}")
+    assert embedded == engines and mine != embedded
+    assert key("teacher=vllm", f"teacher.checkpoint={ckpt}") == mine
+    _identity.cache_clear()
+    os.utime(ckpt / "model.safetensors", ns=(1, 1))  # retrained in place
+    assert key(f"teacher.checkpoint={ckpt}") not in (mine, embedded)
+    api = request_for(load_config(["teacher=openai", "teacher.model=SmolLM2-135M-Instruct"]).teacher,
+                      msgs)
+    assert "checkpoint" not in api

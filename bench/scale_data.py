@@ -1,0 +1,190 @@
+"""Hub-schema-exact synthetic files for the `rmr1` sources and the four reward benchmarks, at
+their published sizes (DESIGN.md section 2) or any multiple of them.
+
+Texts are Zipf-distributed words with log-normal lengths (bench/synth_pairs.py's model), so
+n-gram decontamination, MinHash dedup and tokenizers see realistic work. Injected on purpose,
+so every stage has something to decide: Skywork's `magpie_ultra` subset (about 30%, dropped by
+the recipe) and multi-turn conversations (about 10%), exact and near-duplicate prompts across
+sources, benchmark prompts copied into the sources, rows the sources must quarantine (an empty
+answer, identical answers), and Math-Step-DPO's step-split answers.
+
+    .venv/bin/python bench/scale_data.py --out /tmp/scale --scale 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# Published sizes (rows) of each file at --scale 1.
+SIZES = {"skywork": 77_016, "code_preference_pairs": 55_000, "math_step_dpo": 10_795,
+         "rewardbench": 2_985, "rewardbench2": 1_865, "rm_bench": 1_327, "rmb": 3_200}
+SKYWORK_SUBSETS = ("magpie_ultra", "magpie_pro_llama3.1", "offsetbias", "wildguard", "helpsteer2",
+                   "magpie_pro", "magpie_air")
+SUBSET_WEIGHTS = (0.30, 0.25, 0.10, 0.08, 0.10, 0.09, 0.08)
+MATH_DATASETS = ("GSM_Rephrased", "MATH_AnsAug", "MATH_Rephrased", "GSM_AnsAug")
+VOCAB = 50_000
+MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
+
+
+class Words:
+    """Texts of Zipf-distributed words, drawn in bulk (one numpy call per file column)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.vocab = np.array([f"w{i}" for i in range(VOCAB + 1)], dtype=object)
+
+    def texts(self, n: int, median_words: float, sigma: float, cap: int = 3000) -> list[str]:
+        lengths = np.clip(self.rng.lognormal(np.log(median_words), sigma, n).astype(int), 3, cap)
+        ranks = np.minimum(self.rng.zipf(1.2, int(lengths.sum())), VOCAB)
+        words = self.vocab[ranks]
+        ends = np.cumsum(lengths)
+        return [" ".join(words[e - k:e]) for e, k in zip(ends, lengths, strict=True)]
+
+
+def _edit(text: str, rng: np.random.Generator, rate: float = 0.01) -> str:
+    words = text.split()
+    for pos in rng.choice(len(words), size=max(1, int(rate * len(words))), replace=False):
+        words[pos] = f"x{int(rng.integers(0, 10**9))}"
+    return " ".join(words)
+
+
+def _leak_prompts(prompts: list[str], pool: list[str], rng: np.random.Generator,
+                  dup_share: float, leak_share: float, bench: list[str]) -> None:
+    """Overwrite a share of prompts with exact or edited copies of `pool` prompts (another
+    source's or earlier rows'), and a share with benchmark prompts."""
+    n = len(prompts)
+    for i in rng.choice(n, size=int(n * dup_share), replace=False):
+        src = pool[int(rng.integers(0, len(pool)))]
+        prompts[i] = src if rng.random() < 0.5 else _edit(src, rng)
+    for i in rng.choice(n, size=int(n * leak_share), replace=False):
+        prompts[i] = bench[int(rng.integers(0, len(bench)))]
+
+
+def _turns(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"content": c, "role": r} for r, c in pairs]
+
+
+def skywork(n: int, words: Words, bench: list[str]) -> tuple[pa.Table, list[str]]:
+    rng = words.rng
+    prompts = words.texts(n, 45, 0.9)
+    _leak_prompts(prompts, list(prompts), rng, 0.03, 0.005, bench)
+    chosen, rejected = words.texts(n, 180, 0.8), words.texts(n, 160, 0.8)
+    subsets = rng.choice(len(SKYWORK_SUBSETS), size=n, p=SUBSET_WEIGHTS)
+    multi = rng.random(n) < 0.10
+    bad = rng.choice(n, size=max(1, n // 2000), replace=False)  # quarantined: empty answer
+    extra_user, extra_bot = words.texts(n, 30, 0.8), words.texts(n, 120, 0.8)
+    c_col, r_col = [], []
+    for i in range(n):
+        head = _turns(("user", prompts[i]))
+        if multi[i]:
+            head += _turns(("assistant", extra_bot[i]), ("user", extra_user[i]))
+        c_col.append(head + _turns(("assistant", chosen[i])))
+        r_col.append(head + _turns(("assistant", "" if i in bad else rejected[i])))
+    table = pa.table({"chosen": pa.array(c_col, pa.list_(MESSAGE)),
+                      "rejected": pa.array(r_col, pa.list_(MESSAGE)),
+                      "source": pa.array([SKYWORK_SUBSETS[s] for s in subsets], pa.string())})
+    return table, prompts
+
+
+def code_pairs(n: int, words: Words, pool: list[str], bench: list[str]) -> pa.Table:
+    rng = words.rng
+    prompts = words.texts(n, 60, 0.8)
+    _leak_prompts(prompts, pool + prompts, rng, 0.02, 0.005, bench)
+    accepted, rejected = words.texts(n, 220, 0.7), words.texts(n, 220, 0.7)
+    for i in rng.choice(n, size=max(1, n // 2000), replace=False):  # quarantined: same answers
+        rejected[i] = accepted[i]
+    return pa.table({"input": prompts, "accepted": accepted, "rejected": rejected})
+
+
+def math_step_dpo(n: int, words: Words, bench: list[str]) -> pa.Table:
+    rng = words.rng
+    prompts = words.texts(n, 50, 0.6)
+    _leak_prompts(prompts, list(prompts), rng, 0.01, 0.01, bench)
+    steps = [f"Step 1: {t}\n" for t in words.texts(n, 60, 0.6)]
+    chosen = [f"Step 2: {t}" for t in words.texts(n, 40, 0.6)]
+    rejected = [f"Step 2: {t}" for t in words.texts(n, 40, 0.6)]
+    answers = [str(int(a)) for a in rng.integers(0, 1000, n)]
+    return pa.table({
+        "dataset": [MATH_DATASETS[int(k)] for k in rng.integers(0, len(MATH_DATASETS), n)],
+        "prompt": prompts, "initial_reason_steps": steps, "chosen": chosen, "rejected": rejected,
+        "full_chosen": [f"{c}\nThe answer is: {a}" for c, a in zip(chosen, answers, strict=True)],
+        "full_rejected": [f"{r}\nThe answer is: {int(a) + 1}"
+                          for r, a in zip(rejected, answers, strict=True)],
+        "answer": answers})
+
+
+def write_benchmarks(out: Path, scale: float, words: Words) -> dict[str, list[str]]:
+    """The four benchmarks in their published layouts; returns their prompts."""
+    prompts: dict[str, list[str]] = {}
+    n = {k: max(3, int(SIZES[k] * scale)) for k in ("rewardbench", "rewardbench2", "rm_bench", "rmb")}
+    prompts["rewardbench"] = words.texts(n["rewardbench"], 40, 0.9)
+    with (out / "rewardbench.jsonl").open("w") as f:
+        for i, p in enumerate(prompts["rewardbench"]):
+            f.write(json.dumps({"prompt": p, "chosen": "c", "chosen_model": "m1", "rejected": "r",
+                                "rejected_model": "m2", "subset": "alpacaeval-easy", "id": i}) + "\n")
+    prompts["rewardbench2"] = words.texts(n["rewardbench2"], 40, 0.9)
+    with (out / "rewardbench2.jsonl").open("w") as f:
+        for i, p in enumerate(prompts["rewardbench2"]):
+            f.write(json.dumps({"id": str(i), "prompt": p, "chosen": ["c"], "rejected": ["r1", "r2", "r3"],
+                                "num_correct": 1, "num_incorrect": 3, "total_completions": 4,
+                                "models": ["a", "b", "c", "d"], "subset": "Factuality"}) + "\n")
+    prompts["rm_bench"] = words.texts(n["rm_bench"], 40, 0.9)
+    (out / "rm_bench.json").write_text(json.dumps([
+        {"id": i, "prompt": p, "chosen": ["c1", "c2", "c3"], "rejected": ["r1", "r2", "r3"],
+         "domain": "chat"} for i, p in enumerate(prompts["rm_bench"])]))
+    prompts["rmb"] = words.texts(n["rmb"], 40, 0.9)
+    (out / "rmb.json").write_text(json.dumps([
+        {"pair_uid": str(i), "conversation_input": [{"content": p, "language": "English", "role": "user"}],
+         "chosen": {"llm_name": "a", "answer": "c", "score": 4.5},
+         "reject": {"llm_name": "b", "answer": "r", "score": 2.0},
+         "category_path": "Pairwise_set/Helpfulness/Chat"} for i, p in enumerate(prompts["rmb"])]))
+    return prompts
+
+
+def write_all(out: Path, scale: float = 1.0, seed: int = 0, files_per_source: int = 4) -> dict[str, int]:
+    """Write every file under `out`; returns rows per source. Sources are split over several
+    Parquet files, as the Hub serves them."""
+    out.mkdir(parents=True, exist_ok=True)
+    words = Words(seed)
+    bench = write_benchmarks(out, scale, words)
+    leaks = [p for ps in bench.values() for p in ps if len(p.split()) >= 13]
+    n = {k: max(4, int(SIZES[k] * scale)) for k in ("skywork", "code_preference_pairs", "math_step_dpo")}
+    sky, sky_prompts = skywork(n["skywork"], words, leaks)
+    tables = {"skywork": sky,
+              "code_preference_pairs": code_pairs(n["code_preference_pairs"], words, sky_prompts, leaks),
+              "math_step_dpo": math_step_dpo(n["math_step_dpo"], words, leaks)}
+    for name, table in tables.items():
+        folder = out / name
+        folder.mkdir(exist_ok=True)
+        step = -(-table.num_rows // files_per_source)
+        for k, start in enumerate(range(0, table.num_rows, step)):
+            pq.write_table(table.slice(start, step), folder / f"train-{k:05d}.parquet")
+    return {name: t.num_rows for name, t in tables.items()}
+
+
+def data_overrides(out: Path) -> list[str]:
+    """The build overrides that read these files instead of the Hub."""
+    over = [f"sources.{s}.data_files={out / s}/*.parquet"
+            for s in ("skywork", "code_preference_pairs", "math_step_dpo")]
+    files = {"rewardbench": "rewardbench.jsonl", "rewardbench2": "rewardbench2.jsonl",
+             "rm_bench": "rm_bench.json", "rmb": "rmb.json"}
+    return over + [f"benchmarks.{b}.data_files={out / f}" for b, f in files.items()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiple of the published sizes")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    print(write_all(args.out, args.scale, args.seed))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""A loopback OpenAI-compatible chat API with heavy-tailed latency, for the scale benchmark.
+
+Each answer waits a log-normal time (default median 2 s, sigma 1: one answer in 100 takes over
+20 s), drawn from the request's hash so a rerun sees the same latencies. It answers a
+well-formed Chain-of-Rubrics trace: with the pass-2 hint it follows the hint, otherwise it picks
+A or B from the hash (half right, like a weak judge). It reports the model it was asked for and
+usage (prompt characters / 4, and `completion_tokens`). `GET /v1/stats` returns every request's
+model, arrival and answer times (Unix seconds), from which the benchmark measures how many
+requests were in flight.
+
+    .venv/bin/python bench/slow_api.py --port 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import multiprocessing
+import re
+import time
+from typing import Any
+
+HINT = re.compile(r"better response is\s+Chatbot ([AB])")
+
+
+def trace(verdict: str) -> str:
+    return ("<type>Chat</type>\n<rubric>Correctness 60%, completeness 25%, clarity 15%."
+            "<justify>The request asks for a correct and complete answer.</justify>\n</rubric>\n"
+            f"<eval><summary_A>Chatbot A covers the request in its own way.</summary_A> "
+            f"<summary_B>Chatbot B covers it differently.</summary_B> On balance Chatbot "
+            f"{verdict} serves the client better.</eval>\n<answer>[[{verdict}]]</answer>")
+
+
+def latency_of(digest: bytes, median_s: float, sigma: float) -> float:
+    """A log-normal draw from the request's hash: the same request waits the same time."""
+    u1 = (int.from_bytes(digest[:8], "big") + 1) / (2**64 + 1)
+    u2 = int.from_bytes(digest[8:16], "big") / 2**64
+    z = math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2)
+    return median_s * math.exp(sigma * z)
+
+
+def answer(body: dict[str, Any], completion_tokens: int) -> str:
+    text = "\n".join(m["content"] for m in body["messages"])
+    hinted = HINT.search(text)
+    digest = hashlib.sha256(text.encode()).digest()
+    verdict = hinted.group(1) if hinted else "AB"[digest[20] % 2]
+    return json.dumps({
+        "id": "slow", "object": "chat.completion", "created": 0, "model": body["model"],
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": trace(verdict)}}],
+        "usage": {"prompt_tokens": len(text) // 4, "completion_tokens": completion_tokens,
+                  "total_tokens": len(text) // 4 + completion_tokens}})
+
+
+def serve(port: int, median_s: float, sigma: float, completion_tokens: int,
+          ready: Any = None) -> None:
+    from aiohttp import web
+
+    records: list[tuple[str, float, float]] = []
+
+    async def complete(request: web.Request) -> web.Response:
+        arrived = time.time()
+        raw = await request.read()
+        body = json.loads(raw)
+        await asyncio.sleep(latency_of(hashlib.sha256(raw).digest(), median_s, sigma))
+        reply = answer(body, completion_tokens)
+        records.append((body["model"], arrived, time.time()))
+        return web.Response(text=reply, content_type="application/json")
+
+    async def stats(_request: web.Request) -> web.Response:
+        return web.json_response(records)
+
+    async def main() -> None:
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_post("/v1/chat/completions", complete)
+        app.router.add_get("/v1/stats", stats)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
+        await site.start()
+        if ready is not None:
+            ready.put(site._server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def start(median_s: float = 2.0, sigma: float = 1.0, completion_tokens: int = 700
+          ) -> tuple[multiprocessing.Process, str]:
+    """The server in its own process (it must not take the build's CPU); returns it and its
+    base URL."""
+    ready: multiprocessing.Queue = multiprocessing.Queue()
+    proc = multiprocessing.Process(target=serve, args=(0, median_s, sigma, completion_tokens, ready),
+                                   daemon=True)
+    proc.start()
+    return proc, f"http://127.0.0.1:{ready.get(timeout=60)}/v1"
+
+
+def utilization(records: list[list[Any]], model: str, concurrency: int) -> dict[str, float]:
+    """Mean requests in flight at the server, over the span from the model's first arrival to
+    its last answer, divided by the concurrency the client was allowed."""
+    mine = [(a, d) for m, a, d in records if m == model]
+    if not mine:
+        return {"requests": 0, "span_s": 0.0, "mean_in_flight": 0.0, "utilization": 0.0}
+    span = max(d for _, d in mine) - min(a for a, _ in mine)
+    in_flight = sum(d - a for a, d in mine) / span
+    return {"requests": len(mine), "span_s": round(span, 1), "mean_in_flight": round(in_flight, 1),
+            "utilization": round(in_flight / concurrency, 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--median", type=float, default=2.0, help="median latency, seconds")
+    ap.add_argument("--sigma", type=float, default=1.0, help="log-normal sigma of the latency")
+    ap.add_argument("--completion-tokens", type=int, default=700)
+    args = ap.parse_args()
+    serve(args.port, args.median, args.sigma, args.completion_tokens)
+
+
+if __name__ == "__main__":
+    main()
