@@ -1,8 +1,10 @@
 """Hub-schema-exact synthetic files for the `rmr1` sources and the four reward benchmarks, at
 their published sizes (DESIGN.md section 2) or any multiple of them.
 
-Texts are Zipf-distributed words with log-normal lengths (bench/synth_pairs.py's model), so
-n-gram decontamination, MinHash dedup and tokenizers see realistic work. Injected on purpose,
+Texts are Zipf-distributed words with log-normal lengths (bench/synth_pairs.py's model), the
+words taken from the embedded model's tokenizer vocabulary in its merge order (so a word is one
+token, as common English words are), so n-gram decontamination, MinHash dedup and tokenizers
+see realistic work. Injected on purpose,
 so every stage has something to decide: Skywork's `magpie_ultra` subset (about 30%, dropped by
 the recipe) and multi-turn conversations (about 10%), exact and near-duplicate prompts across
 sources, benchmark prompts copied into the sources, rows the sources must quarantine (an empty
@@ -32,16 +34,32 @@ VOCAB = 50_000
 MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
 
 
+def vocabulary() -> list[str]:
+    """Whole lower-case words of the embedded tokenizer, most frequent (first merged) first;
+    `w<rank>` placeholders (several tokens each) when it cannot be loaded."""
+    try:
+        from pipeline.tokenizers import load_tokenizer, local_model_dir
+
+        tok = load_tokenizer(local_model_dir("~/.cache/rubricforge/models"), "bench")
+        ranked = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
+        words = [t[1:] for t, _ in ranked if t.startswith("\u0120") and t[1:].isalpha()
+                 and t[1:].islower() and t[1:].isascii() and (len(t) > 2 or t == "\u0120a")]
+    except Exception:
+        words = []
+    return words if len(words) > 1000 else [f"w{i}" for i in range(VOCAB)]
+
+
 class Words:
     """Texts of Zipf-distributed words, drawn in bulk (one numpy call per file column)."""
 
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
-        self.vocab = np.array([f"w{i}" for i in range(VOCAB + 1)], dtype=object)
+        self.vocab = np.array(vocabulary(), dtype=object)
 
     def texts(self, n: int, median_words: float, sigma: float, cap: int = 3000) -> list[str]:
         lengths = np.clip(self.rng.lognormal(np.log(median_words), sigma, n).astype(int), 3, cap)
-        ranks = np.minimum(self.rng.zipf(1.2, int(lengths.sum())), VOCAB)
+        # ranks past the vocabulary wrap around (clipping would pile the tail on one word)
+        ranks = (self.rng.zipf(1.2, int(lengths.sum())) - 1) % len(self.vocab)
         words = self.vocab[ranks]
         ends = np.cumsum(lengths)
         return [" ".join(words[e - k:e]) for e, k in zip(ends, lengths, strict=True)]

@@ -169,7 +169,13 @@ class TeacherClient:
         todo = {k: r for k, r in unique.items() if k not in by_key}
         if self.cfg.backend == "vllm":
             by_key |= {k: self._from_engine(k) for k in todo}
-        elif todo:
+            todo = {}
+        if todo and self.cfg.backend != "openai_batch":  # cached answers need no client
+            hits = {k: self.cache.get(k) for k in todo}
+            by_key |= {k: from_record(h, cached=True) for k, h in hits.items() if h is not None}
+            self.meter.note_cached(sum(h is not None for h in hits.values()))
+            todo = {k: r for k, r in todo.items() if hits[k] is None}
+        if todo:
             by_key |= dict(zip(todo, asyncio.run(self._ask_all(todo)), strict=True))
         seen: set[str] = set()
         out = []

@@ -2,8 +2,10 @@
 
 1. Signatures: word n-gram shingles of the normalized text, MinHash (datasketch) in parallel
    Ray batches; each signature is cut into bands.
-2. Candidates: rows are exploded into (band, row) and grouped by band with a Ray shuffle, so
-   no process ever holds every signature; rows sharing a band become candidate edges.
+2. Candidates: each row's bands are 64-bit hashes; the driver gets them with the row's keep
+   rank (never the texts: about 150 bytes a row), sorts (band, rank) pairs with numpy, and
+   rows sharing a band become candidate edges from the band's first row in keep order. A Ray
+   shuffle did this before; on 2 cores its aggregator processes cost more than the sort.
 3. Optionally, each candidate pair is verified by the exact Jaccard similarity of its
    shingles (only candidate rows are read again; an estimate from 128 permutations would
    wrongly drop about a third of the pairs just above the threshold).
@@ -20,17 +22,16 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 from datasketch import MinHash
 
 from pipeline.duplicates import mark_duplicates
 from pipeline.keys import keep_rank, row_id, row_text
-from pipeline.ray_session import shuffle_partitions
 from pipeline.stage import Stage
 
 KEYS = ("prompt", "pair")
 BATCH_ROWS = 1024  # rows per signature task: bounded memory, enough work per call
-EDGE_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,13 @@ def jaccard(a: set[bytes], b: set[bytes]) -> float:
     return len(a & b) / len(a | b)
 
 
-def _digest(values: np.ndarray) -> str:
-    return hashlib.blake2b(values.tobytes(), digest_size=8).hexdigest()
+def _band_hash(band: int, values: np.ndarray) -> int:
+    h = hashlib.blake2b(values.tobytes(), digest_size=8, person=band.to_bytes(16, "little"))
+    return int.from_bytes(h.digest(), "little")
+
+
+SIGNATURES = pa.schema([("id", pa.string()), ("keep", pa.string()), ("pair_id", pa.string()),
+                        ("bands", pa.list_(pa.uint64()))])
 
 
 def _signatures(batch: pa.Table, p: NearDedupParams, bands: int, rows: int,
@@ -87,31 +93,26 @@ def _signatures(batch: pa.Table, p: NearDedupParams, bands: int, rows: int,
     band_keys = []
     for h in hashes:
         hv = h.hashvalues.astype(np.uint32)
-        band_keys.append([f"{i}:{_digest(hv[i * rows:(i + 1) * rows])}" for i in range(bands)])
-    return pa.table({
-        "__id": [row_id(r) for r in records],
-        "__keep": [keep_rank(r, priority) for r in records],
-        "__pair_id": [r["pair_id"] for r in records],
-        "__bands": pa.array(band_keys, pa.list_(pa.string())),
-    })
+        band_keys.append([_band_hash(i, hv[i * rows:(i + 1) * rows]) for i in range(bands)])
+    return pa.table({"id": [row_id(r) for r in records],
+                     "keep": [keep_rank(r, priority) for r in records],
+                     "pair_id": [r["pair_id"] for r in records],
+                     "bands": pa.array(band_keys, pa.list_(pa.uint64()))}, schema=SIGNATURES)
 
 
-def _explode(batch: pa.Table) -> pa.Table:
-    counts = pa.compute.list_value_length(batch.column("__bands"))
-    return pa.table({"band": pa.compute.list_flatten(batch.column("__bands")),
-                     "keep_id": pa.array(np.repeat(
-                         [f"{k}|{i}" for k, i in zip(batch.column("__keep").to_pylist(),
-                                                     batch.column("__id").to_pylist(), strict=True)],
-                         counts.to_numpy()), pa.string())})
-
-
-def _band_edges(group: pa.Table) -> pa.Table:
-    """Rows sharing a band: an edge from the row kept first to each other row."""
-    members = sorted(set(group.column("keep_id").to_pylist()))
-    if len(members) < 2:
-        return EDGE_SCHEMA.empty_table()
-    head = members[0]
-    return pa.table({"a": [head] * (len(members) - 1), "b": members[1:]}, schema=EDGE_SCHEMA)
+def candidate_edges(bands: pa.ListArray, rank: np.ndarray) -> np.ndarray:
+    """(a, b) rank pairs of rows sharing a band, from the band's first row in keep order to each
+    other row, each pair once; `rank[i]` is row i's place in keep order."""
+    band = pc.list_flatten(bands).to_numpy()
+    member = rank[pc.list_parent_indices(bands).to_numpy()]
+    order = np.lexsort((member, band))
+    band, member = band[order], member[order]
+    starts = np.ones(len(band), dtype=bool)
+    starts[1:] = band[1:] != band[:-1]
+    head = member[np.maximum.accumulate(np.where(starts, np.arange(len(band)), 0))]
+    pairs = np.stack([head[~starts], member[~starts]], axis=1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
 
 
 def _pick(batch: pa.Table, wanted: set[str], key: str) -> pa.Table:
@@ -152,20 +153,23 @@ class NearDedup(Stage):
         p = self.params
         bands, rows = bands_rows(p.threshold, p.num_perm)
         priority = list(self.ctx.cfg.recipe.source_priority)
-        sigs = live.map_batches(partial(_signatures, p=p, bands=bands, rows=rows,
-                                        priority=priority), batch_format="pyarrow",
-                                batch_size=BATCH_ROWS,
-                                **self.configured_resources().ray_args()).materialize()
-        edges_ds = (sigs.map_batches(_explode, batch_format="pyarrow")
-                    .groupby("band", num_partitions=shuffle_partitions())
-                    .map_groups(_band_edges, batch_format="pyarrow"))
-        refs = edges_ds.to_arrow_refs()
-        tables = [t for t in ray.get(refs) if t.num_rows]
-        edges = sorted({(a, b) for t in tables
-                        for a, b in zip(t.column("a").to_pylist(), t.column("b").to_pylist(),
-                                        strict=True)})
-        if not edges:
+        parts = [t for t in ray.get(live.map_batches(
+            partial(_signatures, p=p, bands=bands, rows=rows, priority=priority),
+            batch_format="pyarrow", batch_size=BATCH_ROWS,
+            **self.configured_resources().ray_args()).to_arrow_refs()) if t.num_rows]
+        if not parts:
             return live
+        sigs = pa.concat_tables(parts)
+        # keep ids ("keep rank|row id") in keep order: a row's place in it is its rank
+        keep_ids = [f"{k}|{i}" for k, i in zip(sigs.column("keep").to_pylist(),
+                                               sigs.column("id").to_pylist(), strict=True)]
+        by_rank = sorted(keep_ids)
+        rank = np.empty(len(keep_ids), dtype=np.int64)
+        rank[np.argsort(np.array(keep_ids, dtype=object), kind="stable")] = np.arange(len(keep_ids))
+        pairs = candidate_edges(sigs.column("bands").combine_chunks(), rank)
+        if not len(pairs):
+            return live
+        edges = [(by_rank[a], by_rank[b]) for a, b in pairs.tolist()]
         ids = {x.split("|", 1)[1] for e in edges for x in e}
         info = {}
         for t in ray.get(live.map_batches(partial(_pick, wanted=ids, key=p.key),
