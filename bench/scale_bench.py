@@ -103,6 +103,7 @@ def main() -> None:
     ap.add_argument("--sigma", type=float, default=1.0)
     ap.add_argument("--distill-fraction", type=float, default=0.12)
     ap.add_argument("--actors", type=int, default=1, help="teacher client actors per stage")
+    ap.add_argument("--no-warm", action="store_true", help="skip the warm rerun")
     ap.add_argument("--keep-cache", action="store_true",
                     help="start from the cache an earlier run left (not a cold build)")
     args = ap.parse_args()
@@ -132,12 +133,13 @@ def main() -> None:
         cold = run_build([*common, f"output.dir={cold_out}"], args.work / f"cold-{tag}.log")
         with urllib.request.urlopen(f"{url}/stats") as r:
             records = json.load(r)
-        warm = run_build([*common, f"output.dir={warm_out}"], args.work / f"warm-{tag}.log")
+        warm = ({"wall_s": 0.0, "peak_gib": 0.0} if args.no_warm else
+                run_build([*common, f"output.dir={warm_out}"], args.work / f"warm-{tag}.log"))
     finally:
         server.terminate()
     manifest, cold_s = stage_table(cold_out)
-    warm_manifest, warm_s = stage_table(warm_out)
-    same = manifest["files"] == warm_manifest["files"]
+    warm_manifest, warm_s = (manifest, {}) if args.no_warm else stage_table(warm_out)
+    same = None if args.no_warm else manifest["files"] == warm_manifest["files"]
     util = {k: slow_api.utilization(records, m, args.concurrency) for k, m in MODELS.items()}
     used = sum(manifest["inputs"].values()) - sum(
         r["rows"] for r in manifest["reasons"] if r["reason"] in ("over_limit", "excluded_subset"))
@@ -149,7 +151,7 @@ def main() -> None:
 
     print(f"\nmachine: {machine()}; scale {tag}: {sum(manifest['inputs'].values()):,} rows read, "
           f"{used:,} pairs used; accounting {'balanced' if manifest['balanced'] else 'MISMATCH'}; "
-          f"warm rerun byte-identical: {same}")
+          f"warm rerun byte-identical: {'not run' if same is None else same}")
     print(f"totals: {manifest['totals']}\n")
     print("| stage | rows in | rows out | cold (s) | warm (s) |\n|---|---|---|---|---|")
     rows = {s["stage"]: s for s in manifest["stages"]}

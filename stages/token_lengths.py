@@ -42,7 +42,8 @@ class TokenLengths(Stage):
     Params = TokenLengthsParams
 
     def resources(self) -> Resources:
-        return Resources(num_cpus=1, actors=1)  # one tokenizer, loaded once
+        # tokenizers loaded once per actor; two, so a 2-core machine counts on both cores
+        return Resources(num_cpus=1, actors=2)
 
     def preflight(self) -> None:
         self._tokenizer()  # a tokenizer that cannot be loaded stops the build before any work
