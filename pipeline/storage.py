@@ -45,6 +45,16 @@ def parent_and_name(url: str) -> tuple[str, str]:
     return head, name
 
 
+def _file_mode() -> int:
+    """What `open()` would give a new file under the process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def write_bytes(url: str, data: bytes) -> None:
     """Write a whole file atomically: readers see the old file, or none, or all of the new."""
     fs, path = fs_of(url)
@@ -55,6 +65,8 @@ def write_bytes(url: str, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
     try:
+        # mkstemp makes the file private (0600); a dataset is read by the user's group
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -72,10 +72,13 @@ def test_a_stage_placed_before_its_inputs_exist_is_refused():
 def test_stage_resources_come_from_config():
     plan = make_plan(load_config(["++recipe.stages.teacher.resources.num_gpus=1",
                                   "++recipe.stages.teacher.resources.actors=4",
+                                  "++recipe.stages.token_lengths.resources.num_cpus=0.5",
                                   "++recipe.stages.near_dedup.resources.memory_mb=2048"]))
     got = {s.name: s.configured_resources() for s in plan.stages}
-    assert (got["teacher"].num_gpus, got["teacher"].actors, got["teacher"].num_cpus) == (1, 4, 0.5)
-    assert got["teacher"].ray_args() == {"num_cpus": 0.5, "num_gpus": 1}
+    assert (got["teacher"].num_gpus, got["teacher"].actors, got["teacher"].num_cpus) == (1, 4, 1.0)
+    assert got["teacher"].ray_args() == {"num_cpus": 1.0, "num_gpus": 1}
+    # set over the stage's own defaults: token_lengths keeps its two tokenizer actors
+    assert (got["token_lengths"].num_cpus, got["token_lengths"].actors) == (0.5, 2)
     assert got["near_dedup"].ray_args()["memory"] == 2048 * 2**20
     assert got["validate"] == got["validate"].__class__()  # untouched stages keep their defaults
 

@@ -91,3 +91,23 @@ def test_modified_times_of_every_backend():
 
     assert storage.modified({"LastModified": datetime.fromtimestamp(now, UTC)}) == pytest.approx(now)
     assert storage.modified({"updated": "2026-01-02T03:04:05Z"}) > 0
+
+
+def test_written_files_get_the_users_normal_permissions(tmp_path):
+    """Shards, manifest, card and cache entries are written through a private temp file; the
+    result must be readable as the user's umask says (0644 under 022, 0640 under 027)."""
+    import stat
+    import subprocess
+    import sys
+
+    from pipeline import storage
+
+    for mask in (0o022, 0o027):
+        target = tmp_path / f"{mask:o}" / "train-00000-of-00001.parquet"
+        code = (f"import os; os.umask({mask}); from pipeline import storage; "
+                f"storage.write_bytes({str(target)!r}, b'rows')")
+        subprocess.run([sys.executable, "-c", code], check=True)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+    here = tmp_path / "here.json"
+    storage.write_bytes(str(here), b"{}")
+    assert stat.S_IMODE(here.stat().st_mode) == storage.FILE_MODE
