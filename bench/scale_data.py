@@ -138,9 +138,12 @@ def math_step_dpo(n: int, words: Words, bench: list[str]) -> pa.Table:
 
 
 def write_benchmarks(out: Path, scale: float, words: Words) -> dict[str, list[str]]:
-    """The four benchmarks in their published layouts; returns their prompts."""
+    """The four benchmarks in their published layouts and sizes; returns their prompts."""
     prompts: dict[str, list[str]] = {}
-    n = {k: max(3, int(SIZES[k] * scale)) for k in ("rewardbench", "rewardbench2", "rm_bench", "rmb")}
+    # benchmarks keep their published sizes whatever the training data's scale (smaller only
+    # for the tests' tiny builds)
+    n = {k: max(3, int(SIZES[k] * min(scale, 1.0))) for k in ("rewardbench", "rewardbench2",
+                                                               "rm_bench", "rmb")}
     prompts["rewardbench"] = words.texts(n["rewardbench"], 40, 0.9)
     with (out / "rewardbench.jsonl").open("w") as f:
         for i, p in enumerate(prompts["rewardbench"]):
