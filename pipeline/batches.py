@@ -32,17 +32,27 @@ def in_play(stage: Stage, batch: pa.Table) -> pa.Array:
     return mask
 
 
-def apply_to_batch(stage: Stage, columns: tuple[str, ...], batch: pa.Table) -> pa.Table:
-    """Give the stage the rows in play; pass the others by; check what comes back."""
+def split_by_play(stage: Stage, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The rows in play and the others."""
     mask = in_play(stage, batch)
-    live, done = batch.filter(mask), batch.filter(pc.invert(mask))
-    out = stage.process(live) if live.num_rows else live
-    if out.num_rows != live.num_rows:
+    return batch.filter(mask), batch.filter(pc.invert(mask))
+
+
+def check_output(stage: Stage, given: int, out: pa.Table) -> None:
+    """A stage returns as many rows as it was given, with every output it declared."""
+    if out.num_rows != given:
         raise StageContractError(f"stage '{stage.name}' returned {out.num_rows} rows for "
-                                 f"{live.num_rows}: stages mark rows, they never drop them")
-    missing = [c for c in stage.outputs if c not in out.column_names] if live.num_rows else []
+                                 f"{given}: stages mark rows, they never drop them")
+    missing = [c for c in stage.outputs if c not in out.column_names] if given else []
     if missing:
         raise StageContractError(f"stage '{stage.name}' did not write its declared outputs {missing}")
+
+
+def apply_to_batch(stage: Stage, columns: tuple[str, ...], batch: pa.Table) -> pa.Table:
+    """Give the stage the rows in play; pass the others by; check what comes back."""
+    live, done = split_by_play(stage, batch)
+    out = stage.process(live) if live.num_rows else live
+    check_output(stage, live.num_rows, out)
     return pa.concat_tables([conform(out, columns), conform(done, columns)])
 
 
@@ -89,8 +99,7 @@ def apply_updates(stage: Stage, columns: tuple[str, ...], updates: Any, batch: p
         _LOOKUPS.clear()
         keys = zip(*(table.column(k).to_pylist() for k in ROW_KEY), strict=True)
         lookup = _LOOKUPS[updates.hex()] = {key: i for i, key in enumerate(keys)}
-    mask = in_play(stage, batch)
-    live, done = batch.filter(mask), batch.filter(pc.invert(mask))
+    live, done = split_by_play(stage, batch)
     found = [lookup[key] for key in zip(*(live.column(k).to_pylist() for k in ROW_KEY), strict=True)]
     rows = table.take(pa.array(found, pa.int64()))
     for name in stage.outputs:

@@ -29,6 +29,7 @@ from pipeline.batches import (
     StageContractError,
     apply_to_batch,
     apply_updates,
+    check_output,
     keep,
     live_columns,
     requests_of,
@@ -85,13 +86,7 @@ def _apply_to_groups(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dat
     outputs = []
     for _key, rows in _groups(live, stage.group_by):
         out = stage.process(rows)
-        if out.num_rows != rows.num_rows:
-            raise StageContractError(f"stage '{stage.name}' returned {out.num_rows} rows for "
-                                     f"{rows.num_rows}: stages mark rows, they never drop them")
-        missing = [c for c in stage.outputs if c not in out.column_names]
-        if missing:
-            raise StageContractError(f"stage '{stage.name}' did not write its declared outputs "
-                                     f"{missing}")
+        check_output(stage, rows.num_rows, out)
         outputs.append(conform(out, (*ROW_KEY, *stage.outputs)))
     updates = ray.put(pa.concat_tables(outputs))
     return ds.map_batches(partial(apply_updates, stage, columns, updates), batch_format="pyarrow")
@@ -230,8 +225,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
         stack.callback(progress.close)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             teacher = stage.teacher_config()
-            if teacher is not None:
-                ds = ds.materialize()  # everything up to this stage, once
+            if teacher is not None:  # (ds: the rows so far, materialized by the last step)
                 requests = ds.map_batches(partial(requests_of, stage),
                                           batch_format="pyarrow").materialize()
                 pending = requests.count()

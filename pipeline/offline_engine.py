@@ -22,13 +22,10 @@ from pipeline.cache import ResponseCache
 from pipeline.config import expand
 from pipeline.model_identity import checkpoint_identity
 from pipeline.spend import MeterHandle, price_usd
-from pipeline.teacher_client import RECORD_FIELDS
+from pipeline.teacher_client import RECORD_FIELDS, Answered
 
 log = logging.getLogger("rubricforge")
 
-# What the engine did with each key it was given this run: None (answered and cached) or
-# the engine's error for that request.
-OfflineAnswers = dict[str, str | None]
 
 # Templating and (de)tokenizing are light next to the engine: they must not take whole CPUs
 # from it, or on a small machine the engine never gets scheduled.
@@ -118,7 +115,7 @@ def store(teacher_cfg: Any, stage: str, meter: Any, batch: pa.Table) -> pa.Table
 
 
 def answer_offline(requests: Any, n: int, teacher_cfg: Any, stage: str, meter: Any
-                   ) -> OfflineAnswers:
+                   ) -> Answered:
     """Run the `n` uncached requests (a Ray Dataset of `request_table` rows) through vLLM
     engines on Ray workers; answers go to the cache, and what happened to each key comes back."""
     from ray.data.llm import build_processor

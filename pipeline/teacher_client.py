@@ -167,15 +167,15 @@ class TeacherClient:
         unique = {k: r for k, r in zip(keys, requests, strict=True)}
         by_key = {k: self._answered_result(k) for k in unique if k in self.answered}
         todo = {k: r for k, r in unique.items() if k not in by_key}
-        if self.cfg.backend == "vllm":
-            by_key |= {k: self._from_engine(k) for k in todo}
-            todo = {}
-        if todo and self.cfg.backend != "openai_batch":  # cached answers need no client
-            hits = {k: self.cache.get(k) for k in todo}
-            by_key |= {k: from_record(h, cached=True) for k, h in hits.items() if h is not None}
-            self.meter.note_cached(sum(h is not None for h in hits.values()))
-            todo = {k: r for k, r in todo.items() if hits[k] is None}
-        if todo:
+        hits = {k: self.cache.get(k) for k in todo}  # cached answers need no client
+        by_key |= {k: from_record(h, cached=True) for k, h in hits.items() if h is not None}
+        self.meter.note_cached(sum(h is not None for h in hits.values()))
+        todo = {k: r for k, r in todo.items() if hits[k] is None}
+        if todo and self.cfg.backend == "vllm":  # the engines ran before the stage: ask nothing
+            by_key |= {k: TeacherResult(None, None, 0, 0, 0.0, False,
+                                        "no answer from the vLLM engines: rerun to ask again")
+                       for k in todo}
+        elif todo:
             by_key |= dict(zip(todo, asyncio.run(self._ask_all(todo)), strict=True))
         seen: set[str] = set()
         out = []
@@ -271,14 +271,6 @@ class TeacherClient:
             return from_record(hit, cached=False)
         return TeacherResult(None, None, 0, 0, 0.0, False,
                              self.answered[key] or "answered but not in the cache: rerun to ask again")
-
-    def _from_engine(self, key: str) -> TeacherResult:
-        """The `vllm` backend asks nothing from a stage: the engines ran before it."""
-        hit = self.cache.get(key)
-        if hit is not None:
-            return from_record(hit, cached=True)
-        return TeacherResult(None, None, 0, 0, 0.0, False,
-                             "no answer from the vLLM engines: rerun to ask again")
 
     async def _batched(self, client: openai.AsyncOpenAI, unique: dict[str, dict[str, Any]]
                        ) -> list[TeacherResult]:

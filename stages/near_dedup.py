@@ -163,9 +163,10 @@ class NearDedup(Stage):
         # keep ids ("keep rank|row id") in keep order: a row's place in it is its rank
         keep_ids = [f"{k}|{i}" for k, i in zip(sigs.column("keep").to_pylist(),
                                                sigs.column("id").to_pylist(), strict=True)]
-        by_rank = sorted(keep_ids)
+        order = np.argsort(np.array(keep_ids, dtype=object), kind="stable")
+        by_rank = [keep_ids[i] for i in order]
         rank = np.empty(len(keep_ids), dtype=np.int64)
-        rank[np.argsort(np.array(keep_ids, dtype=object), kind="stable")] = np.arange(len(keep_ids))
+        rank[order] = np.arange(len(keep_ids))
         pairs = candidate_edges(sigs.column("bands").combine_chunks(), rank)
         if not len(pairs):
             return live

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from pipeline.schema import REJECTED, SFT
 from pipeline.stage import Resources, Stage, decide, map_rows
-from pipeline.tokenizers import chat_tokens, chats_tokens, load_tokenizer, local_model_dir
+from pipeline.tokenizers import chats_tokens, load_tokenizer, local_model_dir
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,6 @@ class TokenLengths(Stage):
         if row["split"] == SFT:
             return [*row["context_messages"], {"role": "assistant", "content": row["trace"]}], False
         return row["context_messages"], True
-
-    def count(self, row: dict[str, Any]) -> int:
-        messages, generation_prompt = self.chat(row)
-        return chat_tokens(self._tokenizer(), messages, generation_prompt=generation_prompt)
 
     def process(self, rows: pa.Table) -> pa.Table:
         chats = [self.chat(r) for r in rows.select(["split", "context_messages", "trace"]).to_pylist()]
