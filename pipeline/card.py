@@ -20,6 +20,27 @@ CARDS_DIR = Path(__file__).resolve().parent.parent / "data_cards"
 # Parts that become `configs` of the Hub dataset, in this order, when they have files.
 CONFIG_PARTS = ("sft", "rl", "rejected", "quarantine", "deduplicated")
 NON_COMMERCIAL = ("-nc", "noncommercial", "non-commercial")
+# How each training part is used, for the card; only the parts a build has are named. The full
+# commands, tested against pinned releases, are in rubricforge's README.
+TRAINING = {
+    "sft": [
+        "- **TRL** (`SFTTrainer`): `messages` is the judge prompt plus the trace (loss on the "
+        "whole chat); `context_messages` and `judge_response` renamed to `prompt` and "
+        "`completion` give the loss on the trace only.",
+        "- **OpenRLHF** (SFT, 0.10.2 or later): `--data.dataset <local copy>/sft "
+        "--data.input_key context_messages --data.output_key judge_response "
+        "--data.apply_chat_template` (both columns are message lists).",
+    ],
+    "rl": [
+        "- **verl** (RL): the `rl` parquet files have `data_source`, `prompt`, `ability`, "
+        "`reward_model` (`style: rule`, `ground_truth`) and `extra_info`; the reward is "
+        "`compute_score` in rubricforge's `pipeline/verdict.py` "
+        "(`reward.custom_reward_function.path=<rubricforge>/pipeline/verdict.py`, "
+        "`reward.custom_reward_function.name=compute_score`).",
+        "- **TRL** (`GRPOTrainer`): the conversational `prompt`, with "
+        "`reward_funcs=trl_reward` from the same file (it reads the `winner` column).",
+    ],
+}
 
 
 def size_category(n: int) -> str:
@@ -95,6 +116,19 @@ def contamination_text(m: dict[str, Any]) -> str:
     return text + "\n\n" + _table(["source", "benchmark", "rows removed"], rows)
 
 
+def usage_lines(parts: set[str]) -> tuple[str, str]:
+    """The card's `load_dataset` lines and trainer notes, for the training parts the build has."""
+    training = [p for p in TRAINING if p in parts]
+    if not training:
+        return "# this build kept no rows for training", "This build kept no rows for training."
+    load = "\n".join(f'{p} = load_dataset("<this repo or directory>", "{p}", split="train")'
+                     for p in training)
+    notes = [line for p in training for line in TRAINING[p]]
+    notes.append("- **RM-R1's scripts**: `context_messages` and `winner` (`model_a` / "
+                 "`model_b`) as in its released sets.")
+    return load, "\n".join(notes)
+
+
 def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
     sources = {name: s.license for name, s in cfg.sources.items()}
     license_, warnings = license_of(sources)
@@ -110,6 +144,7 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
     plots = draw_plots(out / "assets", m, tally)
     funnel = funnel_rows(m)
     q = m["quality"]
+    load_lines, trainer_lines = usage_lines(parts)
     body = fill((CARDS_DIR / "template.md").read_text(encoding="utf-8"), {
         "pretty_name": data.pretty_name,
         "recipe": m["recipe"],
@@ -118,6 +153,8 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
         "inputs": str(sum(m["inputs"].values())),
         "license_warnings": "\n".join(f"> **License:** {w}" for w in warnings) or
                             f"License: `{license_}`.",
+        "load_lines": load_lines,
+        "trainer_lines": trainer_lines,
         "configs": ", ".join(f"`{c['config_name']}`" for c in configs) or "none",
         "command": m["command"],
         "config_sha256": m["config_sha256"],

@@ -10,8 +10,8 @@ LINEAGE = ("pair_id", "source", "subset", "domain", "license")
 
 SFT_SCHEMA = pa.schema([
     ("messages", MESSAGES),          # TRL SFTTrainer: judge prompt + the teacher's trace
-    ("context_messages", MESSAGES),  # the judge prompt alone (OpenRLHF --input_key)
-    ("judge_response", MESSAGES),    # the trace as one assistant turn (OpenRLHF --output_key)
+    ("context_messages", MESSAGES),  # the judge prompt alone (OpenRLHF --data.input_key)
+    ("judge_response", MESSAGES),    # the trace as one assistant turn (--data.output_key)
     ("winner", pa.string()),
     *[(c, pa.string()) for c in LINEAGE],
     ("teacher_model", pa.string()),

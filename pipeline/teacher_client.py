@@ -77,9 +77,13 @@ def _retry_pause(exc: Exception, attempt: int) -> float | None:
         return backoff
 
 
-# Providers' tokenizers are not all public: without `teacher.tokenizer` a prompt counts as its
-# characters / 4 (TPM budget, cost cap and `build --estimate` alike).
+# Providers' tokenizers are not all public: without `teacher.tokenizer` a prompt is estimated
+# as characters / 4 (TPM budget and `build --estimate`). That is an estimate, not a bound: code,
+# numbers and non-Latin text take more tokens. The cost cap reserves a bound instead.
 CHARS_PER_TOKEN = 4
+# Tokens a chat format may add around each message, and before the reply, beyond the text;
+# OpenAI's formats add 3-4 per message and 3 for the reply.
+MESSAGE_OVERHEAD_TOKENS = 8
 
 
 def prompt_chars(messages: list[dict[str, str]]) -> int:
@@ -99,7 +103,7 @@ def tokenizer_name(teacher_cfg: Any) -> str | None:
 
 
 def prompt_tokens(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
-    """Prompt tokens as the teacher counts them where its tokenizer is known."""
+    """Prompt tokens as the teacher counts them where its tokenizer is known, else estimated."""
     name = tokenizer_name(teacher_cfg)
     if name is None:
         return prompt_chars(messages) // CHARS_PER_TOKEN
@@ -108,12 +112,25 @@ def prompt_tokens(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
     return chat_tokens(load_tokenizer(name, "teacher.tokenizer"), messages, generation_prompt=True)
 
 
+def prompt_token_bound(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
+    """The most prompt tokens the provider can bill: the known tokenizer's count, else the text's
+    UTF-8 bytes (a byte-level tokenizer, as every current API model has, never makes more
+    tokens than bytes), plus the chat format's overhead per message and before the reply."""
+    if tokenizer_name(teacher_cfg) is not None:
+        text = prompt_tokens(teacher_cfg, messages)
+    else:
+        text = sum(len(m["content"].encode("utf-8", "surrogatepass")) for m in messages)
+    return text + MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
+
+
 def worst_case(teacher_cfg: Any, messages: list[dict[str, str]]) -> tuple[int, float]:
-    """A request's prompt tokens and the most it can cost (its prompt and `max_tokens`). Prompt
-    tokens matter only to a TPM budget or a cost cap, and counting them costs CPU: else 0."""
-    counted = teacher_cfg.tpm or teacher_cfg.max_cost_usd is not None
-    tokens = prompt_tokens(teacher_cfg, messages) if counted else 0
-    return tokens, price_usd(teacher_cfg, tokens, teacher_cfg.max_tokens)
+    """A request's estimated prompt tokens (for the TPM budget) and the most it can cost (the
+    bound of its prompt and `max_tokens`, for the cap). Counting costs CPU: the prompt is only
+    counted when a TPM budget or a cost cap needs it."""
+    estimate = prompt_tokens(teacher_cfg, messages) if teacher_cfg.tpm else 0
+    bound = (prompt_token_bound(teacher_cfg, messages) if teacher_cfg.max_cost_usd is not None
+             else estimate)
+    return estimate, price_usd(teacher_cfg, bound, teacher_cfg.max_tokens)
 
 
 def api_key(teacher_cfg: Any) -> str:

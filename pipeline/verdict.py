@@ -3,12 +3,18 @@
 RM-R1's RL reward gives +1 when the last 80 characters of the judge's output contain
 `<answer>[[X]]</answer>` for the correct X and not the other verdict's tag. The filter keeps
 only traces this rule scores +1, so SFT never teaches what RL punishes.
+
+The trainers load this file as it is: verl by path (`reward.custom_reward_function.path`), TRL
+by import (`trl_reward`). It imports only the standard library, and it has no
+`from __future__ import annotations`: verl executes the file without registering it in
+`sys.modules`, and a dataclass with string annotations cannot be created that way
+(tests/test_trainers.py loads it through verl's own loader).
 """
 
-from __future__ import annotations
-
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 TAIL_CHARS = 80
 TAGS = {"A": "<answer>[[A]]</answer>", "B": "<answer>[[B]]</answer>"}
@@ -34,9 +40,24 @@ def score(text: str | None, winner: str) -> int:
 
 def compute_score(data_source: str, solution_str: str, ground_truth: str,
                   extra_info: dict | None = None) -> float:
-    """verl custom reward function: `custom_reward_function.path=<this file>`,
-    `custom_reward_function.name=compute_score`."""
+    """verl's reward: `reward.custom_reward_function.path=<this file>`,
+    `reward.custom_reward_function.name=compute_score`; `ground_truth` is the `rl` part's
+    `reward_model.ground_truth` (the winner)."""
     return float(score(solution_str, ground_truth))
+
+
+def trl_reward(completions: Sequence[Any], winner: Sequence[str], **_: Any) -> list[float]:
+    """TRL's GRPOTrainer reward (`reward_funcs=[trl_reward]`): TRL passes the generated
+    completions (message lists for a conversational `prompt`, else strings) and every other
+    dataset column as a list, here the `rl` part's `winner`."""
+    return [float(score(_completion_text(c), w)) for c, w in zip(completions, winner, strict=True)]
+
+
+def _completion_text(completion: Any) -> str:
+    """A completion's text: a string as it is, a message list's last message's content."""
+    if isinstance(completion, str):
+        return completion
+    return completion[-1]["content"] if completion else ""
 
 
 # -- format of a Chain-of-Rubrics trace ---------------------------------------------------------

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -10,6 +14,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import pytest  # noqa: E402
 
 from pipeline.config import load_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS = {"HF_TOKEN": "hf_e2e_secret_token_0123456789", "OPENAI_API_KEY": "sk-e2e-secret-0123456789"}
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +89,41 @@ def s3():
         else:
             os.environ[k] = v
     server.stop()
+
+
+def start_build(*overrides: str, env: dict[str, str] | None = None,
+                new_session: bool = False) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "pipeline.cli", "build", *overrides]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", **SECRETS, **(env or {}))
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=new_session)
+
+
+def build(*overrides: str, timeout: int = 1500, env: dict[str, str] | None = None,
+          proc: subprocess.Popen | None = None) -> subprocess.CompletedProcess:
+    """Run a build to its end (or finish one started with `start_build`)."""
+    proc = proc or start_build(*overrides, env=env)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # the build stops its teacher server and Ray
+        out, _ = proc.communicate(timeout=120)
+        pytest.fail(f"build timed out:\n{out[-3000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """The sample build (with an `rl` part and a fourth source), twice with one cache; shared
+    by the end-to-end and the trainer tests."""
+    root = tmp_path_factory.mktemp("e2e")
+    # pass 1 asks the local vLLM server through the OpenAI API; pass 2 runs offline vLLM
+    # engines through Ray Data LLM: one build, both ways of running the embedded model
+    common = [f"teacher.cache_dir={root}/cache", "teacher.max_tokens=320", "teacher2=vllm",
+              "+source@sources.helpsteer3=helpsteer3"]
+    first = build(f"output.dir={root}/first", *common)
+    assert first.returncode == 0, first.stdout[-4000:]
+    second = build(f"output.dir={root}/second", *common)
+    assert second.returncode == 0, second.stdout[-4000:]
+    return {"first": (root / "first", first.stdout), "second": (root / "second", second.stdout),
+            "root": root, "common": common, "hf_cache": str(tmp_path_factory.mktemp("hf-cache"))}

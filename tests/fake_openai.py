@@ -12,12 +12,14 @@ from typing import Any, Self
 Reply = tuple  # (status, body) or (status, body, headers)
 
 
-def completion(content: str, finish_reason: str = "stop") -> Reply:
+def completion(content: str, finish_reason: str = "stop", prompt_tokens: int = 11,
+               completion_tokens: int = 7) -> Reply:
     return 200, json.dumps({
         "id": "x", "object": "chat.completion", "created": 0, "model": "fake",
         "choices": [{"index": 0, "finish_reason": finish_reason,
                      "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens}})
 
 
 class _Loopback:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.card import license_of, size_category
+from pipeline.card import license_of, size_category, usage_lines
 from pipeline.cli import main
 from pipeline.publish import MAX_FILES_PER_COMMIT, PublishError, plan_commits, publish
 
@@ -20,6 +20,18 @@ def test_license_single_conflicting_and_non_commercial():
     lic, warnings = license_of({"a": "cc-by-nc-4.0"})
     assert lic == "cc-by-nc-4.0" and "non-commercial" in warnings[0]
     assert "own terms" in license_of({"a": "other"})[1][0]
+
+
+def test_the_card_names_only_the_training_parts_the_build_has():
+    load, notes = usage_lines({"sft", "rl", "rejected"})
+    assert '"sft"' in load and '"rl"' in load and "verl" in notes and "OpenRLHF" in notes
+    load, notes = usage_lines({"sft", "quarantine"})
+    assert '"sft"' in load and '"rl"' not in load
+    assert "verl" not in notes and "GRPOTrainer" not in notes and "OpenRLHF" in notes
+    load, notes = usage_lines({"rl"})
+    assert '"sft"' not in load and "OpenRLHF" not in notes and "verl" in notes
+    load, notes = usage_lines({"rejected", "quarantine"})
+    assert "load_dataset" not in load and "no rows for training" in notes
 
 
 @pytest.mark.parametrize("n, label", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"),

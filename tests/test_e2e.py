@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -30,49 +29,14 @@ from pipeline.verdict import check_trace
 from stages.sources import get_source
 from stages.sources.base import SAMPLES_DIR
 
+from conftest import SECRETS, build, start_build
+
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
-SECRETS = {"HF_TOKEN": "hf_e2e_secret_token_0123456789", "OPENAI_API_KEY": "sk-e2e-secret-0123456789"}
 QUARANTINE_REASONS = {"missing_field", "empty_field", "identical_answers", "too_long",
                       "prompt_mismatch", "last_turn_not_assistant"}
 TEACHER_REASONS = {"wrong_verdict", "bad_format", "no_verdict", "ambiguous_verdict",
                    "truncated", "teacher_error", "empty_trace"}
-
-
-def start_build(*overrides: str, env: dict[str, str] | None = None,
-                new_session: bool = False) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "pipeline.cli", "build", *overrides]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", **SECRETS, **(env or {}))
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=new_session)
-
-
-def build(*overrides: str, timeout: int = 1500, env: dict[str, str] | None = None,
-          proc: subprocess.Popen | None = None) -> subprocess.CompletedProcess:
-    """Run a build to its end (or finish one started with `start_build`)."""
-    proc = proc or start_build(*overrides, env=env)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)  # the build stops its teacher server and Ray
-        out, _ = proc.communicate(timeout=120)
-        pytest.fail(f"build timed out:\n{out[-3000:]}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    # pass 1 asks the local vLLM server through the OpenAI API; pass 2 runs offline vLLM
-    # engines through Ray Data LLM: one build, both ways of running the embedded model
-    common = [f"teacher.cache_dir={root}/cache", "teacher.max_tokens=320", "teacher2=vllm",
-              "recipe.stages.split.distill_fraction=0.5", "+source@sources.helpsteer3=helpsteer3"]
-    first = build(f"output.dir={root}/first", *common)
-    assert first.returncode == 0, first.stdout[-4000:]
-    second = build(f"output.dir={root}/second", *common)
-    assert second.returncode == 0, second.stdout[-4000:]
-    return {"first": (root / "first", first.stdout), "second": (root / "second", second.stdout),
-            "root": root, "common": common, "hf_cache": str(tmp_path_factory.mktemp("hf-cache"))}
 
 
 def manifest(out: Path) -> dict:

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from test_e2e import build
 
 from bench import slow_api
 from bench.scale_data import data_overrides, write_all
 from pipeline.config import load_config
 from stages.sources import get_source
 
+from conftest import build
 from fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.e2e

@@ -212,33 +212,64 @@ def test_every_fault_ends_in_an_answer_or_a_row_error_and_nothing_is_answered_tw
                == (results[i].content, results[i].error, True) for i in answered)
 
 
-def test_the_cost_cap_is_never_passed_and_a_higher_cap_asks_only_the_rest(teacher):
-    """Worst case (max_tokens) is reserved while a request is in flight; the usage decides."""
+def greedy_bill(body: dict, n: int):
+    """A provider that bills as much as a byte-level tokenizer can: every UTF-8 byte of the
+    prompt a token, 3 more per message and 3 for the reply, and all of `max_tokens`."""
+    text = sum(len(m["content"].encode()) for m in body["messages"])
+    prompt = text + 3 * len(body["messages"]) + 3
+    return completion("ok", "length", prompt, body["max_completion_tokens"])
+
+
+# Prompts that take more tokens than characters / 4: code, digits, non-Latin text.
+COSTLY = ["def f(x):\n    return {k: v for k, v in x.items() if v}  # 0x1F",
+          "3.14159 2.71828 1.41421 1.73205 0.57721 4.66920",
+          "Какой ответ лучше и почему? 哪个回答更好？ どちらが良いですか",
+          "q0"]
+
+
+def test_the_cost_cap_holds_against_a_provider_that_bills_every_byte(teacher):
+    """The worst case reserved for a prompt whose tokenizer is unknown is a bound (UTF-8 bytes
+    plus the chat format's overhead), not characters / 4: with three clients sharing one meter,
+    eight requests in flight, and a provider billing as much as it can, the spend the server
+    billed never passes the cap; a higher cap then asks only what was held back."""
     from pipeline.spend import Meter, price_usd
 
     def capped(cap: float):
         return load_config(["teacher=openai", "teacher.model=fake-judge",
-                            f"teacher.cache_dir={teacher.cache_dir}-cap", "teacher.concurrency=4",
-                            "teacher.max_tokens=100", "teacher.price_input_per_mtok=1",
+                            f"teacher.cache_dir={teacher.cache_dir}-cap", "teacher.concurrency=8",
+                            "teacher.max_tokens=50", "teacher.price_input_per_mtok=1000",
                             "teacher.price_output_per_mtok=1000",
                             f"teacher.max_cost_usd={cap}"]).teacher
 
-    low = capped(0.15)
-    msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(30)]
-    meter = Meter(low.max_cost_usd)
-    with FakeOpenAI(lambda body, n: completion("ok")) as s:
-        results = TeacherClient(low, s.base_url, meter).complete_all(msgs)
+    low = capped(2.0)
+    msgs = [[{"role": "system", "content": "Judge."},
+             {"role": "user", "content": f"{COSTLY[i % 4]} #{i}"}] for i in range(60)]
+    meter = Meter(low.max_cost_usd)  # one meter, as the build's actor is for every worker
+    billed: list[float] = []
+
+    def bill(body, n):
+        reply = greedy_bill(body, n)
+        usage = json.loads(reply[1])["usage"]
+        billed.append(price_usd(low, usage["prompt_tokens"], usage["completion_tokens"]))
+        return reply
+
+    with FakeOpenAI(bill) as s:
+        results: dict[int, list] = {}
+        clients = [threading.Thread(target=lambda k=k: results.__setitem__(
+            k, TeacherClient(low, s.base_url, meter).complete_all(msgs[k::3]))) for k in range(3)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
         sent = len(s.requests)
-        refused = [r for r in results if r.error]
-        assert 0 < sent < 30 and len(refused) == 30 - sent
-        assert all(r.error.startswith("cost_cap") for r in refused)
-        each = price_usd(low, 11, 7)  # what the server's usage says every answer cost
-        assert meter.spent == pytest.approx(sent * each) and meter.spent <= low.max_cost_usd
-        worst = price_usd(low, 0, 100)
-        assert meter.spent + worst > low.max_cost_usd, "it stopped only when the next could pass"
-        more = TeacherClient(capped(10), s.base_url).complete_all(msgs)
-        assert len(s.requests) == 30, "the rerun asks only what the cap held back"
-    assert all(r.content == "ok" for r in more)
+        assert 0 < sent < 60, "the cap was reached, not everything was sent"
+        assert sum(billed) <= low.max_cost_usd, f"billed ${sum(billed):.4f} past the cap"
+        assert meter.spent == pytest.approx(sum(billed))
+        refused = [r for part in results.values() for r in part if r.error]
+        assert len(refused) == 60 - sent and all(r.error.startswith("cost_cap") for r in refused)
+        more = [TeacherClient(capped(100), s.base_url).complete_all(msgs[k::3]) for k in range(3)]
+        assert len(s.requests) == 60, "the rerun asks only what the cap held back"
+    assert all(r.content == "ok" for part in more for r in part)
 
 
 def _batch_teacher(cache_dir: str, **extra: str):

@@ -6,7 +6,14 @@ import re
 
 import pytest
 
-from pipeline.verdict import check_trace, compute_score, score, trace_regex, verdict_of
+from pipeline.verdict import (
+    check_trace,
+    compute_score,
+    score,
+    trace_regex,
+    trl_reward,
+    verdict_of,
+)
 
 CHAT = ("<type>Chat</type>\n<rubric>1. Accuracy (weight 70%) 2. Clarity (30%)\n"
         "<justify>Facts matter most here.</justify>\n</rubric>\n"
@@ -65,13 +72,42 @@ def test_reward_matches_the_rl_rule():
     assert compute_score("rubricforge/skywork", REASONING, "model_a", {}) == -1.0
 
 
-def test_filter_never_keeps_what_the_reward_punishes():
-    corpus = [CHAT, REASONING, CHAT + " <answer>[[B]]</answer>", CHAT[:-3], "",
-              CHAT.replace("[[A]]", "[[B]]"), REASONING.replace("<solution>", "")]
-    for text in corpus:
-        for winner in ("model_a", "model_b"):
-            if check_trace(text, winner).reason == "":
-                assert compute_score("x", text, winner) == 1.0
+# text, winner, the filter's decision, the reward (verl's and TRL's): each case has its own
+# expected outcome, so a filter that rejects everything, or a reward that pays everything, fails.
+AGREEMENT = [
+    (CHAT, "model_a", "", 1.0),
+    (CHAT, "model_b", "wrong_verdict", -1.0),
+    (REASONING, "model_b", "", 1.0),
+    (CHAT.replace("[[A]]", "[[B]]"), "model_b", "", 1.0),
+    (CHAT + " <answer>[[B]]</answer>", "model_a", "ambiguous_verdict", -1.0),
+    (CHAT[:-3], "model_a", "no_verdict", -1.0),
+    ("", "model_a", "empty_trace", -1.0),
+    # the reward reads only the verdict; the filter also wants the layout
+    (REASONING.replace("<solution>", ""), "model_b", "bad_format", 1.0),
+    ("<answer>[[A]]</answer>", "model_a", "bad_format", 1.0),
+    (CHAT.replace("<answer>[[A]]</answer>", "<answer>[[A]]</answer> Done."), "model_a",
+     "bad_format", 1.0),
+    # a verdict pushed out of the last 80 characters counts for neither
+    (CHAT + "\n" + "x" * 80, "model_a", "no_verdict", -1.0),
+]
+
+
+@pytest.mark.parametrize("text, winner, reason, reward", AGREEMENT)
+def test_the_filter_and_both_rewards_agree(text, winner, reason, reward):
+    assert check_trace(text, winner).reason == reason
+    assert compute_score("rubricforge/x", text, winner, {}) == reward
+    # TRL passes message lists for a conversational prompt, strings otherwise
+    assert trl_reward([[{"role": "assistant", "content": text}]], [winner]) == [reward]
+    assert trl_reward([text], [winner]) == [reward]
+    if reason == "":
+        assert reward == 1.0  # what SFT teaches, RL pays
+
+
+def test_trl_reward_scores_each_completion_against_its_own_row():
+    texts = [CHAT, CHAT, REASONING]
+    assert trl_reward(texts, ["model_a", "model_b", "model_b"], prompts=None) == [1.0, -1.0, 1.0]
+    with pytest.raises(ValueError):
+        trl_reward(texts, ["model_a"])
 
 
 def test_every_text_the_grammar_allows_is_well_formed():
