@@ -15,6 +15,7 @@ one job; the `vllm` backend runs offline engines (pipeline/offline_engine.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -27,6 +28,8 @@ from pipeline.stage import Resources
 from pipeline.teacher_client import Answered, TeacherClient
 
 log = logging.getLogger("rubricforge")
+# After Ctrl-C, how long the answers already on their way may take to reach the cache.
+DRAIN_S = 20.0
 
 
 class _Answerer:
@@ -61,6 +64,9 @@ def answer_pending(requests: Any, n: int, teacher_cfg: Any, stage: str, meter: A
     try:
         for part in ray.get(calls):
             answered |= part
+    except KeyboardInterrupt:
+        _drain(meter, calls)
+        raise
     finally:
         for w in workers:
             ray.kill(w)
@@ -68,3 +74,13 @@ def answer_pending(requests: Any, n: int, teacher_cfg: Any, stage: str, meter: A
     log.warning("%s: teacher %s answered %d requests, %d failed", stage, teacher_cfg.model,
                 len(answered) - failed, failed)
     return answered
+
+
+def _drain(meter: Any, calls: list[Any]) -> None:
+    """Ctrl-C: send nothing more, and give the answers in flight (already paid for) a few
+    seconds to reach the cache; a second Ctrl-C stops at once."""
+    meter.stop.remote()
+    log.warning("interrupted: sending nothing more; waiting up to %.0fs for the answers in "
+                "flight to reach the cache (Ctrl-C again to stop at once)", DRAIN_S)
+    with contextlib.suppress(KeyboardInterrupt):
+        ray.wait(calls, num_returns=len(calls), timeout=DRAIN_S)

@@ -22,7 +22,7 @@ import openai
 
 from pipeline import storage
 from pipeline.cache import ResponseCache
-from pipeline.spend import MeterHandle, cost_cap_error, price_usd
+from pipeline.spend import MeterHandle, not_sent_error, price_usd
 from pipeline.teacher_client import KEY_ONLY, worst_case
 
 log = logging.getLogger("rubricforge.teacher")
@@ -61,8 +61,8 @@ class BatchJobs:
         attempt = 1
         while todo and attempt <= self.cfg.max_attempts:
             job, refused = await self._submit(todo, attempt)
-            for key in refused:
-                errors[key] = cost_cap_error(self.cfg)
+            for key, answer in refused:
+                errors[key] = not_sent_error(self.cfg, answer)
                 todo.pop(key)
             if job is None:
                 break
@@ -82,14 +82,15 @@ class BatchJobs:
         return jobs
 
     async def _submit(self, todo: dict[str, dict[str, Any]], attempt: int
-                      ) -> tuple[dict[str, Any] | None, list[str]]:
+                      ) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
         """One job for the requests the cost cap admits; returns it (None: nothing to send) and
-        the keys the cap refused."""
+        the keys the meter refused, with why."""
         lines, keys, refused, worst = [], [], [], 0.0
         for key, req in todo.items():
             _, cost = worst_case(self.cfg, req["messages"])
-            if not await self.meter.admit(cost):
-                refused.append(key)
+            answer = await self.meter.admit(cost)
+            if answer != "send":
+                refused.append((key, answer))
                 continue
             body = {k: v for k, v in req.items() if k not in (*KEY_ONLY, "structured_outputs")}
             lines.append(json.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT,

@@ -194,6 +194,12 @@ def _build(args: argparse.Namespace) -> int:
     except (InputLoadError, LocalModelError, LocalServerError) as exc:
         print(f"rubricforge: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # the local servers and Ray are stopped and the staging removed on the way here
+        print(f"rubricforge: interrupted; {cfg.output.dir} is as it was. Every answer received "
+              f"is in the teacher cache ({cfg.teacher.cache_dir}): run the same command again "
+              "to resume without paying for it twice.", file=sys.stderr)
+        return 130
     print(summary(manifest, str(out), time.monotonic() - start, seconds))
     if cfg.publish.repo:
         from pathlib import Path

@@ -33,8 +33,11 @@ def price_usd(teacher_cfg: Any, prompt_tokens: int, completion_tokens: int) -> f
                      + completion_tokens * (teacher_cfg.price_output_per_mtok or 0.0)) / 1e6
 
 
-def cost_cap_error(teacher_cfg: Any) -> str:
-    """The error of a request the cap held back (its row is rejected as `cost_cap`)."""
+def not_sent_error(teacher_cfg: Any, answer: str) -> str:
+    """The error of a request the meter held back: the cap (its row is rejected as
+    `cost_cap`), or an interrupted build (whose rows are never written)."""
+    if answer == "stop":
+        return "interrupted: not sent"
     return (f"{COST_CAP}: not sent, max_cost_usd={teacher_cfg.max_cost_usd} of "
             f"{teacher_cfg.model} reached; raise it and rerun")
 
@@ -63,6 +66,7 @@ class Meter:
         self.cap = cap_usd
         self.spent = 0.0
         self.in_flight = 0.0
+        self.stopped = False
         self.stages: dict[str, StageSpend] = {}
 
     def _stage(self, stage: str) -> StageSpend:
@@ -70,7 +74,10 @@ class Meter:
 
     def admit(self, stage: str, worst_usd: float) -> str:
         """"send" when a request that may cost `worst_usd` can go without passing the cap;
-        "wait" when it may once requests in flight have settled; "refuse" when it never can."""
+        "wait" when it may once requests in flight have settled; "refuse" when it never can;
+        "stop" once the build was interrupted."""
+        if self.stopped:
+            return "stop"
         s = self._stage(stage)
         if self.cap is not None and self.spent + worst_usd > self.cap:
             s.refused += 1
@@ -99,6 +106,10 @@ class Meter:
     def note_cached(self, stage: str, n: int) -> None:
         self._stage(stage).cached += n
 
+    def stop(self) -> None:
+        """Ctrl-C: send nothing more (the requests in flight still settle)."""
+        self.stopped = True
+
     def begin(self, stage: str) -> None:
         """Start the stage's clock for requests that skip `admit` (offline engines: there is
         nothing to cap), so its requests/s count from when the engines started."""
@@ -119,15 +130,16 @@ class MeterHandle:
             meter.admit, "remote") else None
         self.local = meter if self.actor is None and meter is not None else Meter(cap_usd)
 
-    async def admit(self, worst_usd: float) -> bool:
-        """Whether the request may be sent; waits while requests in flight might leave room."""
+    async def admit(self, worst_usd: float) -> str:
+        """"send", or why not ("refuse": the cap, "stop": interrupted); waits while requests in
+        flight might leave room."""
         while True:
             if self.actor is not None:
                 answer = await self.actor.admit.remote(self.stage, worst_usd)
             else:
                 answer = self.local.admit(self.stage, worst_usd)
             if answer != "wait":
-                return answer == "send"
+                return answer
             await asyncio.sleep(0.05)
 
     def settle(self, *args: Any) -> None:

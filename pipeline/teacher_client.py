@@ -26,7 +26,7 @@ from openai.types.chat import ChatCompletion
 from pipeline.cache import ResponseCache, request_key
 from pipeline.model_identity import checkpoint_identity
 from pipeline.rate_limit import SharedBudget
-from pipeline.spend import MeterHandle, cost_cap_error, price_usd
+from pipeline.spend import MeterHandle, not_sent_error, price_usd
 from pipeline.verdict import trace_regex
 
 log = logging.getLogger("rubricforge.teacher")
@@ -321,8 +321,10 @@ class TeacherClient:
         async with limit:
             # Admitted inside the concurrency limit: only requests really in flight reserve
             # their worst case against the cap.
-            if not await self.meter.admit(worst):
-                return TeacherResult(None, None, 0, 0, 0.0, False, cost_cap_error(self.cfg))
+            answer = await self.meter.admit(worst)
+            if answer != "send":
+                return TeacherResult(None, None, 0, 0, 0.0, False,
+                                     not_sent_error(self.cfg, answer))
             start = time.monotonic()
             for attempt in range(1, self.cfg.max_attempts + 1):
                 await self.budget.wait(tokens)

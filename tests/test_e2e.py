@@ -406,3 +406,55 @@ def test_a_capped_build_then_a_killed_one_resume_without_asking_anything_twice(t
     m = manifest(out)
     assert m["balanced"] and not any(k.endswith(":cost_cap") for s in m["stages"]
                                      for k in s["removed"])
+
+
+def test_ctrl_c_stops_a_build_in_seconds_and_keeps_what_was_paid_for(tmp_path):
+    """SIGINT to the build's process group, as a terminal's Ctrl-C sends it, while requests are
+    in flight: nothing more is sent, the answers on their way reach the cache, Ray is stopped,
+    the previous output is untouched, and the build ends with one line on how to resume."""
+    import psutil
+
+    from fake_openai import FakeOpenAI
+
+    def slow(body: dict, n: int):
+        time.sleep(2.0)
+        return _valid_trace(body, n)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"previous": "build"}')
+    with FakeOpenAI(slow) as server:
+        proc = start_build(f"output.dir={out}", f"teacher.cache_dir={tmp_path}/cache",
+                           "teacher=openai", "teacher.model=fake-judge",
+                           f"teacher.base_url={server.base_url}", "teacher.concurrency=4",
+                           "~recipe.stages.decontaminate", "~recipe.stages.near_dedup",
+                           "~recipe.stages.token_lengths", new_session=True)
+        lines: list[str] = []
+        threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+        deadline = time.monotonic() + 600
+        while len(server.requests) < 4 and proc.poll() is None:  # four in flight
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        stopped = time.monotonic()
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            _kill_session(proc)
+            pytest.fail("the build went on after Ctrl-C")
+        took = time.monotonic() - stopped
+        sent = len(server.requests)
+    time.sleep(0.5)
+    text = "".join(lines)
+    assert proc.returncode == 130, text[-3000:]
+    assert took < 40, f"Ctrl-C took {took:.0f}s to stop the build"
+    assert "Traceback" not in text and "run the same command again" in text
+    assert (out / "manifest.json").read_text() == '{"previous": "build"}'
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+    # every request sent was answered into the cache: a rerun pays for none of them again
+    from pipeline.cache import stats
+
+    assert stats(str(tmp_path / "cache"))["responses"] == sent >= 4
+    left = psutil.wait_procs([p for p in psutil.process_iter() if _sid(p) == proc.pid],
+                             timeout=30)[1]
+    assert not left, f"processes of the build still running: {[p.name() for p in left]}"

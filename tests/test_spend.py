@@ -84,3 +84,12 @@ def test_prompt_tokens_are_counted_with_the_teachers_tokenizer_where_known():
     expected = len(tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
                                            return_dict=False))
     assert prompt_tokens(local, messages) == expected != len(messages[0]["content"]) // 4
+
+
+def test_after_ctrl_c_nothing_more_is_sent_and_what_is_in_flight_settles():
+    meter = Meter(None)
+    assert meter.admit("teacher", 0.1) == "send"
+    meter.stop()
+    assert meter.admit("teacher", 0.1) == "stop"
+    meter.settle("teacher", 0.1, 0.05, 10, 5, False, 0)
+    assert meter.spent == pytest.approx(0.05)
