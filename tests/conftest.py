@@ -94,7 +94,7 @@ def s3():
 def start_build(*overrides: str, env: dict[str, str] | None = None,
                 new_session: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "pipeline.cli", "build", *overrides]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", **SECRETS, **(env or {}))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **SECRETS, **(env or {})}
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=new_session)
 
