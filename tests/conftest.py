@@ -39,6 +39,15 @@ def messages(*turns: tuple[str, str]) -> list[dict[str, str]]:
     return [{"role": r, "content": c} for r, c in turns]
 
 
+def chatml(chat: list[dict], generation_prompt: bool) -> str:
+    """SmolLM2-Instruct's chat format (ChatML, its own system line when the chat has none)."""
+    text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in chat)
+    if chat[0]["role"] != "system":
+        text = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
+                "Hugging Face<|im_end|>\n") + text
+    return text + ("<|im_start|>assistant\n" if generation_prompt else "")
+
+
 def pair(source: str, index: int, prompt: str, chosen: str = "good", rejected: str = "bad") -> dict:
     """A canonical single-turn pair, still in play."""
     return {"pair_id": f"{source}-{index}-{hash(prompt) & 0xffff:04x}", "source": source,

@@ -77,6 +77,30 @@ def test_every_input_row_is_accounted_for(runs):
     assert stages[-1]["rows_out"] == m["totals"]["kept_sft"] + m["totals"]["kept_rl"]
 
 
+def test_each_input_row_is_found_in_exactly_one_part(runs):
+    """Not the manifest's arithmetic: every (source, source_index) of the input is looked up in
+    the parts on disk. Rows that left carry their index; a kept row is found by its content
+    hash among the source's rows that did not leave."""
+    out, _ = runs["first"]
+    cfg = load_config(runs["common"])
+    found: Counter = Counter()
+    for name in ("rejected", "quarantine", "deduplicated"):
+        found.update((r["source"], r["source_index"]) for r in part(out, name).to_pylist())
+    ids: dict[tuple[str, str], list[int]] = {}
+    for name in cfg.sources:
+        source, scfg = get_source(name), cfg.sources[name]
+        for r in source.map_batch(source.raw_table(scfg, use_sample=True), scfg).to_pylist():
+            ids.setdefault((name, r["pair_id"]), []).append(r["source_index"])
+    kept = Counter((r["source"], r["pair_id"]) for name in ("sft", "rl")
+                   for r in part(out, name).to_pylist())
+    for (source, pid), n in kept.items():
+        left = [i for i in ids[(source, pid)] if (source, i) not in found]
+        assert len(left) == n, f"{source} pair {pid}: kept {n} times, {len(left)} input rows"
+        found.update((source, i) for i in left)
+    expected = {(name, i) for name, n in manifest(out)["inputs"].items() for i in range(n)}
+    assert set(found) == expected and set(found.values()) == {1}
+
+
 def test_quarantine_and_rejection_reasons(runs):
     out, _ = runs["first"]
     quarantine = part(out, "quarantine").to_pylist()
@@ -189,6 +213,19 @@ def test_estimate_counts_the_calls_before_anything_is_asked(runs):
     assert (calls, cached, to_ask) == (pass1["calls"], pass1["calls"], 0), "all in the cache"
     assert "bootstrap*" in done.stdout and "starting the local teacher" not in done.stdout
     assert not (runs["root"] / "never").exists(), "an estimate writes nothing"
+    # with nothing cached and prices set: every call to ask, prompt tokens as the vLLM server
+    # counted them in the real build, output at most max_tokens each, and their price
+    common = [c for c in runs["common"] if not c.startswith("teacher.cache_dir=")]
+    cold = build("--estimate", f"output.dir={runs['root']}/never", *common,
+                 f"teacher.cache_dir={runs['root']}/cold-cache", "teacher.price_input_per_mtok=2",
+                 "teacher.price_output_per_mtok=8")
+    assert cold.returncode == 0, cold.stdout[-3000:]
+    line = next(x for x in cold.stdout.splitlines() if x.strip().startswith("teacher "))
+    *counts, cost = line.split()[2:8]
+    calls, cached, to_ask, prompt_tok, output_tok = (int(v.replace(",", "")) for v in counts)
+    assert (calls, cached, to_ask) == (pass1["calls"], 0, pass1["calls"])
+    assert prompt_tok == pass1["prompt_tokens"] and output_tok == calls * 320
+    assert float(cost) == round((prompt_tok * 2 + output_tok * 8) / 1e6, 2) > 0
 
 
 def test_card_makes_the_output_a_hub_repository(runs):
@@ -325,6 +362,42 @@ def test_a_three_node_cluster_builds_the_same_bytes_despite_a_killed_worker(runs
     assert manifest(out)["teacher"]["requests"] == 0
 
 
+@pytest.mark.cluster
+def test_a_killed_teacher_client_on_a_cluster_is_restarted_and_pays_only_what_was_in_flight(
+        tmp_path, three_nodes):
+    """With nothing cached, the actor answering the teacher's requests is killed mid-stream on
+    a three-node cluster: Ray restarts it, it reads back what was cached, asks the rest, and
+    the build finishes with every row accounted for; only requests in flight at the kill may
+    reach the provider twice."""
+    from fake_openai import FakeOpenAI
+
+    def slow(body: dict, n: int):
+        time.sleep(0.3)
+        return _valid_trace(body, n)
+
+    with FakeOpenAI(slow) as server:
+        proc = start_build(f"output.dir={tmp_path}/out", f"teacher.cache_dir={tmp_path}/cache",
+                           "teacher=openai", "teacher.model=fake-judge",
+                           f"teacher.base_url={server.base_url}", "teacher.concurrency=4",
+                           "teacher2=openai", "teacher2.model=fake-judge",
+                           f"teacher2.base_url={server.base_url}", "~recipe.stages.near_dedup",
+                           "~recipe.stages.token_lengths",
+                           env={"RAY_ADDRESS": three_nodes.address})
+        deadline = time.monotonic() + 600
+        while len(server.requests) < 6 and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        killed = _kill_first_worker(three_nodes, "ray::_Answerer", proc)
+        done = build(proc=proc)
+        asked = Counter(json.dumps(r["messages"]) for r in server.requests)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert killed, "the build ended before the teacher's client could be killed"
+    m = manifest(tmp_path / "out")
+    assert m["balanced"]
+    twice = sum(n - 1 for n in asked.values())
+    assert twice <= 4, f"{twice} requests asked again, more than were in flight"
+
+
 def _valid_trace(body: dict, n: int):
     """A well-formed trace that always says A (so about half are right), after 50 ms."""
     from fake_openai import completion
@@ -361,11 +434,11 @@ def test_a_capped_build_then_a_killed_one_resume_without_asking_anything_twice(t
     from fake_openai import FakeOpenAI, Faults
 
     faults = Faults(_valid_trace, every={"rate_limit": 7, "server_error": 11, "hang": 29,
-                                         "malformed": 31, "empty": 37, "length": 41}, hang_s=2.0)
+                                         "malformed": 31, "empty": 37, "length": 41}, hang_s=3.0)
     with FakeOpenAI(faults) as server:
         remote = [setting for b in ("teacher", "teacher2") for setting in (
             f"{b}=openai", f"{b}.model=fake-judge", f"{b}.base_url={server.base_url}",
-            f"{b}.concurrency=4", f"{b}.timeout_s=1", f"{b}.max_attempts=8",
+            f"{b}.concurrency=4", f"{b}.timeout_s=2", f"{b}.max_attempts=8",
             f"{b}.price_input_per_mtok=1", f"{b}.price_output_per_mtok=1000")]
         # the stages that cannot meet a fault are left out, to keep three builds short
         common = [f"teacher.cache_dir={tmp_path}/cache", "teacher.max_tokens=100", *remote,
@@ -393,7 +466,12 @@ def test_a_capped_build_then_a_killed_one_resume_without_asking_anything_twice(t
             assert time.monotonic() < deadline
             time.sleep(0.05)
         faults.hold()  # what is in flight now stays unanswered
-        time.sleep(3)  # answers already on their way reach the cache
+        # the answers already sent reach the cache before the kill (the server counts them)
+        from pipeline.cache import stats
+
+        while stats(str(tmp_path / "cache"))["responses"] < sum(faults.answered.values()):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         _kill_session(proc)
         faults.release()
         assert proc.returncode == -signal.SIGKILL

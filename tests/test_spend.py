@@ -9,6 +9,8 @@ from pipeline.progress import clock, describe
 from pipeline.spend import Meter, price_usd
 from pipeline.teacher_client import prompt_tokens, tokenizer_name
 
+from conftest import chatml
+
 
 def test_a_request_waits_while_requests_in_flight_may_leave_room_and_is_refused_after():
     meter = Meter(1.0)
@@ -81,8 +83,7 @@ def test_prompt_tokens_are_counted_with_the_teachers_tokenizer_where_known():
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tokenizer_name(local))
-    expected = len(tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
-                                           return_dict=False))
+    expected = len(tok.encode(chatml(messages, True), add_special_tokens=False))
     assert prompt_tokens(local, messages) == expected != len(messages[0]["content"]) // 4
 
 

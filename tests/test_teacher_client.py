@@ -121,12 +121,16 @@ def test_a_429_pauses_every_request_for_retry_after(teacher):
     assert gaps[0] >= 0.95, "the refused request waits what Retry-After says"
 
 
+# The client is set to 3 requests a second and the server refuses above 5: the margin absorbs
+# the scheduling jitter of a loaded 2-core machine (a request delayed on its way can arrive
+# next to a later one). That the client keeps to its own rate is read from the server's
+# arrival times as a lower bound on their span, which load can only lengthen.
 @pytest.mark.parametrize("server_limits, client_limits", [
-    # RPM binds: the server allows 5 requests a second; the client asks for 4.5
-    ({"limit": 5}, ["teacher.rpm=270"]),
+    # RPM binds: the server allows 5 requests a second; the client asks for 3
+    ({"limit": 5}, ["teacher.rpm=180"]),
     # TPM binds: the server allows 5 requests' tokens a second, and any number of requests;
-    # the client asks for 450 tokens a second (4.5 requests of 100 tokens)
-    ({"limit": 1000, "token_limit": 500}, ["teacher.max_tokens=100", "teacher.tpm=27000"]),
+    # the client asks for 300 tokens a second (3 requests of 100 tokens)
+    ({"limit": 1000, "token_limit": 500}, ["teacher.max_tokens=100", "teacher.tpm=18000"]),
 ], ids=["rpm", "tpm"])
 def test_rate_limits_are_respected_without_refusals(teacher, server_limits, client_limits):
     from fake_openai import RateLimited
@@ -141,7 +145,7 @@ def test_rate_limits_are_respected_without_refusals(teacher, server_limits, clie
         span = s.arrivals[-1] - s.arrivals[0]
     assert all(r.content == "ok" for r in results)
     assert server_side.refused == 0
-    assert span >= 15 / 4.5 * 0.9, "16 requests at 4.5 a second take about 3.3 s"
+    assert span >= 15 / 3 * 0.9, "16 requests at 3 a second take about 5 s"
 
 
 @pytest.mark.ray
@@ -156,7 +160,7 @@ def test_workers_share_one_budget(teacher):
     server_side = RateLimited(lambda body, n: completion("ok"), limit=5, window_s=1.0)
     cfg = load_config(["teacher=openai", "teacher.model=fake-judge", "teacher.max_attempts=1",
                        f"teacher.cache_dir={teacher.cache_dir}-ray", "teacher.concurrency=8",
-                       "teacher.rpm=270"])
+                       "teacher.rpm=180"])
 
     @ray.remote
     def worker(teacher_cfg, url, first):
@@ -167,7 +171,7 @@ def test_workers_share_one_budget(teacher):
         errors = ray.get([worker.remote(cfg.teacher, s.base_url, k * 8) for k in range(2)])
         span = s.arrivals[-1] - s.arrivals[0]
     assert errors == [[None] * 8] * 2 and server_side.refused == 0
-    assert span >= 15 / 4.5 * 0.9
+    assert span >= 15 / 3 * 0.9, "16 requests at 3 a second together take about 5 s"
 
 
 def test_requests_take_turns_among_replicas(teacher):
@@ -184,10 +188,12 @@ def test_every_fault_ends_in_an_answer_or_a_row_error_and_nothing_is_answered_tw
 
     faults = Faults(lambda body, n: completion(f"trace for {body['messages'][0]['content']}"),
                     every={"rate_limit": 3, "server_error": 5, "hang": 7, "malformed": 11,
-                           "empty": 13, "length": 17}, hang_s=1.5)
+                           "empty": 13, "length": 17}, hang_s=4.0)
+    # a time-out well above a loaded machine's answer time (a slow answer timed out and asked
+    # again would be answered twice), well below the hang
     cfg = load_config(["teacher=openai", "teacher.model=fake-judge", "teacher.max_attempts=8",
                        f"teacher.cache_dir={teacher.cache_dir}-faults", "teacher.concurrency=8",
-                       "teacher.timeout_s=0.5"])
+                       "teacher.timeout_s=2"])
     msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(40)]
     with FakeOpenAI(faults) as s:
         results = TeacherClient(cfg.teacher, s.base_url).complete_all(msgs)
