@@ -107,6 +107,8 @@ def test_trl_trains_both_sft_forms_and_grpo_with_the_shipped_reward(built, tmp_p
     # messages: one chat, the judge prompt then the trace, all of it trained on
     assert question[:200] in whole["whole_text"] and trace in whole["whole_text"]
     assert whole["loss_covers"] == whole["whole_text"]
+    # the build's token count (token_lengths) is what TRL feeds the model
+    assert whole["tokens"] == first["num_tokens"]
     grpo = report["grpo"]
     assert grpo["steps"] == 1 and grpo["finite"]
     assert grpo["reward_logs"] and all(-1.0 <= r <= 1.0 for r in grpo["reward_logs"])

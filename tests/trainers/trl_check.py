@@ -48,7 +48,7 @@ def sft_report(trainer):
     tok = trainer.processing_class
     return {"steps": trainer.state.global_step, "losses": losses(trainer),
             "columns": trainer.train_dataset.column_names, "loss_covers": tok.decode(covered),
-            "whole_text": tok.decode(ids)}
+            "whole_text": tok.decode(ids), "tokens": len(ids)}
 
 
 def main():
