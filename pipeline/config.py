@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -24,7 +24,8 @@ class ConfigError(ValueError):
 @dataclass
 class SourceConfig:
     name: str = "???"
-    hub_id: str = "???"
+    # The Hub dataset; null for a source that only comes as files (then set data_files).
+    hub_id: str | None = None
     revision: str = "main"
     subset: str | None = None
     split: str = "train"
@@ -171,11 +172,31 @@ def _one_line(exc: Exception) -> str:
     return f"{head} (key: {key})" if key and key not in head else head
 
 
+def _drop_removed_sources(raw: DictConfig, overrides: list[str]) -> None:
+    """`~source@sources.X` removes a source in one override: a recipe's own settings for X
+    (`limit`, `shuffle_seed`) go with it. Settings for a source that was never added are a
+    mistake, said in one line."""
+    removed = {m.group(1) for o in overrides
+               if (m := re.fullmatch(r"~source@sources\.([\w-]+)(=.*)?", o))}
+    with open_dict(raw):
+        for name in list(raw.get("sources") or {}):
+            if "name" in raw.sources[name]:
+                continue
+            if name in removed:
+                del raw.sources[name]
+                continue
+            keys = ", ".join(sorted(raw.sources[name]))
+            raise ConfigError(f"config error: sources.{name} has settings ({keys}) but is not a "
+                              f"source of this recipe: add +source@sources.{name}=<source> "
+                              "(`rubricforge sources` lists them), or drop the settings")
+
+
 def load_config(overrides: list[str] | None = None) -> DictConfig:
     """Compose `conf/` with command-line overrides and check it against the schema."""
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             raw = compose("config", overrides=list(overrides or []))
+        _drop_removed_sources(raw, list(overrides or []))
         cfg = OmegaConf.merge(OmegaConf.structured(RootConfig), raw)
         OmegaConf.resolve(cfg)
         OmegaConf.to_object(cfg)  # raises on missing mandatory values ('???')

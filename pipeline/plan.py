@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from pipeline import storage
 from pipeline.config import ConfigError
+from pipeline.reading import check_data_files
 from pipeline.schema import CANONICAL_COLUMNS, COLUMNS
 from pipeline.stage import BuildContext, Resources, Stage, param_names
 from stages import stage_registry
@@ -68,9 +69,15 @@ def _sources(cfg: Any) -> list[tuple[Source, Any]]:
         if key not in known:
             raise ConfigError(f"config error: unknown source '{key}' (key: sources.{key}); known: "
                               f"{', '.join(sorted(known))}; add stages/sources/{key}.py")
-        if cfg.recipe.use_samples and not (SAMPLES_DIR / scfg.sample_file).exists():
-            raise ConfigError(f"config error: sources.{key}.sample_file: "
-                              f"{SAMPLES_DIR / scfg.sample_file} does not exist")
+        # a source's own data_files are read whatever the recipe (the sample is the default)
+        sample = SAMPLES_DIR / scfg.sample_file
+        if scfg.data_files:
+            check_data_files(f"sources.{key}", scfg.data_files)
+        elif cfg.recipe.use_samples and not sample.exists():
+            raise ConfigError(f"config error: sources.{key}.sample_file: {sample} does not exist")
+        if not (cfg.recipe.use_samples or scfg.data_files or scfg.hub_id):
+            raise ConfigError(f"config error: sources.{key} has neither hub_id nor data_files: "
+                              f"set sources.{key}.data_files=<files> (or its hub_id)")
         if scfg.limit is not None and scfg.limit < 0:
             raise ConfigError(f"config error: sources.{key}.limit must be >= 0 or null")
         out.append((known[key](), scfg))

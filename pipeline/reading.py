@@ -3,10 +3,13 @@ small schema-exact sample that ships with rubricforge. Sources and benchmarks sh
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 from typing import Any
 
 import datasets
+
+from pipeline.config import ConfigError
 
 
 class InputLoadError(RuntimeError):
@@ -17,15 +20,15 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
                  features: datasets.Features | None = None) -> datasets.Dataset:
     """One split of the dataset `cfg` describes (hub_id, revision, subset, split, data_files).
 
-    `key` is where it is configured (`sources.skywork`), for the error message; `sample`, when
-    given, is read instead of the real thing.
+    `key` is where it is configured (`sources.skywork`), for the error message. `data_files`,
+    when set, are read whatever the recipe; else `sample`, when given, instead of the Hub.
     """
-    if sample is not None:
-        path, kwargs, split = "json", {"data_files": str(sample)}, "train"
-        where = f"sample file {sample}"
-    elif cfg.data_files:
+    if cfg.data_files:
         path, kwargs, split = builder_for(cfg.data_files), {"data_files": cfg.data_files}, "train"
         where = f"{key}.data_files={cfg.data_files}"
+    elif sample is not None:
+        path, kwargs, split = "json", {"data_files": str(sample)}, "train"
+        where = f"sample file {sample}"
     elif cfg.hub_id:
         path, kwargs, split = cfg.hub_id, {"name": cfg.subset, "revision": cfg.revision}, cfg.split
         where = f"Hub dataset {cfg.hub_id}@{cfg.revision}"
@@ -42,6 +45,13 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
             f"{key}: cannot read {where}: {msg}. Download it first, or point {key}.data_files "
             f"at local parquet/json files."
         ) from None
+
+
+def check_data_files(key: str, data_files: str) -> None:
+    """Before any work: local `data_files` must match a file (remote URLs are read later)."""
+    if "://" not in data_files and not glob.glob(data_files, recursive=True):
+        raise ConfigError(f"config error: {key}.data_files={data_files} matches no file; "
+                          "download the data there first, or fix the path")
 
 
 def builder_for(data_files: str) -> str:

@@ -18,13 +18,21 @@ def sources_table() -> str:
         missing = [] if yaml.exists() else [f"conf/source/{name}.yaml"]
         if not (CARDS_DIR / "sources" / f"{name}.md").exists():
             missing.append(f"data_cards/sources/{name}.md")
+        cfg = None
         if yaml.exists():
-            cfg = OmegaConf.merge(OmegaConf.structured(SourceConfig), OmegaConf.load(yaml))
+            try:
+                cfg = OmegaConf.merge(OmegaConf.structured(SourceConfig), OmegaConf.load(yaml))
+                OmegaConf.to_object(cfg)  # a mandatory value left unset
+            except Exception as exc:  # omegaconf raises many kinds; all are a broken file here
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                rows.append((name, "?", "?", "?", "-", f"conf/source/{name}.yaml: {first}"))
+                continue
+        if cfg is not None:
             sample = SAMPLES_DIR / cfg.sample_file
             sample_rows = sum(1 for _ in sample.open()) if sample.exists() else "-"
             if not sample.exists():
                 missing.append(f"stages/sources/samples/{cfg.sample_file}")
-            rows.append((name, cfg.hub_id, cfg.license,
+            rows.append((name, cfg.hub_id or "- (files only)", cfg.license,
                          f"{cfg.rows:,}" if cfg.rows else "?", str(sample_rows),
                          "ok" if not missing else "missing " + ", ".join(missing)))
         else:

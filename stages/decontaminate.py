@@ -10,7 +10,6 @@ with the benchmarks and the prompt ids it matched.
 
 from __future__ import annotations
 
-import glob
 import logging
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,6 +20,7 @@ import ray
 
 from pipeline.config import ConfigError
 from pipeline.ngrams import Match, NgramIndex
+from pipeline.reading import check_data_files
 from pipeline.schema import REJECTED
 from pipeline.stage import Stage, decide, map_rows
 from stages.benchmarks import SAMPLES_DIR, benchmark_prompts
@@ -74,14 +74,12 @@ class Decontaminate(Stage):
                                   f"'{name}', which is not configured; known: "
                                   f"{', '.join(sorted(cfg.benchmarks))} (conf/benchmark/)")
             b = cfg.benchmarks[name]
-            if cfg.recipe.use_samples:
+            if b.data_files:  # read whatever the recipe
+                check_data_files(key, b.data_files)
+            elif cfg.recipe.use_samples:
                 if not (SAMPLES_DIR / b.sample_file).exists():
                     raise ConfigError(f"config error: {key}.sample_file: "
                                       f"{SAMPLES_DIR / b.sample_file} does not exist")
-            elif b.data_files:
-                if "://" not in b.data_files and not glob.glob(b.data_files, recursive=True):
-                    raise ConfigError(f"config error: {key}.data_files={b.data_files} matches no "
-                                      "file; download the benchmark there first")
             elif not b.hub_id:
                 raise ConfigError(f"config error: {key} has no hub_id: set {key}.data_files "
                                   f"(see conf/benchmark/{name}.yaml), or leave it out with "

@@ -112,3 +112,35 @@ def test_publishing_needs_a_local_output():
 def test_cost_cap_and_tokenizer_mistakes_are_refused_before_any_work(overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         make_plan(load_config(overrides))
+
+
+def test_one_override_removes_a_source_with_the_recipes_settings_for_it():
+    cfg = load_config(["recipe=rmr1", "~source@sources.code_preference_pairs"])
+    assert set(cfg.sources) == {"skywork", "math_step_dpo"}  # its limit went with it
+    message = error_of(["+sources.skywrk.limit=3"])
+    assert "sources.skywrk" in message and "+source@sources.skywrk=" in message
+
+
+def test_data_files_are_read_under_any_recipe_and_checked_before_any_work(tmp_path):
+    import json
+
+    from stages.sources import get_source
+
+    row = {"chosen": [{"role": "user", "content": "Own file?"},
+                      {"role": "assistant", "content": "Yes."}],
+           "rejected": [{"role": "user", "content": "Own file?"},
+                        {"role": "assistant", "content": "No."}], "source": "mine"}
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text(json.dumps(row) + "\n")
+    cfg = load_config([f"sources.skywork.data_files={mine}"])  # the sample recipe
+    make_plan(cfg)
+    table = get_source("skywork").raw_table(cfg.sources.skywork, use_sample=True)
+    assert table.num_rows == 1 and table.column("source").to_pylist() == ["mine"]
+    message = error_of([f"sources.skywork.data_files={tmp_path}/none-*.parquet"], plan=True)
+    assert "sources.skywork.data_files" in message and "matches no file" in message
+
+
+def test_a_source_may_come_only_as_files():
+    assert load_config(["sources.skywork.hub_id=null"]).sources.skywork.hub_id is None
+    message = error_of(["recipe=rmr1", "sources.skywork.hub_id=null"], plan=True)
+    assert "sources.skywork has neither hub_id nor data_files" in message
