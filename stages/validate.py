@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,12 @@ class ValidateParams:
         return None if self.max_chars > 0 else "max_chars must be > 0"
 
 
+def visible(text: str) -> bool:
+    """Whether a text has anything but white space and control or format characters (a field
+    of NUL bytes is as empty as one of spaces)."""
+    return any(not ch.isspace() and unicodedata.category(ch)[0] != "C" for ch in text)
+
+
 def problem(row: dict[str, Any], max_chars: int) -> tuple[str, str] | None:
     """The first thing wrong with a canonical pair, as (reason, detail), or None."""
     for key in ("prompt", "chosen", "rejected"):
@@ -33,10 +40,11 @@ def problem(row: dict[str, Any], max_chars: int) -> tuple[str, str] | None:
                 return "bad_role", f"{key}[{i}].role={m.get('role')!r}"
             if not isinstance(m.get("content"), str):
                 return "bad_type", f"{key}[{i}].content is not text"
-            if not m["content"].strip():
-                return "empty_field", f"{key}[{i}].content"
+            if not visible(m["content"]):
+                return "empty_field", f"{key}[{i}].content has no visible text"
     if row["prompt"][-1]["role"] != "user":
-        return "last_turn_not_assistant", "the prompt does not end with a user turn"
+        return "prompt_not_ending_with_user", (f"the prompt's last turn is "
+                                               f"{row['prompt'][-1]['role']!r}, not the user's")
     for key in ("chosen", "rejected"):
         if len(row[key]) != 1 or row[key][0]["role"] != "assistant":
             return "last_turn_not_assistant", f"{key} is not one assistant turn"
