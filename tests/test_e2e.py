@@ -34,7 +34,7 @@ from conftest import SECRETS, build, start_build
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
 QUARANTINE_REASONS = {"missing_field", "empty_field", "identical_answers", "too_long",
-                      "prompt_mismatch", "last_turn_not_assistant"}
+                      "prompt_mismatch", "last_turn_not_assistant", "prompt_not_ending_with_user"}
 TEACHER_REASONS = {"wrong_verdict", "bad_format", "no_verdict", "ambiguous_verdict",
                    "truncated", "teacher_error", "empty_trace"}
 
