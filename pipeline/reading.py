@@ -4,12 +4,15 @@ small schema-exact sample that ships with rubricforge. Sources and benchmarks sh
 from __future__ import annotations
 
 import glob
+import logging
 from pathlib import Path
 from typing import Any
 
 import datasets
 
 from pipeline.config import ConfigError
+
+log = logging.getLogger("rubricforge")
 
 
 class InputLoadError(RuntimeError):
@@ -22,9 +25,14 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
 
     `key` is where it is configured (`sources.skywork`), for the error message. `data_files`,
     when set, are read whatever the recipe; else `sample`, when given, instead of the Hub.
+    Local files are listed first: an empty one is said (it adds no rows), and a file that
+    cannot be read is named with the real cause.
     """
+    files: list[str] | None = None
     if cfg.data_files:
-        path, kwargs, split = builder_for(cfg.data_files), {"data_files": cfg.data_files}, "train"
+        files = local_files(key, cfg.data_files)
+        path, split = builder_for(cfg.data_files), "train"
+        kwargs: dict[str, Any] = {"data_files": files if files is not None else cfg.data_files}
         where = f"{key}.data_files={cfg.data_files}"
     elif sample is not None:
         path, kwargs, split = "json", {"data_files": str(sample)}, "train"
@@ -41,10 +49,56 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
         if "Offline mode" in msg and "://" in str(cfg.data_files or ""):
             raise InputLoadError(f"{key}: cannot read {where}: `datasets` is in offline mode; "
                                  f"set HF_DATASETS_OFFLINE=0 to read remote files") from None
+        if files:
+            bad = _first_unreadable(path, files, features) if len(files) > 1 else files[0]
+            raise InputLoadError(f"{key}: cannot read {bad}: {cause_of(exc)}; fix or remove "
+                                 f"that file (data_files={cfg.data_files})") from None
         raise InputLoadError(
             f"{key}: cannot read {where}: {msg}. Download it first, or point {key}.data_files "
             f"at local parquet/json files."
         ) from None
+
+
+def local_files(key: str, data_files: str) -> list[str] | None:
+    """The local files a `data_files` glob names, empty ones left out and said (None: remote)."""
+    if "://" in data_files:
+        return None
+    files = sorted(glob.glob(data_files, recursive=True))
+    empty = [f for f in files if Path(f).is_file() and Path(f).stat().st_size == 0]
+    for f in empty:
+        log.warning("%s: %s is empty: it adds no rows", key, f)
+    if files and len(empty) == len(files):
+        raise InputLoadError(f"{key}: every file of data_files={data_files} is empty")
+    return [f for f in files if f not in empty]
+
+
+def cause_of(exc: BaseException) -> str:
+    """What really went wrong, from the chain `datasets` wraps it in ("An error occurred while
+    generating the dataset" says nothing): the messages below that layer, joined."""
+    chain, seen = [], set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    inner = [c for c in chain if type(c).__name__ != "DatasetGenerationError"
+             and "error occurred while generating" not in str(c)]
+    parts = []
+    for c in inner or chain:
+        text = " ".join(str(c).split()) or type(c).__name__
+        if text not in parts:
+            parts.append(text)
+    return "; ".join(parts)[:400]
+
+
+def _first_unreadable(builder: str, files: list[str], features: datasets.Features | None) -> str:
+    """Which of several files breaks a load (asked only once a load failed)."""
+    for f in files:
+        try:
+            datasets.load_dataset(builder, data_files=f, split="train", features=features)
+        except Exception:  # noqa: BLE001 - any failure names this file
+            return f
+    return ", ".join(files)
 
 
 def check_data_files(key: str, data_files: str) -> None:

@@ -145,3 +145,47 @@ def test_every_source_is_complete():
     for name in registry():
         line = next(ln for ln in table.splitlines() if ln.startswith(name + " "))
         assert line.rstrip().endswith("ok"), line
+
+
+def test_an_unreadable_file_is_named_with_its_real_cause_and_an_empty_one_is_said(
+        tmp_path, caplog):
+    """Not "An error occurred while generating the dataset. Download it first": the file and
+    the cause, in one line, before any work; an empty file in a glob is reported."""
+    good = (SAMPLES_DIR / "skywork.jsonl").read_text()
+    (tmp_path / "a.jsonl").write_text(good)
+    (tmp_path / "b.jsonl").write_bytes(b'caf\xe9 {"source": "x"}\n')  # Latin-1, not JSON
+    (tmp_path / "c.jsonl").write_text("")
+    (tmp_path / "d.jsonl").write_text(good.splitlines()[0][:50])  # cut mid-row
+
+    def read(files: str):
+        cfg = load_config([f"sources.skywork.data_files='{files}'"])
+        return get_source("skywork").load(cfg.sources.skywork, use_sample=True)
+
+    with pytest.raises(InputLoadError) as err:
+        read(f"{tmp_path}/[abc].jsonl")
+    message = str(err.value)
+    assert f"cannot read {tmp_path}/b.jsonl" in message and "utf-8" in message
+    assert "\n" not in message and "Download it first" not in message
+    assert f"{tmp_path}/c.jsonl is empty" in caplog.text
+    with pytest.raises(InputLoadError, match=rf"cannot read {tmp_path}/d.jsonl: JSON parse error"):
+        read(f"{tmp_path}/d.jsonl")
+    with pytest.raises(InputLoadError, match="every file of data_files=.* is empty"):
+        read(f"{tmp_path}/c.jsonl")
+    assert len(read(f"{tmp_path}/[ac].jsonl")) == len(good.splitlines())
+
+
+def test_invalid_utf8_inside_a_row_quarantines_that_row_only(tmp_path):
+    """Arrow reads a JSON string holding invalid UTF-8 but cannot turn it into text: the row is
+    quarantined as bad_encoding, every other row of the file is mapped as before."""
+    good = (SAMPLES_DIR / "skywork.jsonl").read_bytes()
+    bad = (b'{"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": '
+           b'"caf\xe9"}], "rejected": [{"role": "user", "content": "q"}, {"role": "assistant", '
+           b'"content": "b"}], "source": "x"}\n')
+    (tmp_path / "mixed.jsonl").write_bytes(good + bad)
+    cfg = load_config([f"sources.skywork.data_files={tmp_path}/mixed.jsonl"])
+    rows = mapped(cfg, "skywork")
+    n = len(good.splitlines())
+    assert (rows[n]["reason"], rows[n]["outcome"], rows[n]["source_index"]) == (
+        "bad_encoding", QUARANTINED, n)
+    assert "utf-8" in rows[n]["detail"]
+    assert rows[:n] == mapped(load_config([]), "skywork")

@@ -84,6 +84,33 @@ def pair_id(prompt: Messages, chosen: Messages, rejected: Messages) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
+@dataclass(frozen=True)
+class BadEncoding:
+    """A raw row that cannot become Python text (invalid UTF-8 in one of its strings)."""
+
+    index: int
+    selected: bool
+    detail: str
+
+
+def _rows(raw: pa.Table) -> list[dict[str, Any] | BadEncoding]:
+    """The raw rows as Python objects. A file may carry invalid UTF-8 inside a JSON string,
+    which Arrow reads but cannot turn into text: then row by row, so only that row is lost."""
+    try:
+        return raw.to_pylist()
+    except UnicodeDecodeError:
+        pass
+    rows: list[dict[str, Any] | BadEncoding] = []
+    for i in range(raw.num_rows):
+        one = raw.slice(i, 1)
+        try:
+            rows.append(one.to_pylist()[0])
+        except UnicodeDecodeError as exc:
+            rows.append(BadEncoding(one.column(INDEX_COLUMN)[0].as_py(),
+                                    one.column(SELECTED_COLUMN)[0].as_py(), f"not UTF-8: {exc}"))
+    return rows
+
+
 class Source:
     """One public preference dataset. Subclasses live in their own module in this package.
 
@@ -127,12 +154,25 @@ class Source:
         """Raw rows to canonical pairs; a row that cannot be mapped is quarantined, not lost."""
         excluded = set(cfg.exclude_subsets)
         out = []
-        for row in raw.to_pylist():
+        for row in _rows(raw):
+            if isinstance(row, BadEncoding):
+                out.append(self._bad_encoding(row, cfg.license))
+                continue
             index = row.pop(INDEX_COLUMN)
             selected = row.pop(SELECTED_COLUMN)
             out.append(self._map_one(row, index, selected, excluded, cfg.license))
         # The schema is given: rows carry different keys (a quarantined row has no prompt).
         return pa.Table.from_pylist(out, schema=schema_of(CANONICAL_COLUMNS))
+
+    def _bad_encoding(self, bad: BadEncoding, license_: str) -> dict[str, Any]:
+        """A row whose text is not valid UTF-8: quarantined, the rest of its file kept."""
+        raw_id = hashlib.sha256(f"{self.name}:{bad.index}:bad_encoding".encode()).hexdigest()[:24]
+        base = {"source": self.name, "source_index": bad.index, "license": license_,
+                "pair_id": raw_id, "decided_by": f"source:{self.name}"}
+        if not bad.selected:  # outside the recipe's sample: counted, never looked at
+            return base | {"outcome": REJECTED, "reason": "over_limit",
+                           "detail": "not in the recipe's seeded sample"}
+        return base | {"outcome": QUARANTINED, "reason": "bad_encoding", "detail": bad.detail}
 
     def _map_one(
         self, row: dict[str, Any], index: int, selected: bool, excluded: set[str], license_: str
