@@ -4,6 +4,7 @@ small schema-exact sample that ships with rubricforge. Sources and benchmarks sh
 from __future__ import annotations
 
 import glob
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,10 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
         where = f"Hub dataset {cfg.hub_id}@{cfg.revision}"
     else:
         raise InputLoadError(f"{key}: neither hub_id nor data_files is set; set one of them")
+    if path == "json":
+        # `datasets` would otherwise JSON-encode a whole column, for every row of the file and
+        # of the files after it, when one row has a number where text belongs
+        kwargs["on_mixed_types"] = None
     try:
         return datasets.load_dataset(path, split=split, features=features, **kwargs)
     except Exception as exc:  # datasets raises many kinds; the user needs one clear line
@@ -112,3 +117,86 @@ def builder_for(data_files: str) -> str:
     """The `datasets` builder for local files, from their extension."""
     suffix = Path(str(data_files).rstrip("*")).suffix.lower()
     return {".jsonl": "json", ".json": "json", ".csv": "csv"}.get(suffix, "parquet")
+
+
+# -- row by row, for local JSON files the fast reader refuses ----------------------------------
+
+
+def read_json_rows(key: str, files: list[str], features: datasets.Features
+                   ) -> tuple[datasets.Dataset, dict[int, tuple[str, str]]]:
+    """The rows of local JSON / JSON Lines files, one at a time: a row that is not JSON, not
+    UTF-8, or not of the declared types stays in place as an empty row, and its index maps to
+    (reason, detail) naming the file, line and field, so the source quarantines it while the
+    rest of the file is kept. Used only once `datasets` refused the files as a whole."""
+    rows: list[dict[str, Any]] = []
+    problems: dict[int, tuple[str, str]] = {}
+    blank = dict.fromkeys(features)
+    for path in files:
+        data = Path(path).read_bytes()
+        if data.lstrip().startswith(b"["):  # one JSON array: parsed whole or not at all
+            try:
+                records = json.loads(data.decode("utf-8"))
+            except ValueError as exc:
+                raise InputLoadError(f"{key}: cannot read {path}: {exc}; fix or remove that "
+                                     "file") from None
+            lines = [(i + 1, r, None) for i, r in enumerate(records)]
+        else:
+            lines = [(i + 1, *_parse_line(raw)) for i, raw in enumerate(data.splitlines())
+                     if raw.strip()]
+        for line, record, problem in lines:
+            where = f"{path}:{line}"
+            if problem is None:
+                bad = type_problem(record, features, "")
+                problem = ("bad_type", f"{where}: {bad}") if bad else None
+            else:
+                problem = (problem[0], f"{where}: {problem[1]}")
+            if problem:
+                problems[len(rows)] = problem
+                rows.append(blank)
+            else:
+                rows.append(record)
+    return datasets.Dataset.from_list(rows, features=features), problems
+
+
+def _parse_line(raw: bytes) -> tuple[Any, tuple[str, str] | None]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, ("bad_encoding", f"not UTF-8: {exc}")
+    try:
+        return json.loads(text), None
+    except ValueError as exc:
+        return None, ("bad_json", str(exc))
+
+
+def type_problem(value: Any, feature: Any, path: str) -> str | None:
+    """What in `value` is not of the declared `feature` type (None: it conforms); a missing
+    value is the source's mapping to judge, not a type error."""
+    if value is None:
+        return None
+    name = path or "the row"
+    if isinstance(feature, datasets.Value):
+        dtype = feature.dtype
+        ok = {"string": isinstance(value, str), "large_string": isinstance(value, str),
+              "bool": isinstance(value, bool)}.get(dtype)
+        if ok is None and dtype.startswith(("int", "uint")):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif ok is None and dtype.startswith("float"):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok in (True, None) else (
+            f"{name} is {type(value).__name__}, expected {dtype}")
+    inner = feature[0] if isinstance(feature, list) else getattr(feature, "feature", None)
+    if inner is not None:
+        if not isinstance(value, list):
+            return f"{name} is {type(value).__name__}, expected a list"
+        return next((p for i, v in enumerate(value)
+                     if (p := type_problem(v, inner, f"{path}[{i}]"))), None)
+    if isinstance(feature, dict):
+        if not isinstance(value, dict):
+            return f"{name} is {type(value).__name__}, expected an object"
+        extra = sorted(set(value) - set(feature))
+        if extra:
+            return f"{name} has an unexpected field {extra[0]!r}"
+        return next((p for k, f in feature.items()
+                     if (p := type_problem(value.get(k), f, f"{path}.{k}" if path else k))), None)
+    return None

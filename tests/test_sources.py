@@ -147,31 +147,62 @@ def test_every_source_is_complete():
         assert line.rstrip().endswith("ok"), line
 
 
+def read_files(files: str, name: str = "skywork"):
+    cfg = load_config([f"sources.{name}.data_files='{files}'"])
+    source, scfg = get_source(name), cfg.sources[name]
+    return source.map_batch(source.raw_table(scfg, use_sample=True), scfg).to_pylist()
+
+
 def test_an_unreadable_file_is_named_with_its_real_cause_and_an_empty_one_is_said(
         tmp_path, caplog):
     """Not "An error occurred while generating the dataset. Download it first": the file and
-    the cause, in one line, before any work; an empty file in a glob is reported."""
-    good = (SAMPLES_DIR / "skywork.jsonl").read_text()
-    (tmp_path / "a.jsonl").write_text(good)
-    (tmp_path / "b.jsonl").write_bytes(b'caf\xe9 {"source": "x"}\n')  # Latin-1, not JSON
-    (tmp_path / "c.jsonl").write_text("")
-    (tmp_path / "d.jsonl").write_text(good.splitlines()[0][:50])  # cut mid-row
-
-    def read(files: str):
-        cfg = load_config([f"sources.skywork.data_files='{files}'"])
-        return get_source("skywork").load(cfg.sources.skywork, use_sample=True)
-
+    the parser's cause, in one line, before any work; an empty file in a glob is reported."""
+    sample = datasets.load_dataset("json", data_files=str(SAMPLES_DIR / "skywork.jsonl"),
+                                   split="train")
+    sample.to_parquet(str(tmp_path / "a.parquet"))
+    (tmp_path / "b.parquet").write_bytes(b"PAR1 this is not parquet")
+    (tmp_path / "c.parquet").write_bytes(b"")
     with pytest.raises(InputLoadError) as err:
-        read(f"{tmp_path}/[abc].jsonl")
+        read_files(f"{tmp_path}/[abc].parquet")
     message = str(err.value)
-    assert f"cannot read {tmp_path}/b.jsonl" in message and "utf-8" in message
+    assert f"cannot read {tmp_path}/b.parquet" in message and "Parquet" in message
     assert "\n" not in message and "Download it first" not in message
-    assert f"{tmp_path}/c.jsonl is empty" in caplog.text
-    with pytest.raises(InputLoadError, match=rf"cannot read {tmp_path}/d.jsonl: JSON parse error"):
-        read(f"{tmp_path}/d.jsonl")
+    assert f"{tmp_path}/c.parquet is empty" in caplog.text
+    assert len(read_files(f"{tmp_path}/[ac].parquet")) == len(sample)
     with pytest.raises(InputLoadError, match="every file of data_files=.* is empty"):
-        read(f"{tmp_path}/c.jsonl")
-    assert len(read(f"{tmp_path}/[ac].jsonl")) == len(good.splitlines())
+        read_files(f"{tmp_path}/c.parquet")
+
+
+def test_one_bad_row_costs_that_row_never_its_file_and_nothing_is_coerced(tmp_path):
+    """Each broken row of a JSON Lines file is quarantined with its file, line and cause (a
+    number where text belongs, a string where a list is, an extra field, a cut line, Latin-1);
+    the good rows around them are read as they are, not JSON-encoded."""
+    good = (SAMPLES_DIR / "skywork.jsonl").read_bytes().splitlines(keepends=True)
+    turn = b'[{"role": "user", "content": "q"}, {"role": "assistant", "content": "%s"}]'
+    broken = [
+        b'{"chosen": [{"role": "user", "content": 42}], "rejected": [], "source": "x"}\n',
+        b'{"chosen": "a string", "rejected": [], "source": "x"}\n',
+        b'{"chosen": ' + turn % b"a" + b', "rejected": ' + turn % b"b" + b', "source": "x", '
+        b'"extra": 1}\n',
+        b'{"chosen": [{"role": "us\n',
+        b'{"chosen": ' + turn % b"caf\xe9" + b', "rejected": ' + turn % b"b" + b', "source": "x"}\n',
+    ]
+    (tmp_path / "mixed.jsonl").write_bytes(b"".join(good[:3] + broken + good[3:]))
+    rows = read_files(f"{tmp_path}/mixed.jsonl")
+    where = f"{tmp_path}/mixed.jsonl"
+    bad = [(r["reason"], r["detail"]) for r in rows[3:3 + len(broken)]]
+    assert [reason for reason, _ in bad] == ["bad_type", "bad_type", "bad_type", "bad_json",
+                                             "bad_encoding"]
+    assert bad[0][1] == f"{where}:4: chosen[0].content is int, expected string"
+    assert bad[1][1] == f"{where}:5: chosen is str, expected a list"
+    assert bad[2][1] == f"{where}:6: the row has an unexpected field 'extra'"
+    assert bad[3][1].startswith(f"{where}:7: ") and "utf-8" in bad[4][1]
+    assert all(r["outcome"] == QUARANTINED for r in rows[3:3 + len(broken)])
+    sample = mapped(load_config([]), "skywork")
+    kept = rows[:3] + rows[3 + len(broken):]
+    strip = ("source_index",)  # the indices moved; the content did not
+    assert [{k: v for k, v in r.items() if k not in strip} for r in kept] == [
+        {k: v for k, v in r.items() if k not in strip} for r in sample]
 
 
 def test_invalid_utf8_inside_a_row_quarantines_that_row_only(tmp_path):
@@ -189,3 +220,17 @@ def test_invalid_utf8_inside_a_row_quarantines_that_row_only(tmp_path):
         "bad_encoding", QUARANTINED, n)
     assert "utf-8" in rows[n]["detail"]
     assert rows[:n] == mapped(load_config([]), "skywork")
+
+
+def test_a_number_where_text_belongs_is_bad_type_and_the_other_rows_stay_text(tmp_path):
+    """`datasets` would JSON-encode the whole column for every row (`'"What is 2+2?"'`);
+    here that one row is quarantined and every other row reads as written."""
+    lines = (SAMPLES_DIR / "code_preference_pairs.jsonl").read_text().splitlines()
+    row = json.loads(lines[0]) | {"input": 42}
+    (tmp_path / "code.jsonl").write_text("\n".join([lines[0], json.dumps(row), *lines[1:]]) + "\n")
+    rows = read_files(f"{tmp_path}/code.jsonl", "code_preference_pairs")
+    assert (rows[1]["reason"], rows[1]["detail"]) == (
+        "bad_type", f"{tmp_path}/code.jsonl:2: input is int, expected string")
+    sample = mapped(load_config([]), "code_preference_pairs")
+    assert rows[0]["prompt"] == sample[0]["prompt"]
+    assert [r["prompt"] for r in rows[2:]] == [r["prompt"] for r in sample[1:]]

@@ -15,12 +15,19 @@ from typing import Any, ClassVar
 import datasets
 import pyarrow as pa
 
-from pipeline.reading import read_dataset
+from pipeline.reading import (
+    InputLoadError,
+    builder_for,
+    local_files,
+    read_dataset,
+    read_json_rows,
+)
 from pipeline.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED, schema_of
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 INDEX_COLUMN = "__source_index"
 SELECTED_COLUMN = "__selected"
+PROBLEM_COLUMN = "__problem"  # why a row could not be read (reason, tab, detail), else null
 
 Messages = list[dict[str, str]]
 
@@ -132,9 +139,25 @@ class Source:
         sample = SAMPLES_DIR / cfg.sample_file if use_sample else None
         return read_dataset(f"sources.{cfg.name}", cfg, sample, self.features)
 
+    def read(self, cfg: Any, use_sample: bool) -> tuple[datasets.Dataset, dict[int, tuple[str, str]]]:
+        """The raw rows, and the rows that could not be read as (reason, detail) by index.
+        Local JSON files `datasets` refuses as a whole are read row by row, so one bad row
+        costs that row, not its file."""
+        try:
+            return self.load(cfg, use_sample), {}
+        except InputLoadError:
+            if not cfg.data_files or builder_for(cfg.data_files) != "json":
+                raise
+            key = f"sources.{cfg.name}"
+            files = local_files(key, cfg.data_files)
+            if not files:
+                raise
+            return read_json_rows(key, files, self.features)
+
     def raw_table(self, cfg: Any, use_sample: bool) -> pa.Table:
-        """The raw rows plus their index and whether the recipe's seeded limit selects them."""
-        ds = self.load(cfg, use_sample)
+        """The raw rows plus their index, whether the recipe's seeded limit selects them, and
+        what made a row unreadable."""
+        ds, problems = self.read(cfg, use_sample)
         n = len(ds)
         selected = [True] * n
         if cfg.limit is not None:
@@ -146,7 +169,9 @@ class Source:
                 selected[i] = True
         table = ds.data.table if ds._indices is None else ds.flatten_indices().data.table
         table = table.append_column(INDEX_COLUMN, pa.array(range(n), pa.int64()))
-        return table.append_column(SELECTED_COLUMN, pa.array(selected, pa.bool_()))
+        table = table.append_column(SELECTED_COLUMN, pa.array(selected, pa.bool_()))
+        return table.append_column(PROBLEM_COLUMN, pa.array(
+            ["\t".join(problems[i]) if i in problems else None for i in range(n)], pa.string()))
 
     # -- mapping --------------------------------------------------------------------------
 
@@ -160,19 +185,29 @@ class Source:
                 continue
             index = row.pop(INDEX_COLUMN)
             selected = row.pop(SELECTED_COLUMN)
+            problem = row.pop(PROBLEM_COLUMN, None)
+            if problem is not None and selected:
+                reason, detail = problem.split("\t", 1)
+                out.append(self._unreadable(index, reason, detail, cfg.license))
+                continue
             out.append(self._map_one(row, index, selected, excluded, cfg.license))
         # The schema is given: rows carry different keys (a quarantined row has no prompt).
         return pa.Table.from_pylist(out, schema=schema_of(CANONICAL_COLUMNS))
 
     def _bad_encoding(self, bad: BadEncoding, license_: str) -> dict[str, Any]:
         """A row whose text is not valid UTF-8: quarantined, the rest of its file kept."""
-        raw_id = hashlib.sha256(f"{self.name}:{bad.index}:bad_encoding".encode()).hexdigest()[:24]
-        base = {"source": self.name, "source_index": bad.index, "license": license_,
-                "pair_id": raw_id, "decided_by": f"source:{self.name}"}
         if not bad.selected:  # outside the recipe's sample: counted, never looked at
-            return base | {"outcome": REJECTED, "reason": "over_limit",
-                           "detail": "not in the recipe's seeded sample"}
-        return base | {"outcome": QUARANTINED, "reason": "bad_encoding", "detail": bad.detail}
+            row = self._unreadable(bad.index, "over_limit", "not in the recipe's seeded sample",
+                                   license_)
+            return row | {"outcome": REJECTED}
+        return self._unreadable(bad.index, "bad_encoding", bad.detail, license_)
+
+    def _unreadable(self, index: int, reason: str, detail: str, license_: str) -> dict[str, Any]:
+        """A row that could not be read: quarantined with why and where, its content unknown."""
+        raw_id = hashlib.sha256(f"{self.name}:{index}:{reason}".encode()).hexdigest()[:24]
+        return {"source": self.name, "source_index": index, "license": license_,
+                "pair_id": raw_id, "outcome": QUARANTINED, "reason": reason, "detail": detail,
+                "decided_by": f"source:{self.name}"}
 
     def _map_one(
         self, row: dict[str, Any], index: int, selected: bool, excluded: set[str], license_: str
