@@ -1,0 +1,48 @@
+"""Optional: as many kept SFT traces say A as say B, per source.
+
+The labels are placed 50/50, but the filter keeps only traces whose verdict is right, so a
+teacher that prefers one position leaves an SFT set that leans that way, and a judge trained on
+it learns the lean. This stage rejects, per source, a seeded choice of the majority side's
+surplus as `position_balance`, so the kept verdicts are equal (2 x the minority side remain).
+RL prompts are placed 50/50 already and are left alone. Add it after the teacher stages:
+`+recipe.stages.balance_positions={}`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pipeline.keys import rank_key
+from pipeline.schema import ALIVE, REJECTED, SFT
+from pipeline.stage import Stage
+
+LABEL = {"model_a": "A", "model_b": "B"}
+
+
+class BalancePositions(Stage):
+    name = "balance_positions"
+    inputs = ("pair_id", "source", "source_index", "split", "winner")
+    outputs = ("outcome", "reason", "detail", "decided_by")
+    group_by = ("source", "split")
+
+    def process(self, rows: pa.Table) -> pa.Table:
+        n = rows.num_rows
+        outcome, reason, detail, decided_by = [ALIVE] * n, [""] * n, [""] * n, [""] * n
+        if rows.column("split")[0].as_py() == SFT:
+            winners = rows.column("winner").to_pylist()
+            ids = rows.column("pair_id").to_pylist()
+            idx = rows.column("source_index").to_pylist()
+            sides = {w: [i for i in range(n) if winners[i] == w] for w in LABEL}
+            major, minor = sorted(LABEL, key=lambda w: (-len(sides[w]), w))
+            keep = len(sides[minor])
+            order = sorted(sides[major], key=lambda i: rank_key(self.ctx.cfg.seed, self.name,
+                                                                ids[i], idx[i]))
+            why = (f"{len(sides[major])} kept traces say {LABEL[major]}, "
+                   f"{keep} say {LABEL[minor]}: {LABEL[major]} cut to {keep}")
+            for i in order[keep:]:
+                outcome[i], reason[i], detail[i], decided_by[i] = (
+                    REJECTED, "position_balance", why, self.name)
+        return rows.append_column("outcome", pa.array(outcome, pa.string())).append_column(
+            "reason", pa.array(reason, pa.string())).append_column(
+            "detail", pa.array(detail, pa.string())).append_column(
+            "decided_by", pa.array(decided_by, pa.string()))

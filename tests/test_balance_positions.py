@@ -1,0 +1,42 @@
+"""The optional position balance of the SFT set: equal A and B verdicts per source, seeded."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pipeline.config import load_config
+from pipeline.plan import make_plan
+from pipeline.schema import ALIVE, REJECTED
+from pipeline.stage import BuildContext
+from stages.balance_positions import BalancePositions
+
+
+def group(split: str, winners: list[str]) -> pa.Table:
+    n = len(winners)
+    return pa.table({"pair_id": [f"p{i}" for i in range(n)], "source": ["s"] * n,
+                     "source_index": list(range(n)), "split": [split] * n, "winner": winners})
+
+
+def test_the_majority_side_is_cut_to_the_minority_deterministically(cfg):
+    rows = group("sft", ["model_b"] * 7 + ["model_a"] * 3)
+    stage = BalancePositions(None, BuildContext(cfg))
+    out = stage.process(rows).to_pylist()
+    kept = [r for r in out if r["outcome"] == ALIVE]
+    assert sorted(r["winner"] for r in kept) == ["model_a"] * 3 + ["model_b"] * 3
+    cut = [r for r in out if r["outcome"] == REJECTED]
+    assert len(cut) == 4 and {r["reason"] for r in cut} == {"position_balance"}
+    assert cut[0]["detail"] == "7 kept traces say B, 3 say A: B cut to 3"
+    assert stage.process(rows).to_pylist() == out, "the same seed cuts the same rows"
+    reseeded = BalancePositions(None, BuildContext(load_config(["seed=7"]))).process(rows)
+    assert reseeded.column("outcome").to_pylist() != [r["outcome"] for r in out]
+
+
+def test_rl_prompts_and_a_balanced_set_are_left_alone(cfg):
+    stage = BalancePositions(None, BuildContext(cfg))
+    for rows in (group("rl", ["model_b"] * 5), group("sft", ["model_a", "model_b"] * 3)):
+        assert set(stage.process(rows).column("outcome").to_pylist()) == {ALIVE}
+
+
+def test_a_recipe_adds_it_with_one_override():
+    plan = make_plan(load_config(["+recipe.stages.balance_positions={}"]))
+    assert plan.stages[-1].name == "balance_positions"
