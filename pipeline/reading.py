@@ -127,7 +127,9 @@ def read_json_rows(key: str, files: list[str], features: datasets.Features
     """The rows of local JSON / JSON Lines files, one at a time: a row that is not JSON, not
     UTF-8, or not of the declared types stays in place as an empty row, and its index maps to
     (reason, detail) naming the file, line and field, so the source quarantines it while the
-    rest of the file is kept. Used only once `datasets` refused the files as a whole."""
+    rest of the file is kept. Fields the source does not declare (per-domain files with extra
+    columns) are left out, and said once per file. Used only once `datasets` refused the files
+    as a whole."""
     rows: list[dict[str, Any]] = []
     problems: dict[int, tuple[str, str]] = {}
     blank = dict.fromkeys(features)
@@ -143,8 +145,13 @@ def read_json_rows(key: str, files: list[str], features: datasets.Features
         else:
             lines = [(i + 1, *_parse_line(raw)) for i, raw in enumerate(data.splitlines())
                      if raw.strip()]
+        extra: dict[str, int] = {}
         for line, record, problem in lines:
             where = f"{path}:{line}"
+            if problem is None and isinstance(record, dict):
+                for name in set(record) - set(features):
+                    extra[name] = extra.get(name, 0) + 1
+                record = {k: v for k, v in record.items() if k in features}
             if problem is None:
                 bad = type_problem(record, features, "")
                 problem = ("bad_type", f"{where}: {bad}") if bad else None
@@ -155,6 +162,9 @@ def read_json_rows(key: str, files: list[str], features: datasets.Features
                 rows.append(blank)
             else:
                 rows.append(record)
+        if extra:
+            log.warning("%s: %s has fields the source does not read, left out: %s", key, path,
+                        ", ".join(f"{k} ({n} rows)" for k, n in sorted(extra.items())))
     return datasets.Dataset.from_list(rows, features=features), problems
 
 

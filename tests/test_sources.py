@@ -173,17 +173,18 @@ def test_an_unreadable_file_is_named_with_its_real_cause_and_an_empty_one_is_sai
         read_files(f"{tmp_path}/c.parquet")
 
 
-def test_one_bad_row_costs_that_row_never_its_file_and_nothing_is_coerced(tmp_path):
+def test_one_bad_row_costs_that_row_never_its_file_and_nothing_is_coerced(tmp_path, caplog):
     """Each broken row of a JSON Lines file is quarantined with its file, line and cause (a
-    number where text belongs, a string where a list is, an extra field, a cut line, Latin-1);
-    the good rows around them are read as they are, not JSON-encoded."""
+    number where text belongs, a string where a list is, an unknown field inside a message, a
+    cut line, Latin-1); the good rows around them are read as they are, not JSON-encoded. A
+    top-level field the source does not read is left out and said, its row kept."""
     good = (SAMPLES_DIR / "skywork.jsonl").read_bytes().splitlines(keepends=True)
     turn = b'[{"role": "user", "content": "q"}, {"role": "assistant", "content": "%s"}]'
     broken = [
         b'{"chosen": [{"role": "user", "content": 42}], "rejected": [], "source": "x"}\n',
         b'{"chosen": "a string", "rejected": [], "source": "x"}\n',
-        b'{"chosen": ' + turn % b"a" + b', "rejected": ' + turn % b"b" + b', "source": "x", '
-        b'"extra": 1}\n',
+        b'{"chosen": [{"role": "user", "content": "q", "extra": 1}], "rejected": [], '
+        b'"source": "x"}\n',
         b'{"chosen": [{"role": "us\n',
         b'{"chosen": ' + turn % b"caf\xe9" + b', "rejected": ' + turn % b"b" + b', "source": "x"}\n',
     ]
@@ -195,9 +196,16 @@ def test_one_bad_row_costs_that_row_never_its_file_and_nothing_is_coerced(tmp_pa
                                              "bad_encoding"]
     assert bad[0][1] == f"{where}:4: chosen[0].content is int, expected string"
     assert bad[1][1] == f"{where}:5: chosen is str, expected a list"
-    assert bad[2][1] == f"{where}:6: the row has an unexpected field 'extra'"
+    assert bad[2][1] == f"{where}:6: chosen[0] has an unexpected field 'extra'"
     assert bad[3][1].startswith(f"{where}:7: ") and "utf-8" in bad[4][1]
     assert all(r["outcome"] == QUARANTINED for r in rows[3:3 + len(broken)])
+    # a per-domain file with a column of its own: read, the column left out and said
+    extra = [json.dumps(json.loads(line) | {"domain_notes": "x"}) for line in good]
+    (tmp_path / "extra.jsonl").write_text("\n".join(extra) + "\n")
+    with_extra = read_files(f"{tmp_path}/extra.jsonl")
+    assert [r["reason"] for r in with_extra] == [r["reason"] for r in mapped(load_config([]),
+                                                                             "skywork")]
+    assert "domain_notes (38 rows)" in caplog.text
     sample = mapped(load_config([]), "skywork")
     kept = rows[:3] + rows[3 + len(broken):]
     strip = ("source_index",)  # the indices moved; the content did not
