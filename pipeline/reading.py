@@ -17,7 +17,12 @@ log = logging.getLogger("rubricforge")
 
 
 class InputLoadError(RuntimeError):
-    """A dataset that cannot be read at all; the message says which and what to do."""
+    """A dataset that cannot be read at all; the message says which and what to do. `files`:
+    the local files that were read, when they were (a reader row by row may take them)."""
+
+    def __init__(self, message: str, files: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.files = files
 
 
 def read_dataset(key: str, cfg: Any, sample: Path | None,
@@ -57,7 +62,7 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
         if files:
             bad = _first_unreadable(path, files, features) if len(files) > 1 else files[0]
             raise InputLoadError(f"{key}: cannot read {bad}: {cause_of(exc)}; fix or remove "
-                                 f"that file (data_files={cfg.data_files})") from None
+                                 f"that file (data_files={cfg.data_files})", files) from None
         raise InputLoadError(
             f"{key}: cannot read {where}: {msg}. Download it first, or point {key}.data_files "
             f"at local parquet/json files."

@@ -15,13 +15,7 @@ from typing import Any, ClassVar
 import datasets
 import pyarrow as pa
 
-from pipeline.reading import (
-    InputLoadError,
-    builder_for,
-    local_files,
-    read_dataset,
-    read_json_rows,
-)
+from pipeline.reading import InputLoadError, builder_for, read_dataset, read_json_rows
 from pipeline.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED, schema_of
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
@@ -91,30 +85,23 @@ def pair_id(prompt: Messages, chosen: Messages, rejected: Messages) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
-@dataclass(frozen=True)
-class BadEncoding:
-    """A raw row that cannot become Python text (invalid UTF-8 in one of its strings)."""
-
-    index: int
-    selected: bool
-    detail: str
-
-
-def _rows(raw: pa.Table) -> list[dict[str, Any] | BadEncoding]:
+def _rows(raw: pa.Table) -> list[dict[str, Any]]:
     """The raw rows as Python objects. A file may carry invalid UTF-8 inside a JSON string,
-    which Arrow reads but cannot turn into text: then row by row, so only that row is lost."""
+    which Arrow reads but cannot turn into text: then row by row, and such a row keeps only
+    its index, selection and, as its problem, `bad_encoding`, so only that row is lost."""
     try:
         return raw.to_pylist()
     except UnicodeDecodeError:
         pass
-    rows: list[dict[str, Any] | BadEncoding] = []
+    rows = []
     for i in range(raw.num_rows):
         one = raw.slice(i, 1)
         try:
             rows.append(one.to_pylist()[0])
         except UnicodeDecodeError as exc:
-            rows.append(BadEncoding(one.column(INDEX_COLUMN)[0].as_py(),
-                                    one.column(SELECTED_COLUMN)[0].as_py(), f"not UTF-8: {exc}"))
+            rows.append({INDEX_COLUMN: one.column(INDEX_COLUMN)[0].as_py(),
+                         SELECTED_COLUMN: one.column(SELECTED_COLUMN)[0].as_py(),
+                         PROBLEM_COLUMN: f"bad_encoding\tnot UTF-8: {exc}"})
     return rows
 
 
@@ -145,14 +132,10 @@ class Source:
         costs that row, not its file."""
         try:
             return self.load(cfg, use_sample), {}
-        except InputLoadError:
-            if not cfg.data_files or builder_for(cfg.data_files) != "json":
+        except InputLoadError as exc:
+            if not exc.files or builder_for(cfg.data_files) != "json":
                 raise
-            key = f"sources.{cfg.name}"
-            files = local_files(key, cfg.data_files)
-            if not files:
-                raise
-            return read_json_rows(key, files, self.features)
+            return read_json_rows(f"sources.{cfg.name}", exc.files, self.features)
 
     def raw_table(self, cfg: Any, use_sample: bool) -> pa.Table:
         """The raw rows plus their index, whether the recipe's seeded limit selects them, and
@@ -180,9 +163,6 @@ class Source:
         excluded = set(cfg.exclude_subsets)
         out = []
         for row in _rows(raw):
-            if isinstance(row, BadEncoding):
-                out.append(self._bad_encoding(row, cfg.license))
-                continue
             index = row.pop(INDEX_COLUMN)
             selected = row.pop(SELECTED_COLUMN)
             problem = row.pop(PROBLEM_COLUMN, None)
@@ -193,14 +173,6 @@ class Source:
             out.append(self._map_one(row, index, selected, excluded, cfg.license))
         # The schema is given: rows carry different keys (a quarantined row has no prompt).
         return pa.Table.from_pylist(out, schema=schema_of(CANONICAL_COLUMNS))
-
-    def _bad_encoding(self, bad: BadEncoding, license_: str) -> dict[str, Any]:
-        """A row whose text is not valid UTF-8: quarantined, the rest of its file kept."""
-        if not bad.selected:  # outside the recipe's sample: counted, never looked at
-            row = self._unreadable(bad.index, "over_limit", "not in the recipe's seeded sample",
-                                   license_)
-            return row | {"outcome": REJECTED}
-        return self._unreadable(bad.index, "bad_encoding", bad.detail, license_)
 
     def _unreadable(self, index: int, reason: str, detail: str, license_: str) -> dict[str, Any]:
         """A row that could not be read: quarantined with why and where, its content unknown."""
