@@ -112,12 +112,13 @@ def prompt_tokens(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
     return chat_tokens(load_tokenizer(name, "teacher.tokenizer"), messages, generation_prompt=True)
 
 
-def prompt_token_bound(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
-    """The most prompt tokens the provider can bill: the known tokenizer's count, else the text's
-    UTF-8 bytes (a byte-level tokenizer, as every current API model has, never makes more
-    tokens than bytes), plus the chat format's overhead per message and before the reply."""
+def prompt_token_bound(teacher_cfg: Any, messages: list[dict[str, str]], counted: int) -> int:
+    """The most prompt tokens the provider can bill: `counted` (`prompt_tokens`) where the
+    tokenizer is known, else the text's UTF-8 bytes (a byte-level tokenizer, as every current
+    API model has, never makes more tokens than bytes), plus the chat format's overhead per
+    message and before the reply."""
     if tokenizer_name(teacher_cfg) is not None:
-        text = prompt_tokens(teacher_cfg, messages)
+        text = counted
     else:
         text = sum(len(m["content"].encode("utf-8", "surrogatepass")) for m in messages)
     return text + MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
@@ -125,11 +126,12 @@ def prompt_token_bound(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
 
 def worst_case(teacher_cfg: Any, messages: list[dict[str, str]]) -> tuple[int, float]:
     """A request's estimated prompt tokens (for the TPM budget) and the most it can cost (the
-    bound of its prompt and `max_tokens`, for the cap). Counting costs CPU: the prompt is only
-    counted when a TPM budget or a cost cap needs it."""
-    estimate = prompt_tokens(teacher_cfg, messages) if teacher_cfg.tpm else 0
-    bound = (prompt_token_bound(teacher_cfg, messages) if teacher_cfg.max_cost_usd is not None
-             else estimate)
+    bound of its prompt and `max_tokens`, for the cap). Counting costs CPU: the prompt is
+    counted once, and only when a TPM budget or a cost cap needs it."""
+    capped = teacher_cfg.max_cost_usd is not None
+    counted = prompt_tokens(teacher_cfg, messages) if teacher_cfg.tpm or capped else 0
+    estimate = counted if teacher_cfg.tpm else 0
+    bound = prompt_token_bound(teacher_cfg, messages, counted) if capped else estimate
     return estimate, price_usd(teacher_cfg, bound, teacher_cfg.max_tokens)
 
 
