@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 _SPACE = re.compile(r"\s+")
@@ -16,6 +17,14 @@ _SPACE = re.compile(r"\s+")
 def rank_key(seed: int, salt: str, pair_id: str, index: int) -> str:
     """A seeded pseudo-random order that does not depend on how rows were batched."""
     return hashlib.sha256(f"{seed}:{salt}:{pair_id}:{index}".encode()).hexdigest()
+
+
+def seeded_order(seed: int, salt: str, ids: list[str], idx: list[int],
+                 among: Iterable[int] | None = None) -> list[int]:
+    """Positions `among` (default: all) of rows with these pair ids and source indices, in
+    the seeded `rank_key` order."""
+    rows = range(len(ids)) if among is None else among
+    return sorted(rows, key=lambda i: rank_key(seed, salt, ids[i], idx[i]))
 
 
 def normalize(text: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.keys import rank_key
+from pipeline.keys import seeded_order
 from pipeline.schema import ALIVE, REJECTED, SFT
 from pipeline.stage import Stage
 
@@ -35,8 +35,7 @@ class BalancePositions(Stage):
             sides = {w: [i for i in range(n) if winners[i] == w] for w in LABEL}
             major, minor = sorted(LABEL, key=lambda w: (-len(sides[w]), w))
             keep = len(sides[minor])
-            order = sorted(sides[major], key=lambda i: rank_key(self.ctx.cfg.seed, self.name,
-                                                                ids[i], idx[i]))
+            order = seeded_order(self.ctx.cfg.seed, self.name, ids, idx, sides[major])
             why = (f"{len(sides[major])} kept traces say {LABEL[major]}, "
                    f"{keep} say {LABEL[minor]}: {LABEL[major]} cut to {keep}")
             for i in order[keep:]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.keys import rank_key
+from pipeline.keys import seeded_order
 from pipeline.stage import Stage
 
 
@@ -18,8 +18,7 @@ class Place(Stage):
     def process(self, rows: pa.Table) -> pa.Table:
         ids = rows.column("pair_id").to_pylist()
         idx = rows.column("source_index").to_pylist()
-        order = sorted(range(len(ids)), key=lambda i: rank_key(self.ctx.cfg.seed, self.name,
-                                                               ids[i], idx[i]))
+        order = seeded_order(self.ctx.cfg.seed, self.name, ids, idx)
         winner = [""] * len(ids)
         for rank, i in enumerate(order):
             winner[i] = "model_a" if rank % 2 == 0 else "model_b"

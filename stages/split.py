@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipeline.keys import rank_key
+from pipeline.keys import seeded_order
 from pipeline.schema import RL, SFT
 from pipeline.stage import Stage
 
@@ -31,8 +31,7 @@ class Split(Stage):
     def process(self, rows: pa.Table) -> pa.Table:
         ids = rows.column("pair_id").to_pylist()
         idx = rows.column("source_index").to_pylist()
-        order = sorted(range(len(ids)), key=lambda i: rank_key(self.ctx.cfg.seed, self.name,
-                                                               ids[i], idx[i]))
+        order = seeded_order(self.ctx.cfg.seed, self.name, ids, idx)
         n_sft = round(self.params.distill_fraction * len(ids))
         split = [RL] * len(ids)
         for i in order[:n_sft]:
