@@ -74,7 +74,7 @@ def keep(stage: Stage, playing: bool, columns: tuple[str, ...] | None, batch: pa
 
 
 # A row's identity within a build.
-ROW_KEY = ("source", "source_index")
+ROW_KEY = ("source", "source_index", "pair_index")
 
 
 def live_columns(stage: Stage, names: tuple[str, ...], batch: pa.Table) -> pa.Table:

@@ -74,7 +74,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def funnel_rows(m: dict[str, Any]) -> list[dict[str, int]]:
-    """Per source: rows in, then where they went. Each row adds up to its input."""
+    """Per source: rows in, then where they went. Each row adds up to its input (its pairs)."""
     judged: dict[str, int] = {}
     for q in m["quality"]["verdict_accuracy"]:
         judged[q["source"]] = judged.get(q["source"], 0) + q["judged"]
@@ -87,6 +87,7 @@ def funnel_rows(m: dict[str, Any]) -> list[dict[str, int]]:
                        "contaminated" if r["reason"] == "contaminated" else "filtered")
                 by_reason[key] = by_reason.get(key, 0) + r["rows"]
         out.append({"source": source, "input": acc["input_rows"],
+                    "pairs": acc.get("pairs", acc["input_rows"]),
                     "quarantined": acc.get("quarantined", 0),
                     "deduplicated": acc.get("deduplicated", 0),
                     "excluded": by_reason.get("excluded", 0),
@@ -95,6 +96,12 @@ def funnel_rows(m: dict[str, Any]) -> list[dict[str, int]]:
                     "rejected_by_filter": by_reason.get("filtered", 0),
                     "sft": acc.get("kept_sft", 0)})
     return out
+
+
+def _input_cell(f: dict[str, Any]) -> str:
+    """Rows read, and the pairs they hold where a source gives several per row (the other
+    columns count pairs)."""
+    return str(f["input"]) if f["pairs"] == f["input"] else f"{f['input']} ({f['pairs']} pairs)"
 
 
 def contamination_text(m: dict[str, Any]) -> str:
@@ -162,8 +169,9 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
         "funnel_table": _table(
             ["source", "input", "quarantined", "deduplicated", "excluded by recipe",
              "contaminated", "RL prompts", "judged by teacher", "rejected by filter", "SFT traces"],
-            [[f[k] for k in ("source", "input", "quarantined", "deduplicated", "excluded",
-                             "contaminated", "rl", "judged", "rejected_by_filter", "sft")]
+            [[f["source"], _input_cell(f)]
+             + [f[k] for k in ("quarantined", "deduplicated", "excluded", "contaminated", "rl",
+                               "judged", "rejected_by_filter", "sft")]
              for f in funnel]),
         "contamination": contamination_text(m),
         "reasons_table": _table(["source", "outcome", "reason", "stage", "rows"],

@@ -37,6 +37,8 @@ class SourceConfig:
     shuffle_seed: int | None = None
     limit: int | None = None
     exclude_subsets: list[str] = field(default_factory=list)
+    # The source's own settings, checked against its module's `Params` (e.g. a score margin).
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -57,7 +57,7 @@ _keep, _StageActor = keep, StageActor
 
 def apply_stage(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
     """The stage over the dataset; a row stage sees a whole block per call."""
-    if stage.group_by:
+    if stage.group_by is not None:
         return _apply_to_groups(ds, stage, columns)
     if stage.whole_dataset:
         return _apply_to_live_set(ds, stage, columns)
@@ -94,6 +94,8 @@ def _apply_to_groups(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dat
 
 def _groups(rows: pa.Table, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...], pa.Table]]:
     """The rows of each distinct value of `keys`, in a stable order (rows keep their order)."""
+    if not keys:
+        return [((), rows)]
     index: dict[tuple[Any, ...], list[int]] = {}
     for i, key in enumerate(zip(*(rows.column(k).to_pylist() for k in keys), strict=True)):
         index.setdefault(key, []).append(i)
@@ -241,7 +243,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
             # each stage's result is kept until the next one is: its time is its own
             ds = apply_stage(ds, stage, columns).materialize()
             lap(stage.name)
-        ds = solid_blocks(solid_blocks(ds, schema_of(columns)).sort(["source", "source_index"]),
+        ds = solid_blocks(solid_blocks(ds, schema_of(columns)).sort(list(ROW_KEY)),
                           schema_of(columns))
         tally, files = write_parts(ds, columns, out, cfg)
         report_spend(cfg, progress.close())

@@ -41,13 +41,19 @@ def row_text(row: dict[str, Any], key: str) -> str:
     return normalize("\n".join(parts))
 
 
+def row_name(source: str, index: int, pair_index: int | None) -> str:
+    """A row's name in details and joins, unique within a build: `source#index`, and
+    `source#index.k` for the k-th pair (k > 0) of a raw row that holds several."""
+    return f"{source}#{index}" + (f".{pair_index}" if pair_index else "")
+
+
 def row_id(row: dict[str, Any]) -> str:
-    """A row's name in details and joins: `source#index`, unique within a build."""
-    return f"{row['source']}#{row['source_index']}"
+    return row_name(row["source"], row["source_index"], row.get("pair_index"))
 
 
 def keep_rank(row: dict[str, Any], priority: list[str]) -> str:
     """Sorts first for the row a duplicate group keeps: listed sources in the order given, then
     the others by name, then the smallest pair_id, then the source's own row order."""
     order = priority.index(row["source"]) if row["source"] in priority else len(priority)
-    return f"{order:04d}:{row['source']}:{row['pair_id']}:{row['source_index']:012d}"
+    return (f"{order:04d}:{row['source']}:{row['pair_id']}:{row['source_index']:012d}"
+            f":{row.get('pair_index') or 0:06d}")

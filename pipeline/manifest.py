@@ -26,6 +26,8 @@ class Tally:
     """Counts gathered while the writer streams the final rows."""
 
     fates: Counter = field(default_factory=Counter)  # (source, outcome, split, reason, decided_by)
+    # raw rows whose first pair was counted, per source: every row read gives a pair 0
+    rows_read: Counter = field(default_factory=Counter)
     # teacher usage per (call, model, field); call is "pass 1", "pass 2" or "swap"
     usage: Counter = field(default_factory=Counter)
     # per (source, domain, pass, teacher model): traces judged, verdicts right, traces kept
@@ -49,6 +51,8 @@ class Tally:
             split = r.get("split") if r["outcome"] == KEPT else None
             self.fates[(r["source"], r["outcome"], split or "", r["reason"] or "",
                         r["decided_by"] or "")] += 1
+            if not r.get("pair_index"):
+                self.rows_read[r["source"]] += 1
             for benchmark in r.get("contaminated_by") or ():
                 self.contamination[(r["source"], benchmark)] += 1
             if r["outcome"] == KEPT:
@@ -85,7 +89,7 @@ class Tally:
 
     def merge(self, other: Tally) -> Tally:
         """Add another writer's counts (each output part is tallied by its own worker)."""
-        for name in ("fates", "usage", "judged", "correct", "kept", "swap_judged",
+        for name in ("fates", "rows_read", "usage", "judged", "correct", "kept", "swap_judged",
                      "swap_consistent", "positions", "contamination"):
             getattr(self, name).update(getattr(other, name))
         for side, values in other.trace_tokens.items():
@@ -198,10 +202,15 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
     for source, n_in in inputs.items():
         counts = per_source.get(source, Counter())
         accounted = sum(counts.values())
+        # a source may give several pairs per row: then rows are counted as pairs, and every
+        # raw row must have given its first
+        read = tally.rows_read.get(source, 0)
         accounting[source] = {"input_rows": n_in, **dict(sorted(counts.items())),
-                              "accounted_rows": accounted, "balanced": accounted == n_in}
+                              "accounted_rows": accounted,
+                              **({"pairs": accounted} if accounted != n_in else {}),
+                              "balanced": read == n_in and accounted >= n_in}
     stages = []
-    alive = sum(inputs.values())
+    alive = sum(sum(per_source.get(s, Counter()).values()) for s in inputs)
     for name in stage_order:
         removed = removed_by.get(name, Counter())
         n_removed = sum(removed.values())

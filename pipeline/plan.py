@@ -80,7 +80,9 @@ def _sources(cfg: Any) -> list[tuple[Source, Any]]:
                               f"set sources.{key}.data_files=<files> (or its hub_id)")
         if scfg.limit is not None and scfg.limit < 0:
             raise ConfigError(f"config error: sources.{key}.limit must be >= 0 or null")
-        out.append((known[key](), scfg))
+        cls = known[key]
+        out.append((cls(_params(cls, OmegaConf.to_container(scfg.params), f"sources.{key}.params")),
+                    scfg))
     return out
 
 
@@ -104,8 +106,10 @@ def _stages(cfg: Any, ctx: BuildContext) -> tuple[list[Stage], list[tuple[str, .
                                   f"which must come before it (key: recipe.stages)")
         missing = [c for c in cls.inputs if c not in columns]
         if missing:
+            writers = sorted({s for s, c in known.items() for m in missing if m in c.outputs})
             raise ConfigError(f"config error: stage '{name}' needs column(s) {missing} that no "
-                              f"earlier stage writes (key: recipe.stages); reorder the stages")
+                              f"earlier stage writes (key: recipe.stages); put one of "
+                              f"{', '.join(writers) or 'none'} before it")
         stage = cls(params, ctx)
         stage.preflight()
         stages.append(stage)
@@ -137,14 +141,14 @@ def _check_resources(raw: Any, key: str) -> None:
         raise ConfigError(f"config error: {key}.resources.actors must be >= 1 (null: tasks)")
 
 
-def _params(cls: type[Stage], raw: Any, key: str) -> Any:
+def _params(cls: type[Stage] | type[Source], raw: Any, key: str) -> Any:
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls.Params), raw or {})
         params = OmegaConf.to_object(merged)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0]
         raise ConfigError(f"config error: {first} (key: {key}); settings of '{cls.name}': "
-                          f"{param_names(cls.Params) or 'none'}") from None
+                          f"{', '.join(param_names(cls.Params)) or 'none'}") from None
     check = getattr(params, "check", None)
     if check:
         problem = check()

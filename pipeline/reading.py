@@ -157,11 +157,12 @@ def read_json_rows(key: str, files: list[str], features: datasets.Features
                 for name in set(record) - set(features):
                     extra[name] = extra.get(name, 0) + 1
                 record = {k: v for k, v in record.items() if k in features}
-            if problem is None:
-                bad = type_problem(record, features, "")
-                problem = ("bad_type", f"{where}: {bad}") if bad else None
-            else:
+            if problem is not None:  # not JSON, not UTF-8
                 problem = (problem[0], f"{where}: {problem[1]}")
+            elif bad := type_problem(record, features, ""):
+                problem = ("bad_type", f"{where}: {bad}")
+            elif half := lone_surrogate(record, ""):
+                problem = ("bad_encoding", f"{where}: {half}")
             if problem:
                 problems[len(rows)] = problem
                 rows.append(blank)
@@ -182,6 +183,25 @@ def _parse_line(raw: bytes) -> tuple[Any, tuple[str, str] | None]:
         return json.loads(text), None
     except ValueError as exc:
         return None, ("bad_json", str(exc))
+
+
+def lone_surrogate(value: Any, path: str) -> str | None:
+    """Where `value` holds half of a UTF-16 surrogate pair (JSON allows `"\\ud800"`, but it is
+    no character and cannot be written as UTF-8): said, never turned into "" or dropped."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(value[exc.start])
+            return f"{path or 'the row'} holds a lone surrogate \\u{code:04x}, which is not text"
+        return None
+    items = (value.items() if isinstance(value, dict) else
+             enumerate(value) if isinstance(value, list) else ())
+    for k, v in items:
+        where = f"{path}[{k}]" if isinstance(k, int) else (f"{path}.{k}" if path else k)
+        if (found := lone_surrogate(v, where)):
+            return found
+    return None
 
 
 def type_problem(value: Any, feature: Any, path: str) -> str | None:

@@ -25,6 +25,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "pair_id": pa.string(),
     "source": pa.string(),
     "source_index": pa.int64(),
+    # which of the row's pairs (0 unless the source holds several pairs per row)
+    "pair_index": pa.int64(),
     "subset": pa.string(),
     "domain": pa.string(),
     "license": pa.string(),
@@ -39,6 +41,9 @@ COLUMNS: dict[str, pa.DataType] = {
     "decided_by": pa.string(),
     "dup_of": pa.string(),
     "contaminated_by": pa.list_(pa.string()),
+    # pairs whose prompts are the same (exactly or nearly): the pair_id naming the group; the
+    # split keeps a group on one side
+    "prompt_group": pa.string(),
     # split, placement, render
     "split": pa.string(),
     "winner": pa.string(),
@@ -74,7 +79,7 @@ FATE_COLUMNS = ("outcome", "reason", "detail", "decided_by", "dup_of")
 # so a rerun from the cache writes the same bytes.
 RUN_ONLY_COLUMNS = ("cached", "pass1_cached", "swap_cached")
 CANONICAL_COLUMNS = (
-    "pair_id", "source", "source_index", "subset", "domain", "license",
+    "pair_id", "source", "source_index", "pair_index", "subset", "domain", "license",
     "prompt", "chosen", "rejected", "raw", *FATE_COLUMNS,
 )
 

@@ -62,10 +62,10 @@ class Stage:
     name: ClassVar[str]
     inputs: ClassVar[tuple[str, ...]]
     outputs: ClassVar[tuple[str, ...]]
-    # Non-empty: the stage sees each group of rows with equal values of these columns at once,
-    # as a table of its declared `inputs` (and `source`, `source_index`) only, gathered on the
-    # driver: declare light columns (ids, labels), not texts.
-    group_by: ClassVar[tuple[str, ...]] = ()
+    # Set: the stage sees each group of rows with equal values of these columns at once (`()`:
+    # all live rows as one group), as a table of its declared `inputs` (and the row key) only,
+    # gathered on the driver: declare light columns (ids, labels), not texts.
+    group_by: ClassVar[tuple[str, ...] | None] = None
     # True: the stage needs all live rows at once (dedup across sources) and implements
     # `process_dataset` with Ray Data operations instead of `process`.
     whole_dataset: ClassVar[bool] = False

@@ -1,4 +1,6 @@
-"""Remove near-duplicates across all sources with MinHash LSH, before anything is split.
+"""Find near-duplicates across all sources with MinHash LSH, before anything is split: group
+pairs whose prompts are nearly the same (they stay on one side of the split, all kept), or
+remove near-duplicate rows.
 
 1. Signatures: word n-gram shingles of the normalized text, MinHash (datasketch) in parallel
    Ray batches; each signature is cut into bands.
@@ -9,8 +11,11 @@
 3. Optionally, each candidate pair is verified by the exact Jaccard similarity of its
    shingles (only candidate rows are read again; an estimate from 128 permutations would
    wrongly drop about a third of the pairs just above the threshold).
-4. Union-find over the edges (only rows that have a near twin) gives clusters; each keeps the
-   row that sorts first under the keep rule, the others are marked `deduplicated`.
+4. Union-find over the edges (only rows that have a near twin) gives clusters. With
+   `mode: group`, a cluster's prompt groups become one, named by the row that sorts first
+   under the keep rule; only one row per prompt group (the one naming it) is compared, as the
+   others have the same prompt. With `mode: remove`, each cluster keeps that row and the
+   others are marked `deduplicated`.
 """
 
 from __future__ import annotations
@@ -31,12 +36,16 @@ from pipeline.keys import keep_rank, row_id, row_text
 from pipeline.stage import Stage
 
 KEYS = ("prompt", "pair")
+MODES = ("group", "remove")
 BATCH_ROWS = 1024  # rows per signature task: bounded memory, enough work per call
 
 
 @dataclass(frozen=True)
 class NearDedupParams:
     key: str = "prompt"
+    # group: nearly identical prompts are one prompt group (every pair kept, all on one side of
+    # the split); remove: every row but one of a near-duplicate cluster is removed.
+    mode: str = "group"
     # Pairs at or above this Jaccard similarity of shingles are duplicates.
     threshold: float = 0.85
     num_perm: int = 128
@@ -48,6 +57,10 @@ class NearDedupParams:
     def check(self) -> str | None:
         if self.key not in KEYS:
             return f"key must be one of {', '.join(KEYS)}"
+        if self.mode not in MODES:
+            return f"mode must be one of {', '.join(MODES)}"
+        if self.mode == "group" and self.key != "prompt":
+            return "mode=group groups prompts: set key=prompt, or mode=remove to remove pairs"
         if not 0.0 < self.threshold <= 1.0:
             return "threshold must be in (0, 1]"
         if self.num_perm < 2 or self.ngram < 1:
@@ -88,6 +101,8 @@ SIGNATURES = pa.schema([("id", pa.string()), ("keep", pa.string()), ("pair_id", 
 def _signatures(batch: pa.Table, p: NearDedupParams, bands: int, rows: int,
                 priority: list[str]) -> pa.Table:
     records = batch.to_pylist()
+    if p.mode == "group":  # one row per prompt group: the others have the same prompt
+        records = [r for r in records if r["prompt_group"] in (None, r["pair_id"])]
     hashes = MinHash.bulk([shingles(row_text(r, p.key), p.ngram) for r in records],
                           num_perm=p.num_perm, seed=p.seed)
     band_keys = []
@@ -144,8 +159,9 @@ class _UnionFind:
 
 class NearDedup(Stage):
     name = "near_dedup"
-    inputs = ("pair_id", "source", "source_index", "prompt", "chosen", "rejected")
-    outputs = ("outcome", "reason", "detail", "decided_by", "dup_of")
+    inputs = ("pair_id", "source", "source_index", "pair_index", "prompt", "chosen", "rejected",
+              "prompt_group")
+    outputs = ("outcome", "reason", "detail", "decided_by", "dup_of", "prompt_group")
     whole_dataset = True
     Params = NearDedupParams
 
@@ -158,7 +174,7 @@ class NearDedup(Stage):
             batch_format="pyarrow", batch_size=BATCH_ROWS,
             **self.configured_resources().ray_args()).to_arrow_refs()) if t.num_rows]
         if not parts:
-            return live
+            return self._mark(live, {}, {})
         sigs = pa.concat_tables(parts)
         # keep ids ("keep rank|row id") in keep order: a row's place in it is its rank
         keep_ids = [f"{k}|{i}" for k, i in zip(sigs.column("keep").to_pylist(),
@@ -169,7 +185,7 @@ class NearDedup(Stage):
         rank[order] = np.arange(len(keep_ids))
         pairs = candidate_edges(sigs.column("bands").combine_chunks(), rank)
         if not len(pairs):
-            return live
+            return self._mark(live, {}, {})
         edges = [(by_rank[a], by_rank[b]) for a, b in pairs.tolist()]
         ids = {x.split("|", 1)[1] for e in edges for x in e}
         info = {}
@@ -185,14 +201,21 @@ class NearDedup(Stage):
             sa, sb = info[a.split("|", 1)[1]][1], info[b.split("|", 1)[1]][1]
             if not p.verify or jaccard(sa, sb) >= p.threshold:
                 uf.union(a, b)
-        dups = {}
+        dups, regroup = {}, {}
         for member in list(uf.parent):
             root = uf.find(member)
             if root == member:
                 continue
             kept_id, dup_id = root.split("|", 1)[1], member.split("|", 1)[1]
+            if p.mode == "group":  # a compared row's pair_id names its prompt group
+                regroup[info[dup_id][0]] = info[kept_id][0]
+                continue
             # measured against the row kept, which in a chain need not be the row it matched
             similarity = jaccard(info[dup_id][1], info[kept_id][1])
             dups[dup_id] = (info[kept_id][0], "near_dup", f"near {kept_id} (jaccard {similarity:.2f})")
-        return live.map_batches(partial(mark_duplicates, dups=dups, stage=self.name),
+        return self._mark(live, dups, regroup)
+
+    def _mark(self, live: Any, dups: dict, regroup: dict[str, str]) -> Any:
+        return live.map_batches(partial(mark_duplicates, dups=ray.put(dups),
+                                        regroup=ray.put(regroup), stage=self.name),
                                 batch_format="pyarrow")

@@ -66,8 +66,9 @@ def run_stage(stage_cls, params, rows, overrides=()) -> dict:
     from pipeline.stage import BuildContext
 
     stage = stage_cls(params, BuildContext(load_config(list(overrides))))
-    columns = (*CANONICAL_COLUMNS, *(c for c in stage.outputs if c not in CANONICAL_COLUMNS))
-    ds = ray.data.from_arrow(conform(pa.Table.from_pylist(rows), CANONICAL_COLUMNS))
+    given = (*CANONICAL_COLUMNS, *(c for c in stage.inputs if c not in CANONICAL_COLUMNS))
+    columns = (*given, *(c for c in stage.outputs if c not in given))
+    ds = ray.data.from_arrow(conform(pa.Table.from_pylist(rows), given))
     out = stage.process_dataset(ds).map_batches(lambda t: conform(t, columns), batch_format="pyarrow")
     got = {(r["source"], r["source_index"]): r for r in out.take_all()}
     assert len(got) == len(rows), "a stage marks rows, it never drops them"

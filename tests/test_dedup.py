@@ -1,5 +1,6 @@
-"""Exact and near-duplicate removal on a real (small) Ray: what is removed, what is kept, and
-that every removed row says what it duplicates."""
+"""Exact and near-duplicate removal and prompt grouping on a real (small) Ray: what is
+removed, what is kept, that every removed row says what it duplicates, and which pairs share a
+prompt group."""
 
 from __future__ import annotations
 
@@ -43,6 +44,34 @@ def test_exact_dedup_on_the_whole_pair_keeps_different_answers():
             pair("a", 2, "Same prompt", chosen="x")]
     got = run_stage(ExactDedup, ExactDedupParams(key="pair"), rows)
     assert [got[("a", i)]["outcome"] for i in range(3)] == [ALIVE, ALIVE, DEDUPLICATED]
+    # the two kept share a prompt: one group, named by the first in keep order
+    first = min(rows[:2], key=lambda r: r["pair_id"])["pair_id"]
+    assert {got[("a", i)]["prompt_group"] for i in range(2)} == {first}
+
+
+def test_exact_dedup_groups_equal_prompts_across_sources_and_leaves_others_alone():
+    rows = [pair("a", 0, "Same  prompt"), pair("b", 3, "same prompt", chosen="z"),
+            pair("a", 1, "Another prompt")]
+    got = run_stage(ExactDedup, ExactDedupParams(), rows)
+    assert all(r["outcome"] == ALIVE for r in got.values())
+    assert got[("a", 0)]["prompt_group"] == got[("b", 3)]["prompt_group"] == rows[0]["pair_id"]
+    assert got[("a", 1)]["prompt_group"] == rows[2]["pair_id"]
+
+
+def test_near_dedup_groups_nearly_equal_prompts_and_removes_nothing():
+    base = text(11, 80)
+    edited = base.split()
+    edited[40] = "changed"
+    rows = [pair("a", 0, base), pair("a", 1, base, chosen="other"),
+            pair("b", 0, " ".join(edited)), pair("b", 1, text(12))]
+    # as exact_dedup leaves them: a#1 follows a#0 (same prompt); b#0 and b#1 stand alone
+    for r in rows:
+        r["prompt_group"] = rows[0]["pair_id"] if r is rows[1] else r["pair_id"]
+    got = run_stage(NearDedup, NearDedupParams(), rows)
+    assert all(r["outcome"] == ALIVE for r in got.values())
+    group = {got[k]["prompt_group"] for k in (("a", 0), ("a", 1), ("b", 0))}
+    assert group == {min(rows[0]["pair_id"], rows[2]["pair_id"])}
+    assert got[("b", 1)]["prompt_group"] == rows[3]["pair_id"]
 
 
 def test_near_dedup_finds_light_edits_and_keeps_the_rest():
@@ -52,7 +81,7 @@ def test_near_dedup_finds_light_edits_and_keeps_the_rest():
     half = base.split()[:40] + text(2, 40).split()
     rows = [pair("a", 0, base), pair("b", 0, " ".join(edited)), pair("a", 1, " ".join(half)),
             pair("a", 2, text(3)), pair("b", 1, base.upper())]
-    got = run_stage(NearDedup, NearDedupParams(), rows)
+    got = run_stage(NearDedup, NearDedupParams(mode="remove"), rows)
     assert got[("a", 0)]["outcome"] == ALIVE
     for key in (("b", 0), ("b", 1)):
         assert got[key]["outcome"] == DEDUPLICATED and got[key]["reason"] == "near_dup"
@@ -69,7 +98,7 @@ def test_near_dedup_clusters_chains_to_one_keeper():
         for j in range(i):
             w[10 + 20 * j] = f"edit{j}"
         chain.append(pair("a", i, " ".join(w)))
-    got = run_stage(NearDedup, NearDedupParams(threshold=0.8), chain)
+    got = run_stage(NearDedup, NearDedupParams(threshold=0.8, mode="remove"), chain)
     assert got[("a", 0)]["outcome"] == ALIVE
     assert all(got[("a", i)]["outcome"] == DEDUPLICATED for i in (1, 2, 3))
 
@@ -85,4 +114,7 @@ def test_lsh_bands_find_pairs_at_the_threshold(threshold):
 def test_bad_settings_are_refused():
     assert NearDedupParams(key="answer").check()
     assert NearDedupParams(threshold=0).check()
+    assert NearDedupParams(mode="drop").check()
+    assert "key=prompt" in NearDedupParams(key="pair").check()
+    assert NearDedupParams(key="pair", mode="remove").check() is None
     assert ExactDedupParams(key="x").check()

@@ -18,6 +18,7 @@ import pytest
 from bench import slow_api
 from bench.scale_data import data_overrides, write_all
 from pipeline.config import load_config
+from pipeline.keys import normalize
 from stages.sources import get_source
 
 from conftest import build
@@ -106,3 +107,51 @@ def test_a_build_over_many_blocks_accounts_for_every_row_and_rebuilds_the_same_b
     rebuilt = json.loads((root / "again" / "manifest.json").read_text())
     assert len(teacher.requests) == asked and rebuilt["teacher"]["requests"] == 0
     assert rebuilt["files"] == manifest["files"], "same config + same cache = the same shards"
+
+
+def test_multi_pair_sources_keep_every_pair_and_never_put_a_prompt_on_both_sides(
+        tmp_path, teacher):
+    """The shipped samples plus the two newer sources (UltraFeedback: up to six pairs per row;
+    Tulu 3: repeated prompts). Every (source, row, pair) lands in exactly one part, pairs that
+    share a prompt are kept, and no prompt is in both `sft` and `rl`."""
+    new = ("ultrafeedback", "tulu3_preference")
+    over = [f"output.dir={tmp_path / 'out'}", f"ray.block_rows={BLOCK_ROWS}",
+            *(f"+source@sources.{s}={s}" for s in new)]
+    for key in ("teacher", "teacher2"):
+        over += [f"{key}=openai", f"{key}.model=judge-{key}", f"{key}.base_url={teacher.base_url}",
+                 f"{key}.cache_dir={tmp_path / 'cache'}", f"{key}.max_tokens=256"]
+    done = build(*over)
+    assert done.returncode == 0, done.stdout[-4000:]
+    cfg = load_config(over)
+    by_id: dict[str, list[tuple]] = {}  # pair_id -> its rows (same texts, same id)
+    prompts: dict[str, str] = {}
+    for name in cfg.sources:
+        source = get_source(name)
+        for r in source.map_batch(source.raw_table(cfg.sources[name], True),
+                                  cfg.sources[name]).to_pylist():
+            by_id.setdefault(r["pair_id"], []).append((name, r["source_index"], r["pair_index"]))
+            if r["prompt"]:
+                prompts[r["pair_id"]] = normalize("\n".join(m["content"] for m in r["prompt"]))
+    seen: Counter = Counter()
+    side: dict[str, set[str]] = {}
+    # rows that name themselves first: a kept row then takes a row of its pair_id not yet seen
+    for part in ("rejected", "quarantine", "deduplicated", "sft", "rl"):
+        for f in sorted((tmp_path / "out" / part).glob("*.parquet")):
+            for r in pq.read_table(f).to_pylist():
+                if "source_index" in r:
+                    seen[(r["source"], r["source_index"], r["pair_index"])] += 1
+                    continue
+                key = next(k for k in by_id[r["pair_id"]] if k not in seen)
+                seen[key] += 1
+                side.setdefault(prompts[r["pair_id"]], set()).add(part)
+    assert set(seen) == {k for keys in by_id.values() for k in keys}
+    assert set(seen.values()) == {1}
+    assert all(len(parts) == 1 for parts in side.values()), "a prompt in both sft and rl"
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    uf = manifest["accounting"]["ultrafeedback"]
+    assert manifest["balanced"] and uf["input_rows"] == 31
+    assert uf["pairs"] == len([k for keys in by_id.values() for k in keys
+                               if k[0] == "ultrafeedback"])
+    kept = uf.get("kept_sft", 0) + uf.get("kept_rl", 0)
+    assert kept > uf["input_rows"], "several pairs per instruction are kept"
+    assert ("ultrafeedback", "tie") in {(r["source"], r["reason"]) for r in manifest["reasons"]}

@@ -14,6 +14,14 @@ from pipeline.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED
 from stages.sources import get_source, registry
 from stages.sources.base import SAMPLES_DIR, pair_id
 
+ALL = ["skywork", "code_preference_pairs", "math_step_dpo", "helpsteer3", "ultrafeedback",
+       "tulu3_preference"]
+DEFAULT = ("skywork", "code_preference_pairs", "math_step_dpo")
+
+
+def config_with(name):
+    return load_config([] if name in DEFAULT else [f"+source@sources.{name}={name}"])
+
 
 def mapped(cfg, name):
     if name not in cfg.sources:
@@ -27,9 +35,9 @@ def test_sources_are_discovered_by_module_name():
     assert {"skywork", "code_preference_pairs", "math_step_dpo"} <= set(registry())
 
 
-@pytest.mark.parametrize("name", ["skywork", "code_preference_pairs", "math_step_dpo", "helpsteer3"])
+@pytest.mark.parametrize("name", ALL)
 def test_sample_is_schema_exact_and_sized(name):
-    cfg = load_config([f"+source@sources.{name}={name}"] if name == "helpsteer3" else [])
+    cfg = config_with(name)
     source = get_source(name)
     sample = SAMPLES_DIR / cfg.sources[name].sample_file
     # the file's own types, inferred without the declared features, are the published schema
@@ -40,13 +48,19 @@ def test_sample_is_schema_exact_and_sized(name):
     assert all(set(json.loads(line)) == set(source.features) for line in lines)
 
 
-@pytest.mark.parametrize("name", ["skywork", "code_preference_pairs", "math_step_dpo", "helpsteer3"])
-def test_every_row_maps_to_one_canonical_row(name):
-    cfg = load_config([f"+source@sources.{name}={name}"] if name == "helpsteer3" else [])
+@pytest.mark.parametrize("name", ALL)
+def test_every_row_maps_to_its_pairs(name):
+    """Each raw row gives canonical rows numbered 0..k-1 (k = 1 unless it holds several pairs)."""
+    cfg = config_with(name)
     rows = mapped(cfg, name)
     n = len(get_source(name).load(cfg.sources[name], use_sample=True))
-    assert len(rows) == n
-    assert sorted(r["source_index"] for r in rows) == list(range(n))
+    per_row = {}
+    for r in rows:
+        per_row.setdefault(r["source_index"], []).append(r["pair_index"])
+    assert sorted(per_row) == list(range(n))
+    assert all(v == list(range(len(v))) for v in per_row.values())
+    if name != "ultrafeedback":
+        assert len(rows) == n
     for r in rows:
         assert set(r) == set(CANONICAL_COLUMNS)
         assert r["source"] == name and r["license"] == cfg.sources[name].license
@@ -137,6 +151,75 @@ def test_helpsteer3_mapping(cfg):
     assert {r["domain"] for r in rows if r["outcome"] == ALIVE} == {"chat", "code", "stem"}
 
 
+def ultrafeedback_rows(*overrides):
+    from pipeline.plan import make_plan
+
+    cfg = load_config(["+source@sources.ultrafeedback=ultrafeedback", *overrides])
+    source, scfg = next((s, c) for s, c in make_plan(cfg).sources if s.name == "ultrafeedback")
+    return source.map_batch(source.raw_table(scfg, use_sample=True), scfg).to_pylist()
+
+
+def test_ultrafeedback_gives_every_pair_of_scores_a_margin_apart():
+    rows = ultrafeedback_rows()
+    raw = datasets.load_dataset("json", data_files=str(SAMPLES_DIR / "ultrafeedback.jsonl"),
+                                split="train")
+    first = [r for r in rows if r["source_index"] == 0]
+    # four completions: six pairs in the completions' order, 0-3 (9 vs 8.5) a tie
+    assert [r["pair_index"] for r in first] == list(range(6))
+    assert [r["reason"] for r in first] == ["", "", "tie", "", "", ""]
+    completions = raw[0]["completions"]
+    best, worst = completions[0]["response"], completions[1]["response"]
+    assert (first[0]["chosen"][0]["content"], first[0]["rejected"][0]["content"]) == (best, worst)
+    # 1-2: the lower-indexed completion scored lower, so it is the rejected one
+    assert first[3]["chosen"][0]["content"] == completions[2]["response"]
+    assert first[3]["prompt"] == [{"role": "user", "content": raw[0]["instruction"]}]
+    # ids are content hashes: only pairs with the same texts share one (the sample's 7 x 8 row
+    # has two identical completions, so two identical pairs, left for exact_dedup)
+    contents = {}
+    for r in rows:
+        contents.setdefault(r["pair_id"], set()).add(json.dumps([r["prompt"], r["chosen"],
+                                                                 r["rejected"]]))
+    assert all(len(c) == 1 for c in contents.values())
+    assert len(contents) == len(rows) - 1
+    by_reason = Counter(r["reason"] for r in rows if r["outcome"] != ALIVE)
+    assert by_reason["too_few_completions"] == 1 and by_reason["missing_field"] == 3
+    assert all(r["subset"] == "truthful_qa" for r in rows if r["reason"] == "excluded_subset")
+    # a completion without a score costs only its own pairs
+    unscored = [r for r in rows if r["detail"] == "completions[2].overall_score"]
+    assert [(r["pair_index"], r["outcome"]) for r in unscored] == [(1, QUARANTINED),
+                                                                   (2, QUARANTINED)]
+    assert next(r for r in rows if r["source_index"] == unscored[0]["source_index"]
+                and r["pair_index"] == 0)["outcome"] == ALIVE
+    # a lower margin turns the 0.5-apart ties into pairs
+    ties = sum(r["reason"] == "tie" for r in rows)
+    assert sum(r["reason"] == "tie" for r in ultrafeedback_rows(
+        "sources.ultrafeedback.params.margin=0.5")) == ties - 25
+
+
+def test_a_source_setting_is_checked_before_any_work():
+    from pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"sources\.ultrafeedback\.params\.margin must be > 0"):
+        ultrafeedback_rows("sources.ultrafeedback.params.margin=0")
+    with pytest.raises(ConfigError, match="settings of 'ultrafeedback': margin"):
+        ultrafeedback_rows("+sources.ultrafeedback.params.margn=2")
+
+
+def test_tulu3_mapping(cfg):
+    rows = mapped(cfg, "tulu3_preference")
+    raw = datasets.load_dataset("json", data_files=str(SAMPLES_DIR / "tulu3_preference.jsonl"),
+                                split="train")
+    ok = [r for r in rows if r["outcome"] == ALIVE]
+    for r in ok:
+        src = raw[r["source_index"]]
+        assert r["prompt"] + r["chosen"] == src["chosen"]
+        assert r["prompt"] + r["rejected"] == src["rejected"]
+        assert r["subset"] == src["source"] and r["domain"] == "chat"
+    assert any(len(r["prompt"]) > 1 for r in ok), "multi-turn prompts keep every turn"
+    assert Counter(r["reason"] for r in rows if r["outcome"] == QUARANTINED) == {
+        "missing_field": 2, "prompt_mismatch": 1, "last_turn_not_assistant": 1}
+
+
 def test_every_source_is_complete():
     """A source is one module, one YAML, one card and a sample: `rubricforge sources` checks."""
     from pipeline.sources_table import sources_table
@@ -176,7 +259,7 @@ def test_an_unreadable_file_is_named_with_its_real_cause_and_an_empty_one_is_sai
 def test_one_bad_row_costs_that_row_never_its_file_and_nothing_is_coerced(tmp_path, caplog):
     """Each broken row of a JSON Lines file is quarantined with its file, line and cause (a
     number where text belongs, a string where a list is, an unknown field inside a message, a
-    cut line, Latin-1); the good rows around them are read as they are, not JSON-encoded. A
+    cut line, Latin-1, a lone surrogate); the good rows around them are read as they are, not JSON-encoded. A
     top-level field the source does not read is left out and said, its row kept."""
     good = (SAMPLES_DIR / "skywork.jsonl").read_bytes().splitlines(keepends=True)
     turn = b'[{"role": "user", "content": "q"}, {"role": "assistant", "content": "%s"}]'
@@ -187,17 +270,21 @@ def test_one_bad_row_costs_that_row_never_its_file_and_nothing_is_coerced(tmp_pa
         b'"source": "x"}\n',
         b'{"chosen": [{"role": "us\n',
         b'{"chosen": ' + turn % b"caf\xe9" + b', "rejected": ' + turn % b"b" + b', "source": "x"}\n',
+        b'{"chosen": ' + turn % b"half \\ud800 a pair" + b', "rejected": ' + turn % b"b"
+        + b', "source": "x"}\n',
     ]
     (tmp_path / "mixed.jsonl").write_bytes(b"".join(good[:3] + broken + good[3:]))
     rows = read_files(f"{tmp_path}/mixed.jsonl")
     where = f"{tmp_path}/mixed.jsonl"
     bad = [(r["reason"], r["detail"]) for r in rows[3:3 + len(broken)]]
     assert [reason for reason, _ in bad] == ["bad_type", "bad_type", "bad_type", "bad_json",
-                                             "bad_encoding"]
+                                             "bad_encoding", "bad_encoding"]
     assert bad[0][1] == f"{where}:4: chosen[0].content is int, expected string"
     assert bad[1][1] == f"{where}:5: chosen is str, expected a list"
     assert bad[2][1] == f"{where}:6: chosen[0] has an unexpected field 'extra'"
     assert bad[3][1].startswith(f"{where}:7: ") and "utf-8" in bad[4][1]
+    # a lone surrogate (valid JSON, no character) is said, not turned into "" (empty_field)
+    assert bad[5][1] == f"{where}:9: chosen[1].content holds a lone surrogate \\ud800, which is not text"
     assert all(r["outcome"] == QUARANTINED for r in rows[3:3 + len(broken)])
     # a per-domain file with a column of its own: read, the column left out and said
     extra = [json.dumps(json.loads(line) | {"domain_notes": "x"}) for line in good]

@@ -23,6 +23,7 @@ def rows(n_per_source: dict[str, int], split: str | None = None) -> pa.Table:
     for source, n in n_per_source.items():
         for i in range(n):
             out.append({"pair_id": f"{source}-{i:04d}", "source": source, "source_index": i,
+                        "pair_index": 0, "prompt_group": None,
                         **({"split": split} if split else {})})
     return pa.Table.from_pylist(out)
 
@@ -95,3 +96,31 @@ def test_system_prompt_names_every_tag(cfg):
                 "<solution>", "<eval>", "<quote_A>", "<summary_A>", "<quote_B>", "<summary_B>",
                 "<answer>[[A]]</answer>", "<answer>[[B]]</answer>"):
         assert tag in cfg.prompt.system
+
+
+def test_pairs_of_one_prompt_stay_on_one_side_and_the_fraction_holds(cfg):
+    """Prompt groups of 1 to 6 pairs (a multi-pair source) and a group spanning two sources:
+    no group is cut, and each source gets its share within one group's size."""
+    out, group_of = [], {}
+    for i in range(300):
+        for k in range(1 + i % 6):
+            pid = f"uf-{i:03d}-{k}"
+            group_of[pid] = f"uf-{i:03d}-0"
+            out.append({"pair_id": pid, "source": "uf", "source_index": i, "pair_index": k,
+                        "prompt_group": group_of[pid]})
+    for i in range(100):  # another source; its first 10 rows share a prompt with uf's groups
+        pid = f"t-{i:03d}"
+        group_of[pid] = f"uf-{i:03d}-0" if i < 10 else pid
+        out.append({"pair_id": pid, "source": "t", "source_index": i, "pair_index": 0,
+                    "prompt_group": group_of[pid] if i < 10 else None})
+    table = pa.Table.from_pylist(out)
+    got = run_split(cfg, table, 0.12).to_pylist()
+    sides: dict[str, set[str]] = {}
+    for r in got:
+        sides.setdefault(group_of[r["pair_id"]], set()).add(r["split"])
+    assert all(len(s) == 1 for s in sides.values()), "a prompt group is never cut"
+    n = Counter(r["source"] for r in got)
+    sft = Counter(r["source"] for r in got if r["split"] == "sft")
+    assert abs(sft["uf"] - round(0.12 * n["uf"])) <= 6
+    assert abs(sft["t"] - round(0.12 * n["t"])) <= 10
+    assert 0 < sum(s == {"sft"} for s in sides.values()) < len(sides)

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from pipeline.reading import InputLoadError, builder_for, read_dataset, read_json_rows
 from pipeline.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED, schema_of
+from pipeline.stage import NoParams
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 INDEX_COLUMN = "__source_index"
@@ -79,6 +80,20 @@ def conversation(row: dict[str, Any], key: str) -> Messages:
     return out
 
 
+def last_turns(row: dict[str, Any]) -> tuple[Messages, Messages, Messages]:
+    """For datasets whose `chosen` and `rejected` are whole conversations ending with the
+    answer: the shared turns before it (the prompt), and the two answers."""
+    chosen = conversation(row, "chosen")
+    rejected = conversation(row, "rejected")
+    if not chosen or not rejected:
+        raise BadRow("empty_field", "chosen" if not chosen else "rejected")
+    if chosen[-1]["role"] != "assistant" or rejected[-1]["role"] != "assistant":
+        raise BadRow("last_turn_not_assistant", "the conversation does not end with the answer")
+    if chosen[:-1] != rejected[:-1]:
+        raise BadRow("prompt_mismatch", "chosen and rejected differ before the last turn")
+    return chosen[:-1], chosen[-1:], rejected[-1:]
+
+
 def pair_id(prompt: Messages, chosen: Messages, rejected: Messages) -> str:
     """Stable content hash: the same pair gets the same id in any source, run or machine."""
     blob = json.dumps([prompt, chosen, rejected], ensure_ascii=False, separators=(",", ":"))
@@ -115,9 +130,26 @@ class Source:
     name: ClassVar[str]
     # The columns as published on the Hub; the shipped sample is read with exactly these.
     features: ClassVar[datasets.Features]
+    # The source's own settings (`sources.<name>.params`), a dataclass like a stage's.
+    Params: ClassVar[type] = NoParams
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = self.Params() if params is None else params
 
     def to_pair(self, row: dict[str, Any]) -> Pair:
+        """One raw row as one pair (most datasets); raise `BadRow` or `Excluded` otherwise."""
         raise NotImplementedError
+
+    def to_pairs(self, row: dict[str, Any]) -> list[Pair | Excluded | BadRow]:
+        """Every pair one raw row holds, for datasets with several answers per prompt.
+
+        Override this instead of `to_pair`. An item's position in the list is its
+        `pair_index`, part of the pair's identity (`source#index.pair_index`), so build it in
+        an order that depends on the row alone. An item may be an `Excluded` (a tie, say) or a
+        `BadRow` for a pair of the row that is not usable: it is recorded in its place, and
+        the row's other pairs are kept. Raising either drops the whole row with that reason.
+        """
+        return [self.to_pair(row)]
 
     # -- loading --------------------------------------------------------------------------
 
@@ -170,41 +202,52 @@ class Source:
                 reason, detail = problem.split("\t", 1)
                 out.append(self._unreadable(index, reason, detail, cfg.license))
                 continue
-            out.append(self._map_one(row, index, selected, excluded, cfg.license))
+            out.extend(self._map_row(row, index, selected, excluded, cfg.license))
         # The schema is given: rows carry different keys (a quarantined row has no prompt).
         return pa.Table.from_pylist(out, schema=schema_of(CANONICAL_COLUMNS))
 
     def _unreadable(self, index: int, reason: str, detail: str, license_: str) -> dict[str, Any]:
         """A row that could not be read: quarantined with why and where, its content unknown."""
         raw_id = hashlib.sha256(f"{self.name}:{index}:{reason}".encode()).hexdigest()[:24]
-        return {"source": self.name, "source_index": index, "license": license_,
-                "pair_id": raw_id, "outcome": QUARANTINED, "reason": reason, "detail": detail,
-                "decided_by": f"source:{self.name}"}
+        return {"source": self.name, "source_index": index, "pair_index": 0,
+                "license": license_, "pair_id": raw_id, "outcome": QUARANTINED,
+                "reason": reason, "detail": detail, "decided_by": f"source:{self.name}"}
 
-    def _map_one(
+    def _map_row(
         self, row: dict[str, Any], index: int, selected: bool, excluded: set[str], license_: str
-    ) -> dict[str, Any]:
-        base = {"source": self.name, "source_index": index, "license": license_,
-                "outcome": ALIVE, "reason": "", "detail": "", "decided_by": ""}
+    ) -> list[dict[str, Any]]:
+        """The canonical rows of one raw row: one per pair it holds (at least one)."""
+        base = {"source": self.name, "source_index": index, "pair_index": 0,
+                "license": license_, "outcome": ALIVE, "reason": "", "detail": "",
+                "decided_by": ""}
         stage = f"source:{self.name}"
         raw = json.dumps(row, ensure_ascii=False, default=str)
         raw_id = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]
         if not selected:  # outside the recipe's sample: counted, never looked at
-            return base | {"pair_id": raw_id, "outcome": REJECTED, "reason": "over_limit",
-                           "detail": "not in the recipe's seeded sample", "decided_by": stage}
+            return [base | {"pair_id": raw_id, "outcome": REJECTED, "reason": "over_limit",
+                            "detail": "not in the recipe's seeded sample", "decided_by": stage}]
         try:
-            pair = self.to_pair(row)
-        except BadRow as bad:
-            return base | {"pair_id": raw_id, "raw": raw, "outcome": QUARANTINED,
-                           "reason": bad.reason, "detail": bad.detail, "decided_by": stage}
-        except Excluded as ex:
-            return base | {"pair_id": raw_id, "raw": raw, "outcome": REJECTED,
-                           "reason": ex.reason, "detail": ex.detail, "decided_by": stage}
-        fields = {"pair_id": pair_id(pair.prompt, pair.chosen, pair.rejected),
-                  "prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected,
-                  "subset": pair.subset, "domain": pair.domain}
-        if pair.subset in excluded:
-            return base | fields | {"outcome": REJECTED, "reason": "excluded_subset",
-                                    "detail": pair.subset, "decided_by": stage}
-        return base | fields
-
+            items = self.to_pairs(row)
+        except (BadRow, Excluded) as exc:
+            items = [exc]
+        if not items:
+            items = [Excluded("no_pairs", "the row holds no pair to compare")]
+        out = []
+        for k, item in enumerate(items):
+            one = base | {"pair_index": k}
+            if isinstance(item, BadRow | Excluded):
+                outcome = QUARANTINED if isinstance(item, BadRow) else REJECTED
+                item_id = raw_id if k == 0 else hashlib.sha256(
+                    f"{raw_id}:{k}".encode()).hexdigest()[:24]
+                out.append(one | {"pair_id": item_id, "raw": raw, "outcome": outcome,
+                                  "reason": item.reason, "detail": item.detail,
+                                  "decided_by": stage})
+                continue
+            fields = {"pair_id": pair_id(item.prompt, item.chosen, item.rejected),
+                      "prompt": item.prompt, "chosen": item.chosen, "rejected": item.rejected,
+                      "subset": item.subset, "domain": item.domain}
+            if item.subset in excluded:
+                fields |= {"outcome": REJECTED, "reason": "excluded_subset",
+                           "detail": item.subset, "decided_by": stage}
+            out.append(one | fields)
+        return out

@@ -6,7 +6,7 @@ from typing import Any
 
 import datasets
 
-from stages.sources.base import BadRow, Pair, Source, conversation, text
+from stages.sources.base import Pair, Source, last_turns, text
 
 _MESSAGES = [{"role": datasets.Value("string"), "content": datasets.Value("string")}]
 
@@ -18,14 +18,7 @@ class Skywork(Source):
     )
 
     def to_pair(self, row: dict[str, Any]) -> Pair:
-        chosen = conversation(row, "chosen")
-        rejected = conversation(row, "rejected")
+        prompt, chosen, rejected = last_turns(row)
         subset = text(row, "source")
-        if not chosen or not rejected:
-            raise BadRow("empty_field", "chosen" if not chosen else "rejected")
-        if chosen[-1]["role"] != "assistant" or rejected[-1]["role"] != "assistant":
-            raise BadRow("last_turn_not_assistant", "the conversation does not end with the answer")
-        if chosen[:-1] != rejected[:-1]:
-            raise BadRow("prompt_mismatch", "chosen and rejected differ before the last turn")
-        return Pair(prompt=chosen[:-1], chosen=chosen[-1:], rejected=rejected[-1:],
+        return Pair(prompt=prompt, chosen=chosen, rejected=rejected,
                     subset=subset, domain="safety" if subset == "wildguard" else "chat")

@@ -394,6 +394,111 @@ def helpsteer3_rows() -> list[dict]:
     return rows
 
 
+UF_SUBSETS = ["evol_instruct", "sharegpt", "ultrachat", "flan", "false_qa"]
+UF_MODELS = ["gpt-4", "llama-2-13b-chat", "starchat", "wizardlm-7b", "falcon-40b-instruct"]
+
+
+def uf_completion(model: str, response: str | None, score: float | None) -> dict:
+    """One UltraFeedback completion: the response, its overall score and GPT-4's ratings."""
+    rating = "None" if score is None else str(max(1, min(5, round(score / 2))))
+    note = "Rated from the response's accuracy and completeness."
+    return {
+        "annotations": {
+            "helpfulness": {"Type": ["1", "2"], "Rationale": note, "Rating": rating,
+                            "Rationale For Rating": note},
+            "honesty": {"Rating": rating, "Rationale": note},
+            "instruction_following": {"Rating": rating, "Rationale": note},
+            "truthfulness": {"Type": ["0"], "Rationale": note, "Rating": rating,
+                             "Rationale For Rating": note},
+        },
+        "critique": "The answer could be more specific." if score and score < 7 else
+                    "Accurate and well organised.",
+        "custom_system_prompt": "You are a helpful, accurate assistant.",
+        "fine-grained_score": None if score is None else round(score / 2, 2),
+        "model": model, "overall_score": score, "principle": "helpfulness",
+        "response": response,
+    }
+
+
+def ultrafeedback_rows() -> list[dict]:
+    """Four scored completions per instruction: the good answer (9), the bad one (3), the good
+    answer's first half (6) and the good answer with a closing line (8.5, a tie with the
+    first at the default margin of 1): five pairs and one tie per row."""
+    def row(i: int, q: str, completions: list[dict], subset: str | None = None) -> dict:
+        return {"source": subset or UF_SUBSETS[i % len(UF_SUBSETS)], "instruction": q,
+                "models": [c["model"] for c in completions], "completions": completions,
+                "correct_answers": ["None"], "incorrect_answers": ["None"]}
+
+    def four(i: int, good: str, bad: str) -> list[dict]:
+        first = good[: len(good) // 2].rstrip() + " ..."
+        models = [UF_MODELS[(i + k) % len(UF_MODELS)] for k in range(4)]
+        return [uf_completion(models[0], good, 9.0),
+                uf_completion(models[1], bad + " That is all I can say.", 3.0),
+                uf_completion(models[2], first, 6.0),
+                uf_completion(models[3], good + " I hope this helps.", 8.5)]
+
+    items = [(q, good, bad) for q, good, bad in CHAT[:10] + CODE[:8]]
+    items += [(r["prompt"], r["initial_reason_steps"] + r["full_chosen"],
+               r["initial_reason_steps"] + r["full_rejected"])
+              for r in math_rows(random.Random(64), 6)]
+    rows = [row(i, q, four(i, good, bad)) for i, (q, good, bad) in enumerate(items)]
+    q, good, bad = CHAT[10]
+    rows += [
+        # TruthfulQA rows: left out by the config, as in HuggingFaceH4's binarized set
+        row(0, q, four(0, good, bad), subset="truthful_qa"),
+        # three completions: three pairs
+        row(1, CHAT[11][0], four(1, CHAT[11][1], CHAT[11][2])[:3]),
+        # one completion: nothing to compare (rejected)
+        row(2, "Name a primary colour.", [uf_completion("gpt-4", "Red.", 8.0)]),
+        # every score equal: three ties (rejected), no pair
+        row(3, "Say hello in French.", [uf_completion(m, t, 7.0) for m, t in
+                                        zip(UF_MODELS[:3], ["Bonjour.", "Salut !", "Bonjour !"],
+                                            strict=True)]),
+        # one completion without a score: its pairs are quarantined, the other pairs kept
+        row(4, SAFETY[0][0], [uf_completion("gpt-4", SAFETY[0][1], 9.0),
+                              uf_completion("starchat", SAFETY[0][2], 2.0),
+                              uf_completion("wizardlm-7b", SAFETY[0][1] + " Stay safe.", None)]),
+        # two completions with the same text but different scores: `validate` rejects the pair
+        row(5, "What is 7 times 8?", [uf_completion("gpt-4", "7 times 8 is 56.", 9.5),
+                                      uf_completion("starchat", "7 times 8 is 56.", 6.0),
+                                      uf_completion("falcon-40b-instruct", "It is 54.", 1.0)]),
+        # malformed: no instruction (quarantined)
+        row(6, None, four(6, good, bad)),
+    ]
+    return rows
+
+
+TULU_ORIGINS = ["allenai/tulu-3-sft-reused-on-policy-8b", "allenai/tulu-3-sft-reused-off-policy",
+                "allenai/tulu-3-wildchat-if-on-policy-8b",
+                "allenai/tulu-3-ultrafeedback-cleaned-on-policy-8b"]
+
+
+def tulu3_rows() -> list[dict]:
+    """One pair per row, both answers whole conversations; the same request sometimes appears
+    twice with different answers, as in the mixture."""
+    def row(i: int, turns: list[dict], good: str, bad: str) -> dict:
+        first = next(t["content"] for t in turns if t["role"] == "user")
+        return {"id": f"tulu-sample-{i:03d}", "prompt": first,
+                "chosen": [*turns, a(good)], "rejected": [*turns, a(bad)],
+                "source": TULU_ORIGINS[i % len(TULU_ORIGINS)]}
+
+    # the requests of the other samples with other worse answers: pairs of their own that share
+    # a prompt with other sources' pairs
+    items = [([u(q)], good, f"Not sure. Maybe: {bad}") for q, good, bad in CHAT + SAFETY[:2]]
+    items += [([u(q)], good, bad) for q, good, bad in CODE[8:16]]
+    items += [(list(turns), good, f"Not sure. {bad}") for turns, good, bad in MULTI]
+    # the same request with another worse answer: a second pair for one prompt
+    items += [([u(q)], good, "I don't know.") for q, good, _ in CHAT[:4]]
+    rows = [row(i, turns, good, bad) for i, (turns, good, bad) in enumerate(items)]
+    q, good, bad = CHAT[5]
+    broken = [row(90 + k, [u(q)], good, bad) for k in range(4)]
+    broken[0]["chosen"] = None  # missing: quarantined
+    broken[1]["rejected"] = [u("Another request."), a(bad)]  # prompt_mismatch
+    broken[2]["chosen"] = [u(q)]  # last_turn_not_assistant
+    broken[3]["source"] = None  # missing_field
+    return rows + broken
+
+
 def write(name: str, rows: list[dict]) -> None:
     with open(HERE / f"{name}.jsonl", "w", encoding="utf-8") as f:
         for r in rows:
@@ -405,3 +510,5 @@ if __name__ == "__main__":
     write("code_preference_pairs", code_rows())
     write("math_step_dpo", math_step_rows())
     write("helpsteer3", helpsteer3_rows())
+    write("ultrafeedback", ultrafeedback_rows())
+    write("tulu3_preference", tulu3_rows())
