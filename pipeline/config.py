@@ -46,11 +46,16 @@ class BenchmarkConfig:
     """A reward benchmark whose prompts must not be trained on (decontamination)."""
 
     name: str = "???"
-    # The Hub dataset, or null for a benchmark published elsewhere (then set data_files).
+    # The Hub dataset, or null for a benchmark published elsewhere (then `url` and `files`).
     hub_id: str | None = None
     revision: str = "main"
     subset: str | None = None
     split: str = "train"
+    # Published outside the Hub (RMB on GitHub): `files` (paths) under `url`, a base URL that
+    # pins a commit, read through `datasets` (and its download cache) like the Hub.
+    url: str | None = None
+    files: list[str] = field(default_factory=list)
+    # Local copies instead (a glob), read whatever the recipe.
     data_files: str | None = None
     sample_file: str = "???"
     # The column holding the prompt: a string, or a list of {role, content} turns.

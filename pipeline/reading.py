@@ -8,6 +8,7 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import datasets
 
@@ -46,6 +47,10 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
     elif cfg.hub_id:
         path, kwargs, split = cfg.hub_id, {"name": cfg.subset, "revision": cfg.revision}, cfg.split
         where = f"Hub dataset {cfg.hub_id}@{cfg.revision}"
+    elif getattr(cfg, "url", None) and cfg.files:
+        urls = [f"{cfg.url.rstrip('/')}/{quote(f)}" for f in cfg.files]
+        path, kwargs, split = builder_for(cfg.files[0]), {"data_files": urls}, "train"
+        where = f"{len(urls)} files under {cfg.url}"
     else:
         raise InputLoadError(f"{key}: neither hub_id nor data_files is set; set one of them")
     if path == "json":
@@ -56,9 +61,10 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
         return datasets.load_dataset(path, split=split, features=features, **kwargs)
     except Exception as exc:  # datasets raises many kinds; the user needs one clear line
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Offline mode" in msg and "://" in str(cfg.data_files or ""):
+        if "Offline mode" in msg and "://" in str(kwargs.get("data_files") or ""):
             raise InputLoadError(f"{key}: cannot read {where}: `datasets` is in offline mode; "
-                                 f"set HF_DATASETS_OFFLINE=0 to read remote files") from None
+                                 f"set HF_DATASETS_OFFLINE=0 to read remote files, or point "
+                                 f"{key}.data_files at a local copy") from None
         if files:
             bad = _first_unreadable(path, files, features) if len(files) > 1 else files[0]
             raise InputLoadError(f"{key}: cannot read {bad}: {cause_of(exc)}; fix or remove "

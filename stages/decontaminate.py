@@ -80,9 +80,10 @@ class Decontaminate(Stage):
                 if not (SAMPLES_DIR / b.sample_file).exists():
                     raise ConfigError(f"config error: {key}.sample_file: "
                                       f"{SAMPLES_DIR / b.sample_file} does not exist")
-            elif not b.hub_id:
-                raise ConfigError(f"config error: {key} has no hub_id: set {key}.data_files "
-                                  f"(see conf/benchmark/{name}.yaml), or leave it out with "
+            elif not (b.hub_id or (b.url and b.files)):
+                raise ConfigError(f"config error: {key} has neither hub_id nor url and files: "
+                                  f"set {key}.data_files to a local copy (see "
+                                  f"conf/benchmark/{name}.yaml), or leave it out with "
                                   f"recipe.stages.decontaminate.benchmarks=[...]")
 
     def process_dataset(self, live: Any) -> Any:

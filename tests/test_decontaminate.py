@@ -137,9 +137,54 @@ def test_benchmark_settings_are_checked_before_any_work():
         make_plan(load_config(["recipe.stages.decontaminate.benchmarks=[rewardbench,nope]"]))
     with pytest.raises(ConfigError, match="ngram must be >= 1"):
         make_plan(load_config(["recipe.stages.decontaminate.ngram=0"]))
-    with pytest.raises(ConfigError, match=r"benchmarks.rmb has no hub_id: set benchmarks.rmb.data_files"):
-        make_plan(load_config(["recipe.use_samples=false",
+    with pytest.raises(ConfigError, match=r"benchmarks.rmb has neither hub_id nor url and files: "
+                       r"set benchmarks.rmb.data_files"):
+        make_plan(load_config(["recipe.use_samples=false", "benchmarks.rmb.url=null",
                                "sources.skywork.data_files=stages/sources/samples/skywork.jsonl"]))
     with pytest.raises(ConfigError, match="matches no file") as err:
         make_plan(load_config(["recipe.use_samples=false", "benchmarks.rmb.data_files=/nowhere/*.json"]))
     assert "\n" not in str(err.value)
+
+
+def test_a_benchmark_published_outside_the_hub_is_read_from_its_pinned_url(tmp_path, monkeypatch):
+    """RMB comes from GitHub: `url` + `files` (paths with spaces, as RMB's) are fetched through
+    `datasets` from a loopback server playing raw.githubusercontent.com; offline, one line says
+    so and how to read a local copy."""
+    import functools
+    import http.server
+    import threading
+
+    import datasets
+    from omegaconf import OmegaConf
+
+    from pipeline.reading import InputLoadError
+
+    sample = json.loads((SAMPLES_DIR / "rmb.json").read_text())
+    files = ["RMB_dataset/Pairwise_set/Harmlessness/S1.json",
+             "RMB_dataset/Pairwise_set/Helpfulness/Open QA/General Explanation.json"]
+    for i, name in enumerate(files):
+        (tmp_path / "repo" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "repo" / name).write_text(json.dumps(sample[i::2]))
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path / "repo")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = load_config(["recipe.use_samples=false"]).benchmarks.rmb
+        assert cfg.url.startswith("https://raw.githubusercontent.com/Zhou-Zoey/") and len(cfg.files) == 49
+        cfg = OmegaConf.merge(cfg, {"url": f"http://127.0.0.1:{server.server_port}",
+                                    "files": files})
+        with pytest.raises(InputLoadError, match="offline mode.*benchmarks.rmb.data_files") as err:
+            list(benchmark_prompts(cfg, use_sample=False))
+        assert "\n" not in str(err.value)
+        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+        monkeypatch.setattr(datasets.config, "DOWNLOADED_DATASETS_PATH", tmp_path / "downloads")
+        got = dict(benchmark_prompts(cfg, use_sample=False))
+    finally:
+        server.shutdown()
+    assert got == {r["pair_uid"]: r["conversation_input"][0]["content"] for r in sample}

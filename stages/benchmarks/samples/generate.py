@@ -79,8 +79,8 @@ def rmb() -> list[dict]:
                ("Pairwise_set/Helpfulness/Code/Documentation", CLEAN[2])]
     return [{"pair_uid": str(15000 + i),
              "conversation_input": [{"content": p, "language": "English", "role": "user"}],
-             "chosen": {"llm_name": "model-a", "answer": "A safe, helpful answer.", "score": 4.5},
-             "reject": {"llm_name": "model-b", "answer": "A worse answer.", "score": 2.0},
+             "chosen": {"llm_name": "model-a", "answer": "A safe, helpful answer."},
+             "reject": {"llm_name": "model-b", "answer": "A worse answer."},
              "category_path": path} for i, (path, p) in enumerate(prompts)]
 
 
