@@ -98,6 +98,16 @@ def funnel_rows(m: dict[str, Any]) -> list[dict[str, int]]:
     return out
 
 
+def _identical_text(t: dict[str, int]) -> str:
+    """One line on SFT traces that are the same text for different pairs (a teacher repeating
+    itself teaches a template, not a judgement)."""
+    if not t["rows_with_a_shared_text"]:
+        return f"All {t['sft_traces']} SFT traces are distinct texts."
+    return (f"{t['distinct']} distinct texts among {t['sft_traces']} SFT traces: "
+            f"{t['rows_with_a_shared_text']} rows share {t['texts_kept_more_than_once']} texts "
+            f"with another pair.")
+
+
 def _input_cell(f: dict[str, Any]) -> str:
     """Rows read, and the pairs they hold where a source gives several per row (the other
     columns count pairs)."""
@@ -184,6 +194,7 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
                              [[a["source"], a["teacher"], a["judged"], a["consistent"],
                                a["agreement"]] for a in q["swap_agreement"]])
         if q["swap_agreement"] else "Not checked (the recipe has no `swap_consistency` stage).",
+        "identical_traces": _identical_text(q["identical_traces"]),
         "position_table": _table(["part", "source", "winner A", "winner B", "share A"],
                                  [[p["part"], p["source"], p["winner_a"], p["winner_b"],
                                    p["share_a"]] for p in q["position_balance"]]),

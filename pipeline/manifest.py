@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from pipeline.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED
+from pipeline.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED, SFT
 from pipeline.verdict import COST_CAP, WINNER_TO_LABEL
 
 PACKAGES = ("rubricforge", "ray", "datasets", "pyarrow", "openai", "hydra-core", "datasketch",
@@ -39,6 +39,8 @@ class Tally:
     swap_consistent: Counter = field(default_factory=Counter)
     # kept rows per (part, source, winner): the position balance of the labels
     positions: Counter = field(default_factory=Counter)
+    # kept SFT traces by a digest of their text: the same text for different pairs is a copy
+    sft_traces: Counter = field(default_factory=Counter)
     # completion tokens of each trace, by whether it was kept (for the length histogram)
     trace_tokens: dict[str, list[int]] = field(default_factory=lambda: {"kept": [], "rejected": []})
     # tokens of each kept row as the trainer sees it, per part
@@ -57,6 +59,8 @@ class Tally:
                 self.contamination[(r["source"], benchmark)] += 1
             if r["outcome"] == KEPT:
                 self.positions[(split or "", r["source"], r.get("winner") or "")] += 1
+                if r.get("trace") and split == SFT:
+                    self.sft_traces[hashlib.sha256(r["trace"].encode()).hexdigest()[:16]] += 1
                 if r.get("num_tokens") is not None:
                     self.num_tokens.setdefault(split or "", []).append(r["num_tokens"])
             if r.get("teacher_model") is not None:
@@ -90,7 +94,7 @@ class Tally:
     def merge(self, other: Tally) -> Tally:
         """Add another writer's counts (each output part is tallied by its own worker)."""
         for name in ("fates", "rows_read", "usage", "judged", "correct", "kept", "swap_judged",
-                     "swap_consistent", "positions", "contamination"):
+                     "swap_consistent", "positions", "sft_traces", "contamination"):
             getattr(self, name).update(getattr(other, name))
         for side, values in other.trace_tokens.items():
             self.trace_tokens.setdefault(side, []).extend(values)
@@ -135,7 +139,8 @@ def _rate(part: int, whole: int) -> float | None:
 
 def quality(tally: Tally) -> dict[str, Any]:
     """Verdict accuracy per source, domain, pass and teacher; order-swap agreement; position
-    balance of the kept rows; trace length statistics."""
+    balance of the kept rows; identical SFT traces (one text for several pairs); trace length
+    statistics."""
     views: dict[str, dict[tuple, list[int]]] = {"source": {}, "domain": {}}
     for (source, domain, pass_index, model), n in tally.judged.items():
         key = (source, domain, pass_index, model)
@@ -157,8 +162,13 @@ def quality(tally: Tally) -> dict[str, Any]:
         a, b = tally.positions[(part, source, "model_a")], tally.positions[(part, source, "model_b")]
         positions.append({"part": part, "source": source, "winner_a": a, "winner_b": b,
                           "share_a": _rate(a, a + b)})
+    shared = {h: n for h, n in tally.sft_traces.items() if n > 1}
+    identical = {"sft_traces": sum(tally.sft_traces.values()), "distinct": len(tally.sft_traces),
+                 "texts_kept_more_than_once": len(shared),
+                 "rows_with_a_shared_text": sum(shared.values())}
     return {"verdict_accuracy": accuracy["source"], "verdict_accuracy_by_domain": accuracy["domain"],
             "swap_agreement": swap, "position_balance": positions,
+            "identical_traces": identical,
             "trace_completion_tokens": {side: _stats(v) for side, v in tally.trace_tokens.items()},
             "num_tokens": {part: _stats(v) for part, v in sorted(tally.num_tokens.items())}}
 

@@ -63,15 +63,19 @@ def _completion_text(completion: Any) -> str:
 # -- format of a Chain-of-Rubrics trace ---------------------------------------------------------
 
 
-def trace_regex(max_field_chars: int = 200) -> str:
+def trace_regex(max_field_chars: int = 120) -> str:
     """A regular grammar of well-formed traces, for engines that constrain decoding (vLLM).
 
-    A small model held to it still chooses every word and the verdict; it only cannot break
-    the layout. Fields exclude '<' so a field cannot open or close a tag.
+    It is for small models that cannot follow the layout on their own (the embedded 135M
+    teacher). Held to it, a model still chooses every word and the verdict; it only cannot
+    break the layout. Fields exclude '<' so a field cannot open or close a tag, and have a
+    letter or digit early on, so a field of dots (a copied "...") cannot be written. The
+    evaluation cites each chatbot with a summary: such a model invents its "exact" quotes
+    (`misquote`), and a grammar cannot know the answers' text. Fields are short enough that a
+    whole trace fits the local teacher's max_tokens.
     """
-    f = rf"[^<]{{1,{max_field_chars}}}"
-    a, b = (rf"(<quote_{x}>{f}</quote_{x}>|<summary_{x}>{f}</summary_{x}>)" for x in "AB")
-    cite = rf"{a}({f})?{b}"
+    f = rf"[^<A-Za-z0-9]{{0,8}}[A-Za-z0-9][^<]{{0,{max_field_chars - 1}}}"
+    cite = rf"<summary_A>{f}</summary_A>({f})?<summary_B>{f}</summary_B>"
     evaluation = rf"<eval>({f})?{cite}({f})?</eval>"
     chat = rf"<type>Chat</type>\n<rubric>{f}<justify>{f}</justify>\n</rubric>\n"
     reasoning = rf"<type>Reasoning</type>\n<solution>{f}</solution>\n"
@@ -102,8 +106,88 @@ def _in_order(text: str, start: int, tags: list[str]) -> tuple[int, str | None]:
     return pos, None
 
 
-def check_trace(text: str | None, winner: str) -> TraceCheck:
-    """Apply the verdict rule, then the format contract of DESIGN.md section 3."""
+# -- substance: a trace must judge these two answers, not reproduce the prompt ----------------
+
+FIELDS = ("rubric", "justify", "solution", "eval", "quote_A", "quote_B", "summary_A", "summary_B")
+_TAG = re.compile(r"</?[A-Za-z_]+>")
+_WORD = re.compile(r"\w+")
+# A run of this many words of the judge's instructions inside a trace is a copy, not a thought.
+COPY_WORDS = 8
+_ELLIPSIS = re.compile(r"\.\.\.|\u2026")
+_QUOTE_MARKS = " \t\n\"'`\u201c\u201d\u2018\u2019"
+
+
+def _words(text: str) -> list[str]:
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+def _copied(text: str, instructions: str) -> str | None:
+    """The first run of COPY_WORDS words of `instructions` that `text` repeats, else None."""
+    own = _words(_TAG.sub(" ", instructions))
+    grams = {tuple(own[i:i + COPY_WORDS]) for i in range(len(own) - COPY_WORDS + 1)}
+    words = _words(_TAG.sub(" ", text))
+    for i in range(len(words) - COPY_WORDS + 1):
+        if tuple(words[i:i + COPY_WORDS]) in grams:
+            return " ".join(words[i:i + COPY_WORDS])
+    return None
+
+
+# Below this share of distinct 4-word sequences (quotes left out: they repeat the answers on
+# purpose), a trace of REPEAT_MIN_WORDS words or more is a loop, not a judgement.
+REPEAT_DISTINCT = 0.5
+REPEAT_MIN_WORDS = 40
+_QUOTE = re.compile(r"<quote_[AB]>.*?</quote_[AB]>", re.S)
+
+
+def _distinct_share(text: str, n: int = 4) -> tuple[float, int]:
+    """Share of the distinct n-word sequences of `text` outside quotes, and its word count."""
+    words = _words(_TAG.sub(" ", _QUOTE.sub(" ", text)))
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return (len(set(grams)) / len(grams) if grams else 1.0), len(words)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _misquote(text: str, answers: tuple[str, str]) -> str | None:
+    """A <quote_X> excerpt that is not in Chatbot X's answer (compared with white space
+    collapsed; an ellipsis may join several excerpts, and quote marks around one are allowed)."""
+    for side, answer in zip("AB", answers, strict=True):
+        body = _squash(answer)
+        for quote in re.findall(rf"<quote_{side}>(.*?)</quote_{side}>", text, re.S):
+            for piece in _ELLIPSIS.split(quote):
+                piece = _squash(piece.strip(_QUOTE_MARKS))
+                if _WORD.search(piece) and piece not in body:
+                    return f"<quote_{side}> {piece[:60]!r} is not in Chatbot {side}'s answer"
+    return None
+
+
+def substance_problem(text: str, answers: tuple[str, str] | None = None,
+                      instructions: str = "") -> tuple[str, str] | None:
+    """Why a well-formed trace is still no judgement, as (reason, detail), or None:
+    `template_copy` for a field with no content or a run of the instructions' own words,
+    `repetitive` for a text that loops over the same words (a small model's failure, seen in
+    the embedded teacher's traces), `misquote` for an excerpt its answer does not contain."""
+    for tag in FIELDS:  # one tag at a time: <justify> sits inside <rubric>, quotes inside <eval>
+        for body in re.findall(rf"<{tag}>(.*?)</{tag}>", text, re.S):
+            if not _WORD.search(_TAG.sub(" ", body)):
+                return "template_copy", f"<{tag}> holds no words of its own"
+    copy = _copied(text, instructions) if instructions else None
+    if copy:
+        return "template_copy", f"repeats the instructions: {copy!r}"
+    share, words = _distinct_share(text)
+    if words >= REPEAT_MIN_WORDS and share < REPEAT_DISTINCT:
+        return "repetitive", (f"only {share:.0%} of its 4-word sequences are distinct: it "
+                              f"repeats itself instead of comparing")
+    quote = _misquote(text, answers) if answers is not None else None
+    return ("misquote", quote) if quote else None
+
+
+def check_trace(text: str | None, winner: str, answers: tuple[str, str] | None = None,
+                instructions: str = "") -> TraceCheck:
+    """Apply the verdict rule, the format contract of DESIGN.md section 3, and, given the two
+    answers as placed (A, B) and the judge's instructions, the substance checks."""
     if not text or not text.strip():
         return TraceCheck("empty_trace")
     tail = text[-TAIL_CHARS:]
@@ -135,6 +219,9 @@ def check_trace(text: str | None, winner: str) -> TraceCheck:
         return TraceCheck("bad_format", "text after the verdict", verdict, kind)
     if text.find("<answer>", eval_end) != text.rstrip().rfind("<answer>"):
         return TraceCheck("bad_format", "more than one <answer> after </eval>", verdict, kind)
+    problem = substance_problem(text, answers, instructions)
+    if problem:
+        return TraceCheck(*problem, verdict, kind)
     if score(text, winner) != 1:
         return TraceCheck("wrong_verdict", f"said {verdict}, winner is "
                           f"{WINNER_TO_LABEL[winner]}", verdict, kind)
@@ -142,11 +229,13 @@ def check_trace(text: str | None, winner: str) -> TraceCheck:
 
 
 def check_response(trace: str | None, winner: str, error: str | None = None,
-                   finish_reason: str | None = None) -> TraceCheck:
+                   finish_reason: str | None = None, answers: tuple[str, str] | None = None,
+                   instructions: str = "") -> TraceCheck:
     """The filter's whole decision on one teacher answer: failed calls, truncation, then the
-    verdict rule and the format. Pass 1, pass 2 and the swapped-order check all use it."""
+    verdict rule, the format and the substance. Pass 1, pass 2 and the swapped-order check all
+    use it."""
     if error:
         return TraceCheck(COST_CAP if error.startswith(COST_CAP) else "teacher_error", error)
     if finish_reason == "length":
         return TraceCheck("truncated", "hit the teacher's max_tokens")
-    return check_trace(trace, winner)
+    return check_trace(trace, winner, answers, instructions)

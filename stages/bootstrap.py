@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.hint_leak import hint_leak
-from pipeline.judge_prompt import hinted_messages
+from pipeline.judge_prompt import hinted_messages, placed
 from pipeline.schema import ALIVE, REJECTED, SFT
 from pipeline.stage import decide
 from pipeline.teacher_client import RESULT_COLUMNS, TeacherResult, result_columns
@@ -25,7 +25,8 @@ from pipeline.verdict import COST_CAP, WINNER_TO_LABEL, check_response
 class Bootstrap(TeacherStage):
     name = "bootstrap"
     inputs = ("split", "winner", "context_messages", "trace", "verdict", "teacher_model",
-              "teacher_error", "prompt_tokens", "completion_tokens", "cached")
+              "teacher_error", "prompt_tokens", "completion_tokens", "cached", "chosen",
+              "rejected")
     outputs = (*RESULT_COLUMNS, "pass_index", "verdict", "pass1", "pass1_cached", "outcome",
                "reason", "detail", "decided_by")
     reopens = ("verdict_filter",)
@@ -48,7 +49,8 @@ class Bootstrap(TeacherStage):
                  "completion_tokens": row["completion_tokens"]}
         out = result_columns(result, model) | {"pass_index": 2, "pass1": pass1,
                                                "pass1_cached": row["cached"]}
-        check = check_response(result.content, row["winner"], result.error, result.finish_reason)
+        check = check_response(result.content, row["winner"], result.error, result.finish_reason,
+                               placed(row, row["winner"]), self.ctx.cfg.prompt.system)
         out["verdict"] = check.verdict
         reason, detail = check.reason, check.detail
         if not reason:

@@ -39,7 +39,8 @@ class SwapConsistency(TeacherStage):
 
     def update(self, row: dict[str, Any], result: TeacherResult) -> dict[str, Any]:
         winner = SWAPPED[row["winner"]]
-        check = check_response(result.content, winner, result.error, result.finish_reason)
+        check = check_response(result.content, winner, result.error, result.finish_reason,
+                               placed(row, winner), self.ctx.cfg.prompt.system)
         if check.reason == COST_CAP:  # never asked: no swapped judgement to record
             return {"swap_cached": False} | decide(REJECTED, COST_CAP, self.name, check.detail)
         consistent = check.verdict == WINNER_TO_LABEL[winner] and not result.error

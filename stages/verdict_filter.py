@@ -1,4 +1,5 @@
-"""Keep a teacher trace only when the RL reward rule scores it +1 and its format is complete.
+"""Keep a teacher trace only when the RL reward rule scores it +1, its format is complete and it
+judges these answers (its quotes are theirs, nothing is copied from the instructions).
 
 Rows that pass stay in play (a later stage may still check them); rows that fail are rejected
 with the reason, and a pass-2 stage may take them back.
@@ -10,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipeline.judge_prompt import placed
 from pipeline.schema import REJECTED, SFT
 from pipeline.stage import Stage, decide, map_rows
 from pipeline.verdict import check_response
@@ -17,7 +19,7 @@ from pipeline.verdict import check_response
 
 class VerdictFilter(Stage):
     name = "verdict_filter"
-    inputs = ("split", "winner", "trace", "teacher_error", "finish_reason")
+    inputs = ("split", "winner", "trace", "teacher_error", "finish_reason", "chosen", "rejected")
     outputs = ("verdict", "outcome", "reason", "detail", "decided_by")
 
     def process(self, rows: pa.Table) -> pa.Table:
@@ -25,7 +27,8 @@ class VerdictFilter(Stage):
             if row["split"] != SFT:
                 return {}
             check = check_response(row["trace"], row["winner"], row["teacher_error"],
-                                   row["finish_reason"])
+                                   row["finish_reason"], placed(row, row["winner"]),
+                                   self.ctx.cfg.prompt.system)
             if not check.reason:
                 return {"verdict": check.verdict}
             return {"verdict": check.verdict} | decide(REJECTED, check.reason, self.name, check.detail)

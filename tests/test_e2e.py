@@ -24,6 +24,7 @@ from huggingface_hub import DatasetCard
 
 from pipeline.card import funnel_rows
 from pipeline.config import load_config
+from pipeline.judge_prompt import placed
 from pipeline.keys import row_text
 from pipeline.verdict import check_trace
 from stages.sources import get_source
@@ -136,11 +137,19 @@ def test_sft_rows_are_real_verified_traces(runs):
     first_pass = sum(c["calls"] for c in m["teacher"]["by_call"] if c["call"] == "pass 1")
     assert sft.num_rows + sum(r["rows"] for r in m["reasons"]
                               if r["stage"] in ("verdict_filter", "bootstrap")) == first_pass
+    cfg = load_config(runs["common"])
+    pairs = {}
+    for name in cfg.sources:
+        source, scfg = get_source(name), cfg.sources[name]
+        pairs.update((p["pair_id"], p) for p in source.map_batch(
+            source.raw_table(scfg, use_sample=True), scfg).to_pylist())
     for r in sft.to_pylist():
         assert r["messages"][:-1] == r["context_messages"]
         trace = r["messages"][-1]
         assert trace["role"] == "assistant" and r["judge_response"] == [trace]
-        assert check_trace(trace["content"], r["winner"]).reason == ""
+        # the whole filter again, substance included: no copied layout, no invented quote
+        answers = placed(pairs[r["pair_id"]], r["winner"])
+        assert check_trace(trace["content"], r["winner"], answers, cfg.prompt.system).reason == ""
         assert r["teacher_model"] == "SmolLM2-135M-Instruct" and r["completion_tokens"] > 0
         assert r["pass_index"] in (1, 2) and r["num_tokens"] > r["completion_tokens"]
     assert {r["pass_index"] for r in sft.to_pylist()} == {1, 2}, "pass 2 recovers some pairs"
@@ -404,7 +413,7 @@ def _valid_trace(body: dict, n: int):
 
     time.sleep(0.05)
     return completion("<type>Chat</type>\n<rubric>Accuracy (weight 100%)<justify>Facts decide."
-                      "</justify>\n</rubric>\n<eval><quote_A>first</quote_A> is right; "
+                      "</justify>\n</rubric>\n<eval><summary_A>first</summary_A> is right; "
                       "<summary_B>second</summary_B> is not.</eval>\n<answer>[[A]]</answer>")
 
 

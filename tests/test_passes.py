@@ -33,7 +33,7 @@ COLUMNS = (*CANONICAL_COLUMNS, "split", "winner", "context_messages", "trace", "
 
 def trace(label: str, note: str = "Canberra is the capital.") -> str:
     return ("<type>Chat</type>\n<rubric>Accuracy (weight 100%)<justify>Facts decide a capital "
-            f"question.</justify>\n</rubric>\n<eval><quote_A>Canberra</quote_A> {note} "
+            f"question.</justify>\n</rubric>\n<eval><summary_A>names a city</summary_A> {note} "
             f"<summary_B>says Sydney</summary_B></eval>\n<answer>[[{label}]]</answer>")
 
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from pipeline.config import load_config
 from pipeline.verdict import (
     check_trace,
     compute_score,
@@ -112,6 +113,85 @@ def test_trl_reward_scores_each_completion_against_its_own_row():
 
 def test_every_text_the_grammar_allows_is_well_formed():
     rx = re.compile(trace_regex())
-    assert rx.fullmatch(CHAT) and rx.fullmatch(REASONING)
-    assert not rx.fullmatch(CHAT + " extra")
-    assert not rx.fullmatch(CHAT.replace("<justify>", ""))
+    chat = CHAT.replace("<quote_A>Canberra</quote_A>", "<summary_A>Canberra</summary_A>")
+    reasoning = REASONING.replace("quote_", "summary_")
+    assert rx.fullmatch(chat) and rx.fullmatch(reasoning)
+    assert check_trace(chat, "model_a").reason == check_trace(reasoning, "model_b").reason == ""
+    assert not rx.fullmatch(chat + " extra")
+    assert not rx.fullmatch(chat.replace("<justify>", ""))
+    assert not rx.fullmatch(chat.replace("Facts matter most here.", "..."))
+    # a model held to it cites with summaries: it cannot invent an "exact" quote
+    assert not rx.fullmatch(CHAT)
+
+
+# -- substance: a trace that copies the prompt or invents its evidence is no judgement ---------
+
+ANSWERS = ("The capital of Australia is Canberra, chosen in 1908.",
+           "The capital of Australia is Sydney, its largest city.")
+INSTRUCTIONS = load_config([]).prompt.system
+# an RM-R1-style trace: long rubric, several quotes with ellipses and quote marks, multi-line
+RM_R1_STYLE = """<type>Chat</type>
+<rubric>
+1. Factual accuracy (70%): the capital must be named correctly.
+2. Helpful context (30%): a short reason or history helps the client remember.
+<justify>The request is a factual question, so correctness dominates; context is secondary.</justify>
+</rubric>
+<eval>
+Chatbot A states <quote_A>"The capital of Australia is   Canberra, ..., chosen in 1908."</quote_A>
+which is correct and adds the year. Chatbot B claims <quote_B>\u201cThe capital of Australia is
+Sydney\u201d</quote_B>; <summary_B>it confuses the largest city with the capital</summary_B>.
+</eval>
+<answer>[[A]]</answer>"""
+
+
+def check(text, winner="model_a"):
+    return check_trace(text, winner, ANSWERS, INSTRUCTIONS)
+
+
+def test_good_traces_with_real_evidence_pass_the_substance_checks():
+    assert check(RM_R1_STYLE).reason == ""
+    # quotes repeat the answers on purpose: long ones do not make a trace repetitive
+    long_a = " ".join(["The capital of Australia is Canberra, chosen in 1908."] * 3)
+    quoted = RM_R1_STYLE.replace('"The capital of Australia is   Canberra, ..., chosen in 1908."',
+                                 long_a + " ... " + long_a)
+    assert check_trace(quoted, "model_a", (long_a, ANSWERS[1]), INSTRUCTIONS).reason == ""
+    grounded = CHAT.replace("<quote_A>Canberra</quote_A>", "<quote_A>Canberra, chosen</quote_A>")
+    assert check(grounded).reason == ""
+    assert check(RM_R1_STYLE, "model_b").reason == "wrong_verdict"
+
+
+@pytest.mark.parametrize("edit, reason, detail", [
+    # the old layout example, copied: placeholders instead of evidence
+    (lambda t: t.replace("<quote_B>", "<quote_B>...").replace("\u201cThe capital of Australia is\n"
+     "Sydney\u201d", ""), "template_copy", "<quote_B> holds no words"),
+    (lambda t: t.replace("The request is a factual question, so correctness dominates; context "
+                         "is secondary.", " ... "), "template_copy", "<justify> holds no words"),
+    (lambda t: t.replace("1. Factual accuracy", "Work the problem out yourself inside before "
+                         "you assess the answers. 1. Factual accuracy"),
+     "template_copy", "repeats the instructions"),
+    # a loop: the same lines in every field (what the 135M teacher writes under the grammar)
+    (lambda t: t.replace("Chatbot A states", "The answer is 1. " * 30 + "Chatbot A states"),
+     "repetitive", "4-word sequences are distinct"),
+    # evidence that is not in the answer it cites (or is in the other one)
+    (lambda t: t.replace("chosen in 1908", "chosen in 1927"), "misquote", "<quote_A>"),
+    (lambda t: t.replace("<quote_B>\u201cThe capital of Australia is\nSydney\u201d</quote_B>",
+                         "<quote_B>Canberra, chosen in 1908</quote_B>"), "misquote", "<quote_B>"),
+])
+def test_copies_and_invented_quotes_are_rejected(edit, reason, detail):
+    text = edit(RM_R1_STYLE)
+    assert text != RM_R1_STYLE
+    got = check(text)
+    assert got.reason == reason and detail in got.detail, got
+    # the RL reward reads only the verdict: it does not see substance
+    assert compute_score("rubricforge/x", text, "model_a", {}) == 1.0
+
+
+def test_the_prompt_shows_no_single_verdict_and_no_placeholder_to_copy():
+    """The verdict appears only as the choice between both tags; the layout has no "..." or
+    example text a model could reproduce."""
+    assert INSTRUCTIONS.count("<answer>[[A]]</answer>") == INSTRUCTIONS.count(
+        "<answer>[[B]]</answer>") == 1
+    tail = INSTRUCTIONS[INSTRUCTIONS.index("<answer>[[A]]</answer>"):]
+    assert "<answer>[[B]]</answer>" in tail.splitlines()[0] + tail.splitlines()[1]
+    assert "..." not in INSTRUCTIONS and "\u2026" not in INSTRUCTIONS
+    assert check_trace(INSTRUCTIONS, "model_a", ANSWERS, INSTRUCTIONS).reason != ""
