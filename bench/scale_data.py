@@ -6,7 +6,8 @@ words taken from the embedded model's tokenizer vocabulary in its merge order (s
 token, as common English words are), so n-gram decontamination, MinHash dedup and tokenizers
 see realistic work. Injected on purpose,
 so every stage has something to decide: Skywork's `magpie_ultra` subset (about 30%, dropped by
-the recipe) and multi-turn conversations (about 10%), exact and near-duplicate prompts across
+the recipe) and multi-turn conversations (about 10%), repeated pairs (1%), exact and
+near-duplicate prompts across
 sources, benchmark prompts copied into the sources, rows the sources must quarantine (an empty
 answer, identical answers), and Math-Step-DPO's step-split answers.
 
@@ -84,6 +85,15 @@ def _leak_prompts(prompts: list[str], pool: list[str], rng: np.random.Generator,
         prompts[i] = bench[int(rng.integers(0, len(bench)))]
 
 
+def _repeat_pairs(columns: list[list[str]], rng: np.random.Generator, share: float) -> None:
+    """Overwrite a share of rows with a copy of another whole row (the same pair twice)."""
+    n = len(columns[0])
+    for i in rng.choice(n, size=int(n * share), replace=False):
+        j = int(rng.integers(0, n))
+        for col in columns:
+            col[i] = col[j]
+
+
 def _turns(*pairs: tuple[str, str]) -> list[dict[str, str]]:
     return [{"content": c, "role": r} for r, c in pairs]
 
@@ -93,6 +103,7 @@ def skywork(n: int, words: Words, bench: list[str]) -> tuple[pa.Table, list[str]
     prompts = words.texts(n, 45, 0.9)
     _leak_prompts(prompts, list(prompts), rng, 0.03, 0.005, bench)
     chosen, rejected = words.texts(n, 180, 0.8), words.texts(n, 160, 0.8)
+    _repeat_pairs([prompts, chosen, rejected], rng, 0.01)
     subsets = rng.choice(len(SKYWORK_SUBSETS), size=n, p=SUBSET_WEIGHTS)
     multi = rng.random(n) < 0.10
     bad = rng.choice(n, size=max(1, n // 2000), replace=False)  # quarantined: empty answer
@@ -115,6 +126,7 @@ def code_pairs(n: int, words: Words, pool: list[str], bench: list[str]) -> pa.Ta
     prompts = words.texts(n, 60, 0.8)
     _leak_prompts(prompts, pool + prompts, rng, 0.02, 0.005, bench)
     accepted, rejected = words.texts(n, 220, 0.7), words.texts(n, 220, 0.7)
+    _repeat_pairs([prompts, accepted, rejected], rng, 0.01)
     for i in rng.choice(n, size=max(1, n // 2000), replace=False):  # quarantined: same answers
         rejected[i] = accepted[i]
     return pa.table({"input": prompts, "accepted": accepted, "rejected": rejected})

@@ -91,6 +91,19 @@ class ExactDedup(Stage):
                                  **self.configured_resources().ray_args())
         parts = [t for t in ray.get(keyed.to_arrow_refs()) if t.num_rows]
         dups, groups = resolve(pa.concat_tables(parts), self.params.key) if parts else ({}, {})
+        self._summary = group_summary(groups)
         return live.map_batches(partial(mark_duplicates, dups=ray.put(dups),
                                         regroup=ray.put(groups), stage=self.name),
                                 batch_format="pyarrow")
+
+    def summary(self) -> dict[str, Any]:
+        return getattr(self, "_summary", {})
+
+
+def group_summary(regroup: dict[str, str]) -> dict[str, int]:
+    """How many prompt groups hold several pairs, and how many pairs they hold, from the map of
+    each joined group (or pair) to the group it joined."""
+    sizes: dict[str, int] = {}
+    for target in regroup.values():
+        sizes[target] = sizes.get(target, 1) + 1
+    return {"prompt_groups_of_several_pairs": len(sizes), "pairs_in_them": sum(sizes.values())}

@@ -216,6 +216,12 @@ class NearDedup(Stage):
         return self._mark(live, dups, regroup)
 
     def _mark(self, live: Any, dups: dict, regroup: dict[str, str]) -> Any:
+        if self.params.mode == "group":  # nothing is removed: say what was joined
+            self._summary = {"prompt_groups_joined": len(regroup),
+                             "groups_they_joined": len(set(regroup.values()))}
         return live.map_batches(partial(mark_duplicates, dups=ray.put(dups),
                                         regroup=ray.put(regroup), stage=self.name),
                                 batch_format="pyarrow")
+
+    def summary(self) -> dict[str, Any]:
+        return getattr(self, "_summary", {})
