@@ -21,8 +21,8 @@ from typing import Any
 
 import ray
 
+from pipeline.backends import backend_of
 from pipeline.batches import REQUEST_SCHEMA
-from pipeline.offline_engine import answer_offline
 from pipeline.ray_session import solid_blocks
 from pipeline.stage import Resources
 from pipeline.teacher_client import Answered, TeacherClient
@@ -46,16 +46,20 @@ class _Answerer:
 def answer_pending(requests: Any, n: int, teacher_cfg: Any, stage: str, meter: Any,
                    urls: list[str] | None, resources: Resources) -> Answered:
     """Answer the `n` requests of `requests` (a Ray Dataset of `request_table` rows) into the
-    cache; returns what became of each key."""
-    if teacher_cfg.backend == "vllm":
-        return answer_offline(requests, n, teacher_cfg, stage, meter)
+    cache, the way the teacher's backend does; returns what became of each key."""
+    return backend_of(teacher_cfg).answer(requests, n, teacher_cfg, stage, meter, urls, resources)
+
+
+def answer_with_actors(requests: Any, teacher_cfg: Any, stage: str, meter: Any,
+                       urls: list[str] | None, actors: int, num_cpus: float | None) -> Answered:
+    """An API backend's way: `actors` client actors, each with its share of the request blocks
+    and of `teacher.concurrency`."""
     blocks = solid_blocks(requests, REQUEST_SCHEMA).to_arrow_refs()
-    actors = 1 if teacher_cfg.backend == "openai_batch" else max(1, resources.actors or 1)
     actors = min(actors, len(blocks))
     share = max(1, -(-teacher_cfg.concurrency // actors))
     # A dead actor is restarted and its call run again: answers already cached are read back,
     # so nothing is paid twice.
-    remote = ray.remote(_Answerer).options(num_cpus=resources.num_cpus, max_restarts=3,
+    remote = ray.remote(_Answerer).options(num_cpus=num_cpus, max_restarts=3,
                                            max_task_retries=3)
     workers = [remote.remote() for _ in range(actors)]
     calls = [w.answer.remote(teacher_cfg, urls, meter, stage, share, blocks[i::actors])

@@ -23,6 +23,7 @@ from ray.data import DataContext, Dataset
 
 from pipeline import storage
 from pipeline.answering import answer_pending
+from pipeline.backends import backend_of
 from pipeline.batches import (
     ROW_KEY,
     StageActor,
@@ -35,7 +36,6 @@ from pipeline.batches import (
     requests_of,
 )
 from pipeline.config import expand
-from pipeline.local_server import LocalEngines
 from pipeline.plan import Plan
 from pipeline.progress import TeacherProgress
 from pipeline.ray_session import (
@@ -147,14 +147,7 @@ class Endpoints:
         self.local: dict[str, list[str]] = {}
 
     def urls_for(self, teacher: Any, pending: int) -> list[str] | None:
-        if teacher.backend != "local":
-            return [teacher.base_url] if teacher.base_url else None
-        if teacher.model not in self.local and pending:
-            log.warning("starting the local teacher (%d vLLM server(s), about a minute on CPU); "
-                        "log: %s", teacher.replicas, self.log_path)
-            self.local[teacher.model] = self.stack.enter_context(
-                LocalEngines(teacher, self.log_path, self.on_cluster))
-        return self.local.get(teacher.model)
+        return backend_of(teacher).urls(teacher, pending, self)
 
 
 def start_meters(cfg: Any, stages: list[Stage]) -> dict[str, Any]:

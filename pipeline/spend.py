@@ -22,14 +22,13 @@ from typing import Any
 
 from pipeline.verdict import COST_CAP
 
-# The Batch API bills half the synchronous price.
-BATCH_DISCOUNT = 0.5
-
 
 def price_usd(teacher_cfg: Any, prompt_tokens: int, completion_tokens: int) -> float:
-    """USD for these tokens at the configured prices (unknown prices count as 0)."""
-    factor = BATCH_DISCOUNT if teacher_cfg.backend == "openai_batch" else 1.0
-    return factor * (prompt_tokens * (teacher_cfg.price_input_per_mtok or 0.0)
+    """USD for these tokens at the configured prices (unknown prices count as 0), times the
+    backend's factor (the Batch API bills half)."""
+    from pipeline.backends import backend_of
+
+    return backend_of(teacher_cfg).price_factor * (prompt_tokens * (teacher_cfg.price_input_per_mtok or 0.0)
                      + completion_tokens * (teacher_cfg.price_output_per_mtok or 0.0)) / 1e6
 
 

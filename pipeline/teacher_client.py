@@ -23,6 +23,7 @@ import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
 from openai.types.chat import ChatCompletion
 
+from pipeline.backends import backend_of
 from pipeline.cache import ResponseCache, request_key
 from pipeline.model_identity import checkpoint_identity
 from pipeline.rate_limit import SharedBudget
@@ -95,7 +96,7 @@ def tokenizer_name(teacher_cfg: Any) -> str | None:
     local model's own; None: characters / 4."""
     if teacher_cfg.tokenizer:
         return teacher_cfg.tokenizer
-    if teacher_cfg.backend in ("local", "vllm"):
+    if backend_of(teacher_cfg).serves_checkpoint:
         from pipeline.tokenizers import local_model_dir
 
         return teacher_cfg.checkpoint or local_model_dir(teacher_cfg.model_dir)
@@ -190,7 +191,7 @@ class TeacherClient:
         by_key |= {k: from_record(h, cached=True) for k, h in hits.items() if h is not None}
         self.meter.note_cached(sum(h is not None for h in hits.values()))
         todo = {k: r for k, r in todo.items() if hits[k] is None}
-        if todo and self.cfg.backend == "vllm":  # the engines ran before the stage: ask nothing
+        if todo and backend_of(self.cfg).answers_ahead:  # the engines ran: ask nothing
             by_key |= {k: TeacherResult(None, None, 0, 0, 0.0, False,
                                         "no answer from the vLLM engines: rerun to ask again")
                        for k in todo}
@@ -208,7 +209,7 @@ class TeacherClient:
         """Answer a stream of `request_table` batches into the cache, keeping
         `teacher.concurrency` requests in flight from the first to the last: a slow answer
         holds up only its own slot, never a batch. Returns key -> error (None: in the cache)."""
-        if self.cfg.backend == "openai_batch":
+        if backend_of(self.cfg).batch:
             return asyncio.run(self._batched_stream(batches))
         return asyncio.run(self._stream(batches))
 
@@ -264,7 +265,7 @@ class TeacherClient:
         clients = self._clients()
         limit = asyncio.Semaphore(self.cfg.concurrency)
         try:
-            if self.cfg.backend == "openai_batch":
+            if backend_of(self.cfg).batch:
                 return await self._batched(clients[0], unique)
             return await asyncio.gather(*(
                 self._one(clients[i % len(clients)], limit, k, r)

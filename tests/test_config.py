@@ -144,3 +144,23 @@ def test_a_source_may_come_only_as_files():
     assert load_config(["sources.skywork.hub_id=null"]).sources.skywork.hub_id is None
     message = error_of(["recipe=rmr1", "sources.skywork.hub_id=null"], plan=True)
     assert "sources.skywork has neither hub_id nor data_files" in message
+
+
+def test_each_teacher_yaml_names_a_backend_module_and_nothing_else_knows_their_names():
+    """A backend is one module in pipeline/backends/ and one YAML in conf/teacher/: the plan,
+    engine, spend and client code ask it, and never spell a backend's name."""
+    from pipeline.backends import backend_of, registry
+    from pipeline.config import CONF_DIR
+
+    names = {load_config([f"teacher={p.stem}", "teacher.model=m"]).teacher.backend
+             for p in (CONF_DIR / "teacher").glob("*.yaml")}
+    assert names == set(registry())
+    batch = load_config(["teacher=openai_batch", "teacher.model=m"]).teacher
+    assert backend_of(batch).price_factor == 0.5
+    root = CONF_DIR.parent / "pipeline"
+    for path in [*root.glob("*.py"), *(CONF_DIR.parent / "stages").rglob("*.py")]:
+        code = path.read_text()
+        for name in names:
+            assert not re.search(rf"backend\s*(==|!=|in)\s*.*['\"]{name}['\"]", code), path
+    with pytest.raises(ConfigError, match="teacher.backend='grpc' is not one of local, openai"):
+        make_plan(load_config(["teacher.backend=grpc"]))
