@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 QUARANTINE_REASONS = {"missing_field", "empty_field", "identical_answers", "too_long",
                       "prompt_mismatch", "last_turn_not_assistant", "prompt_not_ending_with_user"}
 TEACHER_REASONS = {"wrong_verdict", "bad_format", "no_verdict", "ambiguous_verdict",
-                   "truncated", "teacher_error", "empty_trace"}
+                   "truncated", "teacher_error", "empty_trace", "template_copy", "repetitive",
+                   "misquote"}
 
 
 def manifest(out: Path) -> dict:
