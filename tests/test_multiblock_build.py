@@ -55,30 +55,37 @@ def overrides(root: Path, url: str, sources: tuple[str, ...], out: str) -> list[
     return over
 
 
-def pair_ids_by_row(root: Path, sources: tuple[str, ...]) -> dict[str, tuple[str, int]]:
-    """pair_id -> (source, source_index) of every mapped input row, read by the sources' own
-    code (kept rows carry their pair_id, not their index)."""
+def pair_ids_by_row(root: Path, sources: tuple[str, ...]) -> dict[str, list[tuple[str, int]]]:
+    """pair_id -> the (source, source_index) of every mapped input row with that id (a pair
+    repeated whole has one id for several rows), read by the sources' own code: kept rows carry
+    their pair_id, not their index."""
     cfg = load_config(overrides(root, "http://unused", sources, "x"))
-    out = {}
+    out: dict[str, list[tuple[str, int]]] = {}
     for name in sources:
         source = get_source(name)
         raw = source.raw_table(cfg.sources[name], use_sample=False)
         for r in source.map_batch(raw, cfg.sources[name]).to_pylist():
-            out.setdefault(r["pair_id"], (name, r["source_index"]))
+            out.setdefault(r["pair_id"], []).append((name, r["source_index"]))
     return out
 
 
 def every_row_once(out: Path, root: Path, sources: tuple[str, ...], rows: dict[str, int]) -> Counter:
-    """Find each (source, source_index) in exactly one part; return the rows per part."""
+    """Find each (source, source_index) in exactly one part; return the rows per part. Parts
+    whose rows carry their index come first; a kept row then takes a row of its pair_id not
+    yet found."""
     ids = pair_ids_by_row(root, sources)
     seen: Counter = Counter()
     per_part: Counter = Counter()
-    for part in ("sft", "rl", "rejected", "quarantine", "deduplicated"):
+    for part in ("rejected", "quarantine", "deduplicated", "sft", "rl"):
         for f in sorted((out / part).glob("*.parquet")):
             t = pq.read_table(f).to_pylist()
             per_part[part] += len(t)
             for r in t:
-                seen[(r["source"], r["source_index"]) if "source_index" in r else ids[r["pair_id"]]] += 1
+                if "source_index" in r:
+                    seen[(r["source"], r["source_index"])] += 1
+                else:
+                    rows_of = ids[r["pair_id"]]
+                    seen[next((k for k in rows_of if k not in seen), rows_of[0])] += 1
     expected = {(s, i) for s in sources for i in range(rows[s])}
     assert set(seen) == expected and set(seen.values()) == {1}
     return per_part
