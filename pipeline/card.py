@@ -14,11 +14,10 @@ from omegaconf import OmegaConf
 
 from pipeline.manifest import Tally
 from pipeline.plots import draw_plots
+from pipeline.schema import PARTS
 from pipeline.templates import fill
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "data_cards"
-# Parts that become `configs` of the Hub dataset, in this order, when they have files.
-CONFIG_PARTS = ("sft", "rl", "rejected", "quarantine", "deduplicated")
 NON_COMMERCIAL = ("-nc", "noncommercial", "non-commercial")
 # How each training part is used, for the card; only the parts a build has are named. The full
 # commands, tested against pinned releases, are in rubricforge's README.
@@ -151,7 +150,7 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
     license_, warnings = license_of(sources)
     parts = {f["part"] for f in m["files"].values()}
     configs = [{"config_name": p, "data_files": [{"split": "train", "path": f"{p}/train-*"}]}
-               for p in CONFIG_PARTS if p in parts]
+               for p in PARTS if p in parts]  # the parts that have files, in order
     total = m["totals"]["kept_sft"] + m["totals"]["kept_rl"]
     data = DatasetCardData(
         license=license_, language=["en"], task_categories=["text-generation"],

@@ -25,11 +25,7 @@ from pipeline.ray_session import ray_session
 from pipeline.schema import ALIVE, SFT
 from pipeline.spend import price_usd
 from pipeline.teacher_client import prompt_tokens, tokenizer_name, uncached
-from pipeline.teacher_stage import TeacherStage
-
-PASS1_ACCURACY = 0.75
-# Later teacher stages, as (share of pass-1 calls, extra prompt beyond the pass-1 prompt).
-PROJECTED = {"bootstrap": (1 - PASS1_ACCURACY, "trace"), "swap_consistency": (1.0, None)}
+from pipeline.teacher_stage import ZERO_SHOT_ACCURACY, TeacherStage
 
 
 @dataclass
@@ -87,10 +83,10 @@ def estimate(cfg: Any, plan: Plan) -> tuple[list[Line], dict[str, int]]:
     per_call = prompt / max(calls - cached, 1)
     for stage in teachers[1:]:
         t2 = stage.teacher_config()
-        share, extra = PROJECTED.get(stage.name, (0.0, None))
-        n = round(calls * share)
+        n = round(calls * stage.projected_share)
         n_cached = round(n * cached / calls) if calls else 0
-        ptok = round((n - n_cached) * (per_call + (t.max_tokens if extra == "trace" else 0)))
+        ptok = round((n - n_cached) * (per_call + (t.max_tokens if stage.prompt_adds_trace
+                                                   else 0)))
         ctok = (n - n_cached) * t2.max_tokens
         lines.append(Line(stage.name, t2.model, n, n_cached, ptok, ctok, _cost(t2, ptok, ctok),
                           True))
@@ -127,8 +123,8 @@ def report(cfg: Any, lines: list[Line], rows: dict[str, int]) -> str:
         out.append(f"teacher.max_cost_usd={cfg.teacher.max_cost_usd}: the build stops sending "
                    "before its calls pass it.")
     if any(ln.projected for ln in lines):
-        out.append(f"* projected from pass 1: pass 2 asks about {1 - PASS1_ACCURACY:.0%} of it "
-                   f"(RM-R1: ~{PASS1_ACCURACY:.0%} of zero-shot verdicts are right), the swap "
+        out.append(f"* projected from pass 1: pass 2 asks about {1 - ZERO_SHOT_ACCURACY:.0%} of it "
+                   f"(RM-R1: ~{ZERO_SHOT_ACCURACY:.0%} of zero-shot verdicts are right), the swap "
                    "check about every kept pair.")
     if total == "?":
         out.append("cost '?': set teacher.price_input_per_mtok and teacher.price_output_per_mtok "

@@ -19,6 +19,8 @@ QUARANTINED = "quarantined"
 DEDUPLICATED = "deduplicated"
 # The two parts of the data: teacher traces for distillation, and prompts for RL.
 SFT, RL = "sft", "rl"
+# The output's parts: each a folder of shards and a config of the Hub dataset, in this order.
+PARTS = (SFT, RL, "rejected", "quarantine", "deduplicated")
 
 COLUMNS: dict[str, pa.DataType] = {
     # lineage and the canonical pair

@@ -5,7 +5,7 @@ the stage then reads the answers from the cache."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -15,8 +15,19 @@ from pipeline.teacher_client import TeacherResult, ask, uncached
 Messages = list[dict[str, str]]
 
 
+# RM-R1 reports about this share of zero-shot verdicts right: what `--estimate` assumes of
+# pass 1 to project the stages after it.
+ZERO_SHOT_ACCURACY = 0.75
+
+
 class TeacherStage(Stage):
     """Subclasses set `teacher_key` and implement `wants`, `request` and `update`."""
+
+    # For `--estimate`, a stage after the first teacher stage, whose requests depend on pass 1's
+    # answers: the share of pass 1's calls it makes, and whether its prompt carries pass 1's
+    # trace on top of the judge prompt.
+    projected_share: ClassVar[float] = 0.0
+    prompt_adds_trace: ClassVar[bool] = False
 
     def wants(self, row: dict[str, Any]) -> bool:
         """Whether this row needs an answer from the teacher."""

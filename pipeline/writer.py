@@ -19,12 +19,21 @@ from ray.data import Dataset
 from pipeline import storage
 from pipeline.formats import RL_SCHEMA, SFT_SCHEMA, to_rl, to_sft
 from pipeline.manifest import Tally
-from pipeline.schema import ALIVE, DEDUPLICATED, KEPT, QUARANTINED, REJECTED, RUN_ONLY_COLUMNS, SFT, schema_of
+from pipeline.schema import (
+    ALIVE,
+    DEDUPLICATED,
+    KEPT,
+    PARTS,
+    QUARANTINED,
+    REJECTED,
+    RUN_ONLY_COLUMNS,
+    SFT,
+    schema_of,
+)
 from pipeline.shards import ShardWriter
 
 log = logging.getLogger("rubricforge")
 
-PARTS = ("sft", "rl", "rejected", "quarantine", "deduplicated")
 BY_OUTCOME = {"rejected": REJECTED, "quarantine": QUARANTINED, "deduplicated": DEDUPLICATED}
 
 

@@ -17,7 +17,7 @@ from pipeline.judge_prompt import hinted_messages, placed
 from pipeline.schema import ALIVE, REJECTED, SFT
 from pipeline.stage import decide
 from pipeline.teacher_client import RESULT_COLUMNS, TeacherResult, result_columns
-from pipeline.teacher_stage import Messages, TeacherStage
+from pipeline.teacher_stage import ZERO_SHOT_ACCURACY, Messages, TeacherStage
 from pipeline.templates import fill
 from pipeline.verdict import COST_CAP, WINNER_TO_LABEL, check_response
 
@@ -31,6 +31,8 @@ class Bootstrap(TeacherStage):
                "reason", "detail", "decided_by")
     reopens = ("verdict_filter",)
     teacher_key = "teacher2"
+    projected_share = 1 - ZERO_SHOT_ACCURACY  # the pairs pass 1 got wrong
+    prompt_adds_trace = True
 
     def wants(self, row: dict[str, Any]) -> bool:
         # a pair pass 1 never judged (its cost cap held it back) is not one it got wrong

@@ -29,6 +29,7 @@ class SwapConsistency(TeacherStage):
     inputs = ("split", "prompt", "chosen", "rejected", "winner", "trace")
     outputs = ("swap", "swap_cached", "outcome", "reason", "detail", "decided_by")
     teacher_key = "teacher"
+    projected_share = 1.0  # about every pair kept
 
     def wants(self, row: dict[str, Any]) -> bool:
         return row["split"] == SFT and bool(row["trace"])
