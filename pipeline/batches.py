@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.schema import ALIVE, REJECTED, conform
+from pipeline.schema import ALIVE, REJECTED, ROW_KEY, conform, put_column
 from pipeline.stage import Stage
 
 
@@ -73,10 +73,6 @@ def keep(stage: Stage, playing: bool, columns: tuple[str, ...] | None, batch: pa
     return rows if columns is None else conform(rows, columns)
 
 
-# A row's identity within a build.
-ROW_KEY = ("source", "source_index", "pair_index")
-
-
 def live_columns(stage: Stage, names: tuple[str, ...], batch: pa.Table) -> pa.Table:
     """The named columns of the rows in play: what a group stage reads, gathered cheaply."""
     return batch.filter(in_play(stage, batch)).select(list(names))
@@ -103,11 +99,7 @@ def apply_updates(stage: Stage, columns: tuple[str, ...], updates: Any, batch: p
     found = [lookup[key] for key in zip(*(live.column(k).to_pylist() for k in ROW_KEY), strict=True)]
     rows = table.take(pa.array(found, pa.int64()))
     for name in stage.outputs:
-        column = rows.column(name)
-        if name in live.column_names:
-            live = live.set_column(live.column_names.index(name), name, column)
-        else:
-            live = live.append_column(name, column)
+        live = put_column(live, name, rows.column(name))
     return pa.concat_tables([conform(live, columns), conform(done, columns)])
 
 

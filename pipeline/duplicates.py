@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.keys import row_name
-from pipeline.schema import COLUMNS, DEDUPLICATED
+from pipeline.schema import DEDUPLICATED, ROW_KEY, put_column
 
 # row id -> (pair_id of the row kept, reason, detail)
 Duplicates = dict[str, tuple[str, str, str]]
@@ -16,15 +16,8 @@ Duplicates = dict[str, tuple[str, str, str]]
 
 def _ids(batch: pa.Table) -> list[str]:
     """The row id of every row, from the key columns alone (the texts are not read)."""
-    cols = [batch.column(c).to_pylist() for c in ("source", "source_index", "pair_index")]
+    cols = [batch.column(c).to_pylist() for c in ROW_KEY]
     return [row_name(*key) for key in zip(*cols, strict=True)]
-
-
-def _set(batch: pa.Table, name: str, values: list[Any]) -> pa.Table:
-    arr = pa.array(values, COLUMNS[name])
-    if name in batch.column_names:
-        return batch.set_column(batch.column_names.index(name), name, arr)
-    return batch.append_column(name, arr)
 
 
 def mark_duplicates(batch: pa.Table, dups: Any, regroup: Any, stage: str) -> pa.Table:
@@ -38,7 +31,7 @@ def mark_duplicates(batch: pa.Table, dups: Any, regroup: Any, stage: str) -> pa.
     had = (batch.column("prompt_group").to_pylist() if "prompt_group" in batch.column_names
            else [None] * batch.num_rows)
     current = [g or p for g, p in zip(had, batch.column("pair_id").to_pylist(), strict=True)]
-    batch = _set(batch, "prompt_group", [regroup.get(g, g) for g in current])
+    batch = put_column(batch, "prompt_group", [regroup.get(g, g) for g in current])
     hits = [dups.get(i) for i in ids]
     if not any(hits):
         return batch
@@ -48,6 +41,6 @@ def mark_duplicates(batch: pa.Table, dups: Any, regroup: Any, stage: str) -> pa.
     for name, value in updates.items():
         old = (batch.column(name).to_pylist() if name in batch.column_names
                else [None] * batch.num_rows)
-        batch = _set(batch, name, [o if h is None else value(h)
+        batch = put_column(batch, name, [o if h is None else value(h)
                                    for o, h in zip(old, hits, strict=True)])
     return batch

@@ -25,7 +25,6 @@ from pipeline import storage
 from pipeline.answering import answer_pending
 from pipeline.backends import backend_of
 from pipeline.batches import (
-    ROW_KEY,
     StageActor,
     StageContractError,
     apply_to_batch,
@@ -44,7 +43,7 @@ from pipeline.ray_session import (
     ray_session,
     solid_blocks,
 )
-from pipeline.schema import CANONICAL_COLUMNS, conform, schema_of
+from pipeline.schema import CANONICAL_COLUMNS, ROW_KEY, conform, schema_of
 from pipeline.spend import Meter
 from pipeline.stage import Stage
 from pipeline.writer import write_parts

@@ -6,6 +6,8 @@ before a build starts and checks the types of every batch a stage returns.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -19,6 +21,8 @@ QUARANTINED = "quarantined"
 DEDUPLICATED = "deduplicated"
 # The two parts of the data: teacher traces for distillation, and prompts for RL.
 SFT, RL = "sft", "rl"
+# A row's identity within a build: a raw row of a source, and which of its pairs.
+ROW_KEY = ("source", "source_index", "pair_index")
 # The output's parts: each a folder of shards and a config of the Hub dataset, in this order.
 PARTS = (SFT, RL, "rejected", "quarantine", "deduplicated")
 
@@ -84,6 +88,16 @@ CANONICAL_COLUMNS = (
     "pair_id", "source", "source_index", "pair_index", "subset", "domain", "license",
     "prompt", "chosen", "rejected", "raw", *FATE_COLUMNS,
 )
+
+
+def put_column(table: pa.Table, name: str, values: Any) -> pa.Table:
+    """`table` with column `name` set to `values` (a list, typed as declared, or an Arrow
+    column): replaced where the table has it, else appended."""
+    column = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
+        values, COLUMNS[name])
+    if name in table.column_names:
+        return table.set_column(table.column_names.index(name), name, column)
+    return table.append_column(name, column)
 
 
 def schema_of(names: tuple[str, ...] | list[str]) -> pa.Schema:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.schema import COLUMNS
+from pipeline.schema import put_column
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,7 @@ def map_rows(rows: pa.Table, fn: Callable[[dict[str, Any]], dict[str, Any]],
     out = rows
     for name in names:
         values = [u[name] if name in u else r.get(name) for r, u in zip(records, updates, strict=True)]
-        arr = pa.array(values, type=COLUMNS[name])
-        if name in out.column_names:
-            out = out.set_column(out.column_names.index(name), name, arr)
-        else:
-            out = out.append_column(name, arr)
+        out = put_column(out, name, values)
     return out
 
 

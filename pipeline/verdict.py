@@ -14,6 +14,7 @@ by import (`trl_reward`). It imports only the standard library, and it has no
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 TAIL_CHARS = 80
@@ -121,10 +122,17 @@ def _words(text: str) -> list[str]:
     return [w.casefold() for w in _WORD.findall(text)]
 
 
+@lru_cache(maxsize=8)
+def _instruction_runs(instructions: str) -> frozenset[tuple[str, ...]]:
+    """Every run of COPY_WORDS words of the instructions: one build has one or two prompts,
+    and every trace of it is checked against them."""
+    own = _words(_TAG.sub(" ", instructions))
+    return frozenset(tuple(own[i:i + COPY_WORDS]) for i in range(len(own) - COPY_WORDS + 1))
+
+
 def _copied(text: str, instructions: str) -> str | None:
     """The first run of COPY_WORDS words of `instructions` that `text` repeats, else None."""
-    own = _words(_TAG.sub(" ", instructions))
-    grams = {tuple(own[i:i + COPY_WORDS]) for i in range(len(own) - COPY_WORDS + 1)}
+    grams = _instruction_runs(instructions)
     words = _words(_TAG.sub(" ", text))
     for i in range(len(words) - COPY_WORDS + 1):
         if tuple(words[i:i + COPY_WORDS]) in grams:

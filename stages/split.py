@@ -10,6 +10,7 @@ a group that would overshoot its source's share is passed over for a smaller one
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -43,9 +44,7 @@ class Split(Stage):
             units.setdefault(group or pid, []).append(i)
         first = {u: min(members, key=lambda i: (sources[i], idx[i], pair_idx[i] or 0))
                  for u, members in units.items()}
-        size: dict[str, int] = {}
-        for s in sources:
-            size[s] = size.get(s, 0) + 1
+        size = Counter(sources)
         target = {s: round(self.params.distill_fraction * n) for s, n in size.items()}
         taken = dict.fromkeys(size, 0)
         order = sorted(units, key=lambda u: rank_key(self.ctx.cfg.seed, self.name, u,
