@@ -126,7 +126,9 @@ class Faults:
     fault f when n % every[f] == 0 (checked in FAULTS order), the inner answer otherwise.
     `hang` sleeps `hang_s` (past the client's time-out) and then fails. It counts the answers
     it gave per conversation, so a test can prove nothing was answered twice. `hold()` makes
-    every later request wait (nothing answered is in flight), `release()` fails those with 503."""
+    every later request wait (nothing answered is in flight), `release()` fails those with 503;
+    `busy` counts the requests past the gate whose reply is not yet decided, so a test can wait
+    until every answer the server will count has been counted."""
 
     def __init__(self, inner: Callable[[dict[str, Any], int], Reply], every: dict[str, int],
                  hang_s: float = 5.0) -> None:
@@ -138,6 +140,7 @@ class Faults:
         self.gate = threading.Event()
         self.gate.set()
         self.held = 0
+        self.busy = 0
         self.lock = threading.Lock()
 
     def hold(self) -> None:
@@ -152,6 +155,15 @@ class Faults:
                 self.held += 1
             self.gate.wait()
             return 503, json.dumps({"error": {"message": "held, then dropped"}})
+        with self.lock:
+            self.busy += 1
+        try:
+            return self._reply(body, n)
+        finally:
+            with self.lock:
+                self.busy -= 1
+
+    def _reply(self, body: dict[str, Any], n: int) -> Reply:
         fault = next((f for f in FAULTS if f in self.every and n % self.every[f] == 0), None)
         if fault:
             with self.lock:

@@ -476,12 +476,13 @@ def test_a_capped_build_then_a_killed_one_resume_without_asking_anything_twice(t
             assert time.monotonic() < deadline
             time.sleep(0.05)
         faults.hold()  # what is in flight now stays unanswered
-        # the kill comes once the answers already sent are in the cache (the server counts
-        # them) and a request is held unanswered (in flight)
+        # the kill comes once no request past the gate is still being answered, the answers
+        # already sent are in the cache (the server counts them), and a request is held
+        # unanswered (in flight)
         from pipeline.cache import stats
 
-        while (stats(str(tmp_path / "cache"))["responses"] < sum(faults.answered.values())
-               or not faults.held):
+        while (faults.busy or not faults.held
+               or stats(str(tmp_path / "cache"))["responses"] < sum(faults.answered.values())):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         _kill_session(proc)
