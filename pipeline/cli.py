@@ -226,7 +226,9 @@ def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str
     lines.append(f"  {'write (shards, manifest, card)':32s} {'':>21}  "
                  f"{stage_seconds.get('write', 0.0):>7.1f}s")
     t = m["totals"]
-    lines += ["", f"kept: sft {t['kept_sft']}, rl {t['kept_rl']}   rejected {t['rejected']}   "
+    both = t["sft_rows"] - t["kept_sft"]
+    sft = f"{t['sft_rows']} rows ({both} pairs in both orders)" if both else str(t["kept_sft"])
+    lines += ["", f"kept: sft {sft}, rl {t['kept_rl']}   rejected {t['rejected']}   "
                   f"quarantined {t['quarantined']}   deduplicated {t['deduplicated']}"]
     lines.append(f"accounting: {'every input row accounted for' if m['balanced'] else 'MISMATCH'}"
                  f" ({sum(m['inputs'].values())} rows in)")

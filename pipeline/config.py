@@ -130,7 +130,7 @@ class RecipeConfig:
     # Which source keeps a pair when several hold duplicates: listed first wins; unlisted
     # sources follow by name; ties go to the smaller pair_id.
     source_priority: list[str] = field(default_factory=list)
-    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stages: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
 
 @dataclass

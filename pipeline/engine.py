@@ -74,7 +74,8 @@ def _apply_to_groups(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dat
     """Group stages read a few light columns (ids, labels) of many rows: those columns of the
     rows in play are gathered on the driver, each group is given to the stage there, and its
     outputs are mapped back onto the rows. No row moves through a shuffle."""
-    names = tuple(dict.fromkeys((*ROW_KEY, *stage.group_by, *stage.inputs)))
+    names = tuple(dict.fromkeys((*ROW_KEY, *stage.group_by, *stage.inputs,
+                                 *(c for c in stage.optional_inputs if c in columns))))
     ds = ds.materialize()
     parts = [t for t in ray.get(ds.map_batches(partial(live_columns, stage, names),
                                                batch_format="pyarrow").to_arrow_refs())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipeline.schema import MESSAGES
+from pipeline.verdict import SWAPPED
 
 LINEAGE = ("pair_id", "source", "subset", "domain", "license")
 
@@ -37,14 +38,25 @@ RL_SCHEMA = pa.schema([
 
 
 def to_sft(rows: list[dict]) -> pa.Table:
+    """One row per kept trace; a pair kept in both orders gives a second row right after its
+    first, with A and B swapped, the other verdict and the swapped judgement's figures."""
     out = []
     for r in rows:
-        answer = [{"role": "assistant", "content": r["trace"]}]
-        out.append({"messages": r["context_messages"] + answer,
-                    "context_messages": r["context_messages"], "judge_response": answer,
-                    **{k: r[k] for k in SFT_SCHEMA.names if k in r and k not in
-                       ("messages", "context_messages", "judge_response")}})
+        out.append(_sft_row(r, r["context_messages"] + [{"role": "assistant", "content": r["trace"]}]))
+        if r.get("swap_messages"):
+            swap = r["swap"]
+            out.append(_sft_row(r, r["swap_messages"]) | {
+                "winner": SWAPPED[r["winner"]], "teacher_model": swap["teacher_model"],
+                "pass_index": 1, "prompt_tokens": swap["prompt_tokens"],
+                "completion_tokens": swap["completion_tokens"], "latency_s": None,
+                "num_tokens": r.get("swap_num_tokens")})
     return pa.Table.from_pylist(out, schema=SFT_SCHEMA)
+
+
+def _sft_row(r: dict, messages: list[dict]) -> dict:
+    return {"messages": messages, "context_messages": messages[:-1], "judge_response": messages[-1:],
+            **{k: r[k] for k in SFT_SCHEMA.names if k in r and k not in
+               ("messages", "context_messages", "judge_response")}}
 
 
 def to_rl(rows: list[dict], first_index: int) -> pa.Table:

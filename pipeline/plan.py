@@ -94,8 +94,10 @@ def _stages(cfg: Any, ctx: BuildContext) -> tuple[list[Stage], list[tuple[str, .
         if name not in known:
             raise ConfigError(f"config error: unknown stage '{name}' (key: {key}); known: "
                               f"{', '.join(sorted(known))}")
+        if raw_params is None:  # listed where it would run, switched off
+            continue
         cls = known[name]
-        raw = OmegaConf.to_container(raw_params) if raw_params is not None else {}
+        raw = OmegaConf.to_container(raw_params)
         _check_resources(raw.pop("resources", None), key)
         params = _params(cls, raw, key)
         for earlier in cls.reopens:

@@ -76,8 +76,12 @@ COLUMNS: dict[str, pa.DataType] = {
                        ("consistent", pa.bool_()), ("prompt_tokens", pa.int64()),
                        ("completion_tokens", pa.int64())]),
     "swap_cached": pa.bool_(),
-    # tokens of what the trainer sees (SFT: prompt + trace; RL: prompt)
+    # the swapped judgement as a second SFT row (the judge chat with A and B swapped, and its
+    # trace), when both orders were right and every check passed
+    "swap_messages": MESSAGES,
+    # tokens of what the trainer sees (SFT: prompt + trace; RL: prompt), and of the swapped chat
     "num_tokens": pa.int64(),
+    "swap_num_tokens": pa.int64(),
 }
 
 FATE_COLUMNS = ("outcome", "reason", "detail", "decided_by", "dup_of")

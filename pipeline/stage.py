@@ -62,6 +62,9 @@ class Stage:
     name: ClassVar[str]
     inputs: ClassVar[tuple[str, ...]]
     outputs: ClassVar[tuple[str, ...]]
+    # Columns read when an earlier stage wrote them (an optional stage's output); absent ones
+    # are simply not there.
+    optional_inputs: ClassVar[tuple[str, ...]] = ()
     # Set: the stage sees each group of rows with equal values of these columns at once (`()`:
     # all live rows as one group), as a table of its declared `inputs` (and the row key) only,
     # gathered on the driver: declare light columns (ids, labels), not texts.

@@ -20,6 +20,8 @@ from typing import Any
 TAIL_CHARS = 80
 TAGS = {"A": "<answer>[[A]]</answer>", "B": "<answer>[[B]]</answer>"}
 WINNER_TO_LABEL = {"model_a": "A", "model_b": "B", "A": "A", "B": "B"}
+# The winner's place with Chatbot A and B swapped.
+SWAPPED = {"model_a": "model_b", "model_b": "model_a"}
 # The reason of rows whose request was not sent because the teacher's cost cap was reached
 # (teacher errors start with it). Defined here so this file stays importable on its own by verl.
 COST_CAP = "cost_cap"

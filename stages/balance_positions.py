@@ -4,8 +4,11 @@ The labels are placed 50/50, but the filter keeps only traces whose verdict is r
 teacher that prefers one position leaves an SFT set that leans that way, and a judge trained on
 it learns the lean. This stage rejects, per source, a seeded choice of the majority side's
 surplus as `position_balance`, so the kept verdicts are equal (2 x the minority side remain).
-RL prompts are placed 50/50 already and are left alone. Add it after the teacher stages:
-`+recipe.stages.balance_positions={}`.
+A pair kept in both orders (swap_consistency's `keep_both`: one trace says A, the other B) is
+balanced already and never cut, so with the swap check only single-order pairs pay for balance.
+RL prompts are placed 50/50 already and are left alone. Add it after the teacher stages and
+token_lengths (a row they reject after the cut would tip the balance again):
+`recipe.stages.balance_positions={}` (the recipes list it, off).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ LABEL = {"model_a": "A", "model_b": "B"}
 class BalancePositions(Stage):
     name = "balance_positions"
     inputs = ("pair_id", "source", "source_index", "split", "winner")
+    optional_inputs = ("swap_messages",)
     outputs = ("outcome", "reason", "detail", "decided_by")
     group_by = ("source", "split")
 
@@ -32,7 +36,9 @@ class BalancePositions(Stage):
             winners = rows.column("winner").to_pylist()
             ids = rows.column("pair_id").to_pylist()
             idx = rows.column("source_index").to_pylist()
-            sides = {w: [i for i in range(n) if winners[i] == w] for w in LABEL}
+            both = (rows.column("swap_messages").is_valid().to_pylist()
+                    if "swap_messages" in rows.column_names else [False] * n)
+            sides = {w: [i for i in range(n) if winners[i] == w and not both[i]] for w in LABEL}
             major, minor = sorted(LABEL, key=lambda w: (-len(sides[w]), w))
             keep = len(sides[minor])
             order = seeded_order(self.ctx.cfg.seed, self.name, ids, idx, sides[major])

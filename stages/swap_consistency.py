@@ -4,14 +4,19 @@ answer with Chatbot A and B swapped.
 LLM judges change their verdict when the order changes in a large share of cases; a trace whose
 verdict only holds in one order teaches position, not judgement. The swapped judgement is asked
 of the pass-1 teacher without any hint, through the same cache; only its verdict counts (the
-kept trace is still the original one). Rows that fail are rejected as `position_inconsistent`;
+kept trace is the original one). Rows that fail are rejected as `position_inconsistent`;
 every judged row records `swap` (teacher, verdict, consistent), so the manifest reports the
 agreement rate per source and teacher. Add it after the filter (and pass 2):
-`+recipe.stages.swap_consistency={}`.
+`recipe.stages.swap_consistency={}` (the recipes list it, off).
+
+With `keep_both` (the default), a swapped judgement that passes every check the filter applies
+is kept too, as `swap_messages`: the writer adds it to the SFT part as a second row with the
+other verdict, so the pair teaches both positions at no extra cost (it was paid for already).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.judge_prompt import judge_messages, placed
@@ -19,15 +24,20 @@ from pipeline.schema import REJECTED, SFT
 from pipeline.stage import decide
 from pipeline.teacher_client import TeacherResult
 from pipeline.teacher_stage import Messages, TeacherStage
-from pipeline.verdict import COST_CAP, WINNER_TO_LABEL, check_response
+from pipeline.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, check_response
 
-SWAPPED = {"model_a": "model_b", "model_b": "model_a"}
+
+@dataclass(frozen=True)
+class SwapConsistencyParams:
+    # Keep a good swapped trace as a second SFT row (one trace says A, the other B).
+    keep_both: bool = True
 
 
 class SwapConsistency(TeacherStage):
     name = "swap_consistency"
     inputs = ("split", "prompt", "chosen", "rejected", "winner", "trace")
-    outputs = ("swap", "swap_cached", "outcome", "reason", "detail", "decided_by")
+    outputs = ("swap", "swap_cached", "swap_messages", "outcome", "reason", "detail", "decided_by")
+    Params = SwapConsistencyParams
     teacher_key = "teacher"
     projected_share = 1.0  # about every pair kept
 
@@ -50,6 +60,9 @@ class SwapConsistency(TeacherStage):
                            "completion_tokens": result.completion_tokens},
                   "swap_cached": result.cached}
         if consistent:
+            if self.params.keep_both and not check.reason:
+                answer = {"role": "assistant", "content": result.content}
+                update["swap_messages"] = [*self.request(row), answer]
             return update
         said = f"said {check.verdict}" if check.verdict else check.reason
         return update | decide(REJECTED, "position_inconsistent", self.name,

@@ -38,7 +38,9 @@ class TokenLengthsParams:
 class TokenLengths(Stage):
     name = "token_lengths"
     inputs = ("split", "context_messages", "trace")
-    outputs = ("num_tokens", "outcome", "reason", "detail", "decided_by")
+    # a swapped trace kept as a second SFT row (swap_consistency) must fit too
+    optional_inputs = ("swap_messages",)
+    outputs = ("num_tokens", "swap_num_tokens", "outcome", "reason", "detail", "decided_by")
     Params = TokenLengthsParams
 
     def resources(self) -> Resources:
@@ -63,17 +65,28 @@ class TokenLengths(Stage):
         return row["context_messages"], True
 
     def process(self, rows: pa.Table) -> pa.Table:
-        chats = [self.chat(r) for r in rows.select(["split", "context_messages", "trace"]).to_pylist()]
-        counts = iter(chats_tokens(self._tokenizer(), [c for c, _ in chats], [g for _, g in chats]))
+        records = rows.select([c for c in ("split", "context_messages", "trace", "swap_messages")
+                               if c in rows.column_names]).to_pylist()
+        chats = [self.chat(r) for r in records]
+        swapped = [i for i, r in enumerate(records) if r["split"] == SFT and r.get("swap_messages")]
+        chats += [(records[i]["swap_messages"], False) for i in swapped]
+        counts = chats_tokens(self._tokenizer(), [c for c, _ in chats], [g for _, g in chats])
+        swap_counts = dict(zip(swapped, counts[len(records):], strict=True))
+        index = iter(range(len(records)))
 
         def one(row: dict[str, Any]) -> dict[str, Any]:
-            n = next(counts)
+            i = next(index)
+            n, n_swap = counts[i], swap_counts.get(i)
             sft = row["split"] == SFT
             cap = self.params.max_sft_tokens if sft else self.params.max_rl_prompt_tokens
-            if cap is not None and n > cap:
-                what = "SFT chat" if sft else "RL prompt"
-                return {"num_tokens": n} | decide(REJECTED, "over_token_limit", self.name,
-                                                  f"{what}: {n} tokens > {cap}")
-            return {"num_tokens": n}
+            update = {"num_tokens": n, "swap_num_tokens": n_swap}
+            over = [(what, k) for what, k in (("SFT chat" if sft else "RL prompt", n),
+                                              ("SFT chat with A/B swapped", n_swap))
+                    if cap is not None and k is not None and k > cap]
+            if over:
+                what, k = over[0]
+                return update | decide(REJECTED, "over_token_limit", self.name,
+                                       f"{what}: {k} tokens > {cap}")
+            return update
 
         return map_rows(rows, one, self.outputs)

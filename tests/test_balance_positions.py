@@ -31,6 +31,18 @@ def test_the_majority_side_is_cut_to_the_minority_deterministically(cfg):
     assert reseeded.column("outcome").to_pylist() != [r["outcome"] for r in out]
 
 
+def test_pairs_kept_in_both_orders_are_never_cut(cfg):
+    rows = group("sft", ["model_b"] * 7 + ["model_a"] * 3)
+    swapped = [[{"role": "user", "content": "q"}, {"role": "assistant", "content": "t"}]]
+    rows = rows.append_column("swap_messages", pa.array(swapped * 5 + [None] * 5))
+    out = BalancePositions(None, BuildContext(cfg)).process(rows).to_pylist()
+    assert all(r["outcome"] == ALIVE for r in out[:5]), "one A and one B trace each"
+    singles = [r["winner"] for r in out[5:] if r["outcome"] == ALIVE]
+    assert sorted(singles) == ["model_a"] * 2 + ["model_b"] * 2
+    assert {r["detail"] for r in out if r["outcome"] == REJECTED} == {
+        "3 kept traces say A, 2 say B: A cut to 2"}
+
+
 def test_rl_prompts_and_a_balanced_set_are_left_alone(cfg):
     stage = BalancePositions(None, BuildContext(cfg))
     for rows in (group("rl", ["model_b"] * 5), group("sft", ["model_a", "model_b"] * 3)):
@@ -38,5 +50,9 @@ def test_rl_prompts_and_a_balanced_set_are_left_alone(cfg):
 
 
 def test_a_recipe_adds_it_with_one_override():
-    plan = make_plan(load_config(["+recipe.stages.balance_positions={}"]))
-    assert plan.stages[-1].name == "balance_positions"
+    names = [s.name for s in make_plan(load_config([])).stages]
+    assert "balance_positions" not in names and "swap_consistency" not in names, "off by default"
+    plan = make_plan(load_config(["recipe.stages.balance_positions={}",
+                                  "recipe.stages.swap_consistency={}"]))
+    names = [s.name for s in plan.stages]
+    assert names[-3:] == ["swap_consistency", "token_lengths", "balance_positions"]

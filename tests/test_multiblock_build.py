@@ -123,10 +123,13 @@ def test_multi_pair_sources_keep_every_pair_and_never_put_a_prompt_on_both_sides
         tmp_path, teacher):
     """The shipped samples plus the two newer sources (UltraFeedback: up to six pairs per row;
     Tulu 3: repeated prompts). Every (source, row, pair) lands in exactly one part, pairs that
-    share a prompt are kept, and no prompt is in both `sft` and `rl`."""
+    share a prompt are kept, and no prompt is in both `sft` and `rl`. With the swap check and
+    position balance on, a pair judged right in both orders gives two SFT rows (A and B), and
+    each source's SFT verdicts are balanced within one row."""
     new = ("ultrafeedback", "tulu3_preference")
     over = [f"output.dir={tmp_path / 'out'}", f"ray.block_rows={BLOCK_ROWS}",
-            *(f"+source@sources.{s}={s}" for s in new)]
+            *(f"+source@sources.{s}={s}" for s in new), "recipe.stages.swap_consistency={}",
+            "recipe.stages.balance_positions={}"]
     for key in ("teacher", "teacher2"):
         over += [f"{key}=openai", f"{key}.model=judge-{key}", f"{key}.base_url={teacher.base_url}",
                  f"{key}.cache_dir={tmp_path / 'cache'}", f"{key}.max_tokens=256"]
@@ -144,6 +147,8 @@ def test_multi_pair_sources_keep_every_pair_and_never_put_a_prompt_on_both_sides
                 prompts[r["pair_id"]] = normalize("\n".join(m["content"] for m in r["prompt"]))
     seen: Counter = Counter()
     side: dict[str, set[str]] = {}
+    verdicts: Counter = Counter()  # SFT rows per (source, winner)
+    second_rows, sft_rows, previous = 0, 0, None
     # rows that name themselves first: a kept row then takes a row of its pair_id not yet seen
     for part in ("rejected", "quarantine", "deduplicated", "sft", "rl"):
         for f in sorted((tmp_path / "out" / part).glob("*.parquet")):
@@ -151,6 +156,16 @@ def test_multi_pair_sources_keep_every_pair_and_never_put_a_prompt_on_both_sides
                 if "source_index" in r:
                     seen[(r["source"], r["source_index"], r["pair_index"])] += 1
                     continue
+                if part == "sft":
+                    sft_rows += 1
+                    verdicts[(r["source"], r["winner"])] += 1
+                    if previous and previous["pair_id"] == r["pair_id"]:  # the same pair, swapped
+                        assert r["winner"] != previous["winner"]
+                        assert r["context_messages"] != previous["context_messages"]
+                        second_rows += 1
+                        previous = None
+                        continue
+                    previous = r
                 key = next(k for k in by_id[r["pair_id"]] if k not in seen)
                 seen[key] += 1
                 side.setdefault(prompts[r["pair_id"]], set()).add(part)
@@ -165,3 +180,7 @@ def test_multi_pair_sources_keep_every_pair_and_never_put_a_prompt_on_both_sides
     kept = uf.get("kept_sft", 0) + uf.get("kept_rl", 0)
     assert kept > uf["input_rows"], "several pairs per instruction are kept"
     assert ("ultrafeedback", "tie") in {(r["source"], r["reason"]) for r in manifest["reasons"]}
+    assert second_rows > 0 and manifest["totals"]["sft_rows"] == sft_rows
+    assert sum(manifest["quality"]["kept_in_both_orders"].values()) == second_rows
+    for source in {s for s, _ in verdicts}:
+        assert abs(verdicts[(source, "model_a")] - verdicts[(source, "model_b")]) <= 1, source

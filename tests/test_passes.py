@@ -17,9 +17,9 @@ from pipeline.plan import make_plan
 from pipeline.schema import ALIVE, CANONICAL_COLUMNS, REJECTED, SFT, conform
 from pipeline.stage import BuildContext
 from pipeline.templates import fill
-from pipeline.verdict import check_trace, compute_score
+from pipeline.verdict import WINNER_TO_LABEL, check_trace, compute_score
 from stages.bootstrap import Bootstrap
-from stages.swap_consistency import SwapConsistency
+from stages.swap_consistency import SwapConsistency, SwapConsistencyParams
 from stages.teacher import Teacher
 from stages.verdict_filter import VerdictFilter
 
@@ -129,7 +129,7 @@ def test_a_judge_that_always_answers_a_keeps_nothing_with_swap_consistency(ctx):
         judged = VerdictFilter(None, ctx).process(Teacher(None, ctx).process(rows))
         alive = judged.filter(pa.compute.equal(judged.column("outcome"), ALIVE))
         assert alive.num_rows == 3, "without the swap, position bias keeps every 'A' pair"
-        swapped = SwapConsistency(None, ctx).process(alive).to_pylist()
+        swapped = SwapConsistency(SwapConsistencyParams(), ctx).process(alive).to_pylist()
     assert len(server.requests) == 6 + 3
     assert all(r["outcome"] == REJECTED and r["reason"] == "position_inconsistent" for r in swapped)
     assert swapped[0]["swap"]["verdict"] == "A" and swapped[0]["swap"]["consistent"] is False
@@ -156,12 +156,48 @@ def test_a_consistent_judge_keeps_its_pairs(ctx):
         for name in ("teacher", "swap_consistency"):
             ctx.endpoints[name] = server.base_url
         judged = VerdictFilter(None, ctx).process(Teacher(None, ctx).process(rows))
-        swapped = SwapConsistency(None, ctx).process(judged).to_pylist()
+        swapped = SwapConsistency(SwapConsistencyParams(), ctx).process(judged).to_pylist()
     assert all(r["outcome"] == ALIVE and r["swap"]["consistent"] for r in swapped)
     tally = Tally()
     tally.add([r | {"outcome": "kept"} for r in swapped])
-    assert quality(tally)["swap_agreement"] == [{"source": "s", "teacher": "judge-1", "judged": 4,
-                                                 "consistent": 4, "agreement": 1.0}]
+    q = quality(tally)
+    assert q["swap_agreement"] == [{"source": "s", "teacher": "judge-1", "judged": 4,
+                                    "consistent": 4, "agreement": 1.0}]
+    # both orders were right, so both traces are kept: one says A, the other B
+    assert q["kept_in_both_orders"] == {"s": 4}
+    assert {(p["winner_a"], p["winner_b"]) for p in q["position_balance"]} == {(4, 4)}
+    sft = to_sft(swapped).to_pylist()
+    assert len(sft) == 8
+    for first, second in zip(sft[::2], sft[1::2], strict=True):
+        assert {first["winner"], second["winner"]} == {"model_a", "model_b"}
+        assert first["pair_id"] == second["pair_id"] and second["pass_index"] == 1
+        said = f"[[{WINNER_TO_LABEL[second['winner']]}]]</answer>"
+        assert second["judge_response"][0]["content"].endswith(said)
+        assert second["messages"] == second["context_messages"] + second["judge_response"]
+        assert second["context_messages"][1] != first["context_messages"][1]
+
+
+def test_a_swapped_trace_is_kept_only_when_asked_and_good(ctx):
+    """keep_both=false keeps one order; a consistent swapped verdict in a trace that fails a
+    check (here an invented quote) is counted consistent but not kept as a second row."""
+    rows = table([row(i, "model_a" if i % 2 else "model_b") for i in range(4)])
+
+    def right(body, n):
+        text = body["messages"][1]["content"]
+        label = "A" if text.index("Canberra") < text.index("Sydney") else "B"
+        invented = n > 4 and n % 2  # two of the four swapped judgements
+        return completion(trace(label, "<quote_A>Perth</quote_A>" if invented else ""))
+
+    with FakeOpenAI(right) as server:
+        for name in ("teacher", "swap_consistency"):
+            ctx.endpoints[name] = server.base_url
+        judged = VerdictFilter(None, ctx).process(Teacher(None, ctx).process(rows))
+        both = SwapConsistency(SwapConsistencyParams(), ctx).process(judged).to_pylist()
+        one = SwapConsistency(SwapConsistencyParams(keep_both=False), ctx).process(judged)
+    assert all(r["swap"]["consistent"] for r in both)
+    assert sum(r["swap_messages"] is not None for r in both) == 2
+    assert one.column("swap_messages").null_count == 4
+    assert len(to_sft(one.to_pylist())) == 4 and len(to_sft(both)) == 6
 
 
 def test_quality_report_has_domains_passes_and_position_balance():
@@ -264,6 +300,28 @@ def test_token_lengths_count_what_the_trainer_sees_and_cap_it(cfg):
     assert (capped[0]["outcome"], capped[0]["reason"]) == (REJECTED, "over_token_limit")
     assert capped[0]["detail"] == f"SFT chat: {counted[0]['num_tokens']} tokens > 50"
     assert capped[1]["outcome"] == ALIVE, "no RL cap: counted only"
+
+
+def test_a_pair_kept_in_both_orders_must_fit_in_both(cfg):
+    from stages.token_lengths import TokenLengths, TokenLengthsParams
+
+    base = row(0, "model_a", trace=trace("A"))
+    swapped = [*row(0, "model_b")["context_messages"],
+               {"role": "assistant", "content": trace("B", "Canberra, not Sydney. " * 40)}]
+    swap = {"teacher_model": "judge-1", "verdict": "B", "consistent": True, "prompt_tokens": 1,
+            "completion_tokens": 2}
+    rows = conform(pa.Table.from_pylist([base | {"swap": swap, "swap_messages": swapped}]),
+                   (*COLUMNS, "swap", "swap_messages"))
+    counted = TokenLengths(TokenLengthsParams(), BuildContext(cfg)).process(rows).to_pylist()[0]
+    assert counted["swap_num_tokens"] > counted["num_tokens"] + 150
+    cap = counted["num_tokens"] + 100
+    capped = TokenLengths(TokenLengthsParams(max_sft_tokens=cap), BuildContext(cfg)).process(
+        rows).to_pylist()[0]
+    assert (capped["outcome"], capped["reason"]) == (REJECTED, "over_token_limit")
+    assert capped["detail"] == (f"SFT chat with A/B swapped: {counted['swap_num_tokens']} "
+                                f"tokens > {cap}")
+    assert to_sft([counted])["num_tokens"].to_pylist() == [counted["num_tokens"],
+                                                           counted["swap_num_tokens"]]
 
 
 def test_a_tokenizer_that_cannot_be_loaded_stops_the_build_first():
