@@ -26,8 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measure import machine  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.teacher_client import TeacherClient  # noqa: E402
+from pipeline.settings import load_config  # noqa: E402
+from pipeline.teachers.client import TeacherClient  # noqa: E402
 
 BODY = json.dumps({
     "id": "bench", "object": "chat.completion", "created": 0, "model": "bench",

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measure import machine, run_stage  # noqa: E402
 from bench.synth_pairs import LEAK_KINDS, benchmark_texts, generate, inject_leaks  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.ngrams import NgramIndex  # noqa: E402
-from pipeline.schema import CANONICAL_COLUMNS, REJECTED, conform  # noqa: E402
-from pipeline.stage import BuildContext  # noqa: E402
+from pipeline.engine.schema import CANONICAL_COLUMNS, REJECTED, conform  # noqa: E402
+from pipeline.engine.stage import BuildContext  # noqa: E402
+from pipeline.rules.ngrams import NgramIndex  # noqa: E402
+from pipeline.settings import load_config  # noqa: E402
 from stages.decontaminate import Decontaminate, DecontaminateParams  # noqa: E402
 
 

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measure import machine, run_stage  # noqa: E402
 from bench.synth_pairs import generate  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.keys import normalize  # noqa: E402
-from pipeline.schema import CANONICAL_COLUMNS, DEDUPLICATED, conform  # noqa: E402
-from pipeline.stage import BuildContext  # noqa: E402
+from pipeline.engine.schema import CANONICAL_COLUMNS, DEDUPLICATED, conform  # noqa: E402
+from pipeline.engine.stage import BuildContext  # noqa: E402
+from pipeline.rules.keys import normalize  # noqa: E402
+from pipeline.settings import load_config  # noqa: E402
 from stages.near_dedup import (  # noqa: E402
     NearDedup,
     NearDedupParams,

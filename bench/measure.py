@@ -50,7 +50,7 @@ def run_stage(stage: Any, table: pa.Table, columns: list[str]) -> tuple[pa.Table
     the wall time and the peak memory (this process and its Ray workers)."""
     import ray
 
-    from pipeline.ray_session import dataset_of
+    from pipeline.engine.ray_session import dataset_of
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
     try:

@@ -39,7 +39,7 @@ def vocabulary() -> list[str]:
     """Whole lower-case words of the embedded tokenizer, most frequent (first merged) first;
     `w<rank>` placeholders (several tokens each) when it cannot be loaded."""
     try:
-        from pipeline.tokenizers import load_tokenizer, local_model_dir
+        from pipeline.teachers.tokenizers import load_tokenizer, local_model_dir
 
         tok = load_tokenizer(local_model_dir("~/.cache/rubricforge/models"), "bench")
         ranked = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.keys import normalize
+from pipeline.rules.keys import normalize
 from stages.near_dedup import jaccard, shingles
 
 VOCAB = 50_000

@@ -1,1 +1,2 @@
-"""rubricforge engine: config, plan, Ray execution, teacher clients, cache, output, CLI."""
+"""rubricforge: rules, then the engine, then teachers and output, then (in `stages/`) the
+stages and sources, then the build, plan, estimate and CLI here at the top."""

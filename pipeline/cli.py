@@ -9,7 +9,8 @@ import sys
 import time
 from typing import Any
 
-from pipeline.config import CONF_DIR, ConfigError, load_config
+from pipeline.engine.config import CONF_DIR, ConfigError
+from pipeline.settings import load_config
 
 BUILD_EPILOG = """\
 configuration (Hydra): any key can be set as key=value; a group is chosen as group=option.
@@ -108,7 +109,8 @@ def _cache(args: argparse.Namespace) -> int:
     import datetime
     from pathlib import Path
 
-    from pipeline import cache, storage
+    from pipeline.engine import storage
+    from pipeline.teachers import cache
 
     root = storage.resolve(args.dir or load_config([]).teacher.cache_dir)
     fs, path = storage.fs_of(root)
@@ -149,7 +151,7 @@ def _sources() -> int:
 def _publish(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.publish import PublishError, publish
+    from pipeline.output.publish import PublishError, publish
 
     try:
         publish(Path(args.directory), args.repo, private=args.private, revision=args.revision,
@@ -174,10 +176,10 @@ def _build(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"rubricforge: {exc}", file=sys.stderr)
         return 2
-    from pipeline.engine import run_build
-    from pipeline.local_model import LocalModelError
-    from pipeline.local_server import LocalServerError
-    from pipeline.reading import InputLoadError
+    from pipeline.build import run_build
+    from pipeline.engine.reading import InputLoadError
+    from pipeline.teachers.local_model import LocalModelError
+    from pipeline.teachers.local_server import LocalServerError
 
     if args.estimate:
         from pipeline.estimate import estimate, report
@@ -204,7 +206,7 @@ def _build(args: argparse.Namespace) -> int:
     if cfg.publish.repo:
         from pathlib import Path
 
-        from pipeline.publish import PublishError, publish
+        from pipeline.output.publish import PublishError, publish
 
         try:
             publish(Path(out), cfg.publish.repo, private=cfg.publish.private,

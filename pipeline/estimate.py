@@ -18,14 +18,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.batches import in_play
-from pipeline.engine import apply_stage, read_sources
+from pipeline.build import read_sources
+from pipeline.engine.batches import in_play
+from pipeline.engine.ray_session import ray_session
+from pipeline.engine.runner import apply_stage
+from pipeline.engine.schema import ALIVE, SFT
 from pipeline.plan import Plan
-from pipeline.ray_session import ray_session
-from pipeline.schema import ALIVE, SFT
-from pipeline.spend import price_usd
-from pipeline.teacher_client import prompt_tokens, tokenizer_name, uncached
-from pipeline.teacher_stage import ZERO_SHOT_ACCURACY, TeacherStage
+from pipeline.teachers.client import prompt_tokens, tokenizer_name, uncached
+from pipeline.teachers.spend import price_usd
+from pipeline.teachers.stage import ZERO_SHOT_ACCURACY, TeacherStage
 
 
 @dataclass
@@ -63,7 +64,7 @@ def _cost(teacher: Any, prompt: int, completion: int) -> float | None:
 
 def estimate(cfg: Any, plan: Plan) -> tuple[list[Line], dict[str, int]]:
     """The teacher lines of the plan, and the rows in play when the first teacher is reached."""
-    teachers = [s for s in plan.stages if s.teacher_config() is not None]
+    teachers = [s for s in plan.stages if isinstance(s, TeacherStage)]
     if not teachers:
         return [], {}
     first = teachers[0]

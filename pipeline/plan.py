@@ -9,12 +9,13 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from pipeline import storage
-from pipeline.backends.base import check_backend
-from pipeline.config import ConfigError
-from pipeline.reading import check_data_files
-from pipeline.schema import CANONICAL_COLUMNS, COLUMNS
-from pipeline.stage import BuildContext, Resources, Stage, param_names
+from pipeline.engine import storage
+from pipeline.engine.config import ConfigError
+from pipeline.engine.reading import check_data_files
+from pipeline.engine.schema import CANONICAL_COLUMNS, COLUMNS
+from pipeline.engine.stage import BuildContext, Resources, Stage, param_names
+from pipeline.teachers.backends.base import check_backend
+from pipeline.teachers.stage import TeacherStage
 from stages import stage_registry
 from stages.sources import registry as source_registry
 from stages.sources.base import SAMPLES_DIR, Source
@@ -37,7 +38,7 @@ class Plan:
 
 
 def make_plan(cfg: Any) -> Plan:
-    from pipeline.publish import REPO_ID
+    from pipeline.output.publish import REPO_ID
 
     if cfg.publish.repo is not None and not REPO_ID.match(cfg.publish.repo):
         raise ConfigError(f"config error: publish.repo={cfg.publish.repo!r} is not a Hub id of "
@@ -121,7 +122,7 @@ def _stages(cfg: Any, ctx: BuildContext) -> tuple[list[Stage], list[tuple[str, .
                           f"output needs (key: recipe.stages)")
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:  # a stage declared a column the schema does not know
-        raise ConfigError(f"stage contract error: columns {unknown} are not in pipeline/schema.py")
+        raise ConfigError(f"stage contract error: columns {unknown} are not in pipeline/engine/schema.py")
     return stages, columns_after
 
 
@@ -158,18 +159,17 @@ def _params(cls: type[Stage] | type[Source], raw: Any, key: str) -> Any:
 
 
 def _check_teacher(cfg: Any, stages: list[Stage]) -> None:
-    keys = {"teacher"} | {s.teacher_key for s in stages if s.teacher_key}
+    asking = [s for s in stages if isinstance(s, TeacherStage)]
+    keys = {"teacher"} | {s.teacher_key for s in asking}
     for key in sorted(keys):
-        _check_one_teacher(key, cfg[key], any(s.teacher_key == key for s in stages))
+        _check_one_teacher(key, cfg[key], any(s.teacher_key == key for s in asking))
 
 
 def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
     backend = check_backend(key, t)
-    for name in ("max_tokens", "concurrency", "max_attempts", "replicas", "tensor_parallel_size"):
+    for name in ("max_tokens", "concurrency", "max_attempts"):
         if getattr(t, name) < 1:
             raise ConfigError(f"config error: {key}.{name} must be >= 1")
-    if t.num_gpus < 0:
-        raise ConfigError(f"config error: {key}.num_gpus must be >= 0")
     if t.timeout_s <= 0:
         raise ConfigError(f"config error: {key}.timeout_s must be > 0")
     if t.max_cost_usd is not None:
@@ -182,6 +182,6 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
     if not asked:
         return
     if t.tokenizer:  # one that cannot be loaded stops the build here, not in a worker
-        from pipeline.tokenizers import load_tokenizer
+        from pipeline.teachers.tokenizers import load_tokenizer
 
         load_tokenizer(t.tokenizer, f"{key}.tokenizer")

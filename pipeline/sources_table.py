@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from pipeline.card import CARDS_DIR
-from pipeline.config import CONF_DIR, SourceConfig
+from pipeline.engine.config import CONF_DIR, SourceConfig
+from pipeline.output.card import CARDS_DIR
 from stages.sources import registry
 from stages.sources.base import SAMPLES_DIR
 

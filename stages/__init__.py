@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from functools import cache
 
-from pipeline.discovery import discover
-from pipeline.stage import Stage
+from pipeline.engine.discovery import discover
+from pipeline.engine.stage import Stage
 
 
 @cache

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.keys import seeded_order
-from pipeline.schema import ALIVE, REJECTED, SFT
-from pipeline.stage import Stage
+from pipeline.engine.schema import ALIVE, REJECTED, SFT
+from pipeline.engine.stage import Stage
+from pipeline.rules.keys import seeded_order
 
 LABEL = {"model_a": "A", "model_b": "B"}
 

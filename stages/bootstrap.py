@@ -2,7 +2,7 @@
 showing it the flawed judgement and the correct verdict.
 
 The new trace must pass the same filter as pass 1 and must not lean on the hint
-(`pipeline/hint_leak.py`); otherwise the row stays rejected, with pass 2's reason and pass 1's
+(`pipeline/rules/hint_leak.py`); otherwise the row stays rejected, with pass 2's reason and pass 1's
 in `detail`. The data keeps the plain judge prompt: the hinted request exists only in the
 teacher's cache. Each row records its pass (`pass_index`), its teacher and, under `pass1`, what
 pass 1 produced.
@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.hint_leak import hint_leak
-from pipeline.judge_prompt import hinted_messages, placed
-from pipeline.schema import ALIVE, REJECTED, SFT
-from pipeline.stage import decide
-from pipeline.teacher_client import RESULT_COLUMNS, TeacherResult, result_columns
-from pipeline.teacher_stage import ZERO_SHOT_ACCURACY, Messages, TeacherStage
-from pipeline.templates import fill
-from pipeline.verdict import COST_CAP, WINNER_TO_LABEL, check_response
+from pipeline.engine.schema import ALIVE, REJECTED, SFT
+from pipeline.engine.stage import decide
+from pipeline.rules.hint_leak import hint_leak
+from pipeline.rules.judge_prompt import hinted_messages, placed
+from pipeline.rules.templates import fill
+from pipeline.rules.verdict import COST_CAP, WINNER_TO_LABEL, check_response
+from pipeline.teachers.client import RESULT_COLUMNS, TeacherResult, result_columns
+from pipeline.teachers.stage import ZERO_SHOT_ACCURACY, Messages, TeacherStage
 
 
 class Bootstrap(TeacherStage):

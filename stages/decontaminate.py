@@ -18,11 +18,11 @@ from typing import Any
 import pyarrow as pa
 import ray
 
-from pipeline.config import ConfigError
-from pipeline.ngrams import Match, NgramIndex
-from pipeline.reading import check_data_files
-from pipeline.schema import REJECTED
-from pipeline.stage import Stage, decide, map_rows
+from pipeline.engine.config import ConfigError
+from pipeline.engine.reading import check_data_files
+from pipeline.engine.schema import REJECTED
+from pipeline.engine.stage import Stage, decide, map_rows
+from pipeline.rules.ngrams import Match, NgramIndex
 from stages.benchmarks import SAMPLES_DIR, benchmark_prompts
 
 log = logging.getLogger("rubricforge")

@@ -19,9 +19,9 @@ from typing import Any
 import pyarrow as pa
 import ray
 
-from pipeline.duplicates import Duplicates, mark_duplicates
-from pipeline.keys import keep_rank, row_id, row_text
-from pipeline.stage import Stage
+from pipeline.engine.duplicates import Duplicates, mark_duplicates
+from pipeline.engine.stage import Stage
+from pipeline.rules.keys import keep_rank, row_id, row_text
 
 KEYS = ("prompt", "pair")
 

@@ -31,9 +31,9 @@ import pyarrow.compute as pc
 import ray
 from datasketch import MinHash
 
-from pipeline.duplicates import mark_duplicates
-from pipeline.keys import keep_rank, row_id, row_text
-from pipeline.stage import Stage
+from pipeline.engine.duplicates import mark_duplicates
+from pipeline.engine.stage import Stage
+from pipeline.rules.keys import keep_rank, row_id, row_text
 
 KEYS = ("prompt", "pair")
 MODES = ("group", "remove")

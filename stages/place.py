@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.keys import seeded_order
-from pipeline.stage import Stage
+from pipeline.engine.stage import Stage
+from pipeline.rules.keys import seeded_order
 
 
 class Place(Stage):

@@ -6,8 +6,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.judge_prompt import judge_messages, placed
-from pipeline.stage import Stage, map_rows
+from pipeline.engine.stage import Stage, map_rows
+from pipeline.rules.judge_prompt import judge_messages, placed
 
 
 class Render(Stage):

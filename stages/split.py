@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipeline.keys import rank_key
-from pipeline.schema import RL, SFT
-from pipeline.stage import Stage
+from pipeline.engine.schema import RL, SFT
+from pipeline.engine.stage import Stage
+from pipeline.rules.keys import rank_key
 
 
 @dataclass(frozen=True)

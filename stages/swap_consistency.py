@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.judge_prompt import judge_messages, placed
-from pipeline.schema import REJECTED, SFT
-from pipeline.stage import decide
-from pipeline.teacher_client import TeacherResult
-from pipeline.teacher_stage import Messages, TeacherStage
-from pipeline.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, check_response
+from pipeline.engine.schema import REJECTED, SFT
+from pipeline.engine.stage import decide
+from pipeline.rules.judge_prompt import judge_messages, placed
+from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, check_response
+from pipeline.teachers.client import TeacherResult
+from pipeline.teachers.stage import Messages, TeacherStage
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.schema import SFT
-from pipeline.teacher_client import RESULT_COLUMNS, TeacherResult, result_columns
-from pipeline.teacher_stage import Messages, TeacherStage
+from pipeline.engine.schema import SFT
+from pipeline.teachers.client import RESULT_COLUMNS, TeacherResult, result_columns
+from pipeline.teachers.stage import Messages, TeacherStage
 
 
 class Teacher(TeacherStage):

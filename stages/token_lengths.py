@@ -13,9 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.schema import REJECTED, SFT
-from pipeline.stage import Resources, Stage, decide, map_rows
-from pipeline.tokenizers import chats_tokens, load_tokenizer, local_model_dir
+from pipeline.engine.schema import REJECTED, SFT
+from pipeline.engine.stage import Resources, Stage, decide, map_rows
+from pipeline.teachers.tokenizers import chats_tokens, load_tokenizer, local_model_dir
 
 
 @dataclass(frozen=True)

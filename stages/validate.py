@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.schema import QUARANTINED
-from pipeline.stage import Stage, decide, map_rows
+from pipeline.engine.schema import QUARANTINED
+from pipeline.engine.stage import Stage, decide, map_rows
 
 ROLES = {"system", "user", "assistant"}
 

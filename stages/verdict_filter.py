@@ -11,10 +11,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.judge_prompt import placed
-from pipeline.schema import REJECTED, SFT
-from pipeline.stage import Stage, decide, map_rows
-from pipeline.verdict import check_response
+from pipeline.engine.schema import REJECTED, SFT
+from pipeline.engine.stage import Stage, decide, map_rows
+from pipeline.rules.judge_prompt import placed
+from pipeline.rules.verdict import check_response
 
 
 class VerdictFilter(Stage):

@@ -13,7 +13,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-from pipeline.config import load_config  # noqa: E402
+from pipeline.settings import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {"HF_TOKEN": "hf_e2e_secret_token_0123456789", "OPENAI_API_KEY": "sk-e2e-secret-0123456789"}
@@ -62,8 +62,8 @@ def run_stage(stage_cls, params, rows, overrides=()) -> dict:
     import pyarrow as pa
     import ray
 
-    from pipeline.schema import CANONICAL_COLUMNS, conform
-    from pipeline.stage import BuildContext
+    from pipeline.engine.schema import CANONICAL_COLUMNS, conform
+    from pipeline.engine.stage import BuildContext
 
     stage = stage_cls(params, BuildContext(load_config(list(overrides))))
     given = (*CANONICAL_COLUMNS, *(c for c in stage.inputs if c not in CANONICAL_COLUMNS))

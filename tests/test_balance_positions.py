@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.config import load_config
+from pipeline.engine.schema import ALIVE, REJECTED
+from pipeline.engine.stage import BuildContext
 from pipeline.plan import make_plan
-from pipeline.schema import ALIVE, REJECTED
-from pipeline.stage import BuildContext
+from pipeline.settings import load_config
 from stages.balance_positions import BalancePositions
 
 

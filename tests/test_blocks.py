@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 import ray
 
-from pipeline.config import load_config
-from pipeline.engine import apply_stage
-from pipeline.ray_session import solid_blocks
-from pipeline.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, conform, schema_of
-from pipeline.stage import BuildContext, Stage, map_rows
+from pipeline.engine.ray_session import solid_blocks
+from pipeline.engine.runner import apply_stage
+from pipeline.engine.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, conform, schema_of
+from pipeline.engine.stage import BuildContext, Stage, map_rows
+from pipeline.settings import load_config
 
 pytestmark = pytest.mark.ray
 CANONICAL = schema_of(CANONICAL_COLUMNS)

@@ -6,9 +6,9 @@ import json
 import os
 import time
 
-from pipeline import cache
-from pipeline.cache import ResponseCache
 from pipeline.cli import main
+from pipeline.teachers import cache
+from pipeline.teachers.cache import ResponseCache
 
 RECORD = {"content": "<answer>[[A]]</answer>", "finish_reason": "stop", "prompt_tokens": 100,
           "completion_tokens": 20, "latency_s": 0.5}

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from pipeline.card import license_of, size_category, usage_lines
 from pipeline.cli import main
-from pipeline.publish import MAX_FILES_PER_COMMIT, PublishError, local_files, plan_commits, publish
+from pipeline.output.card import license_of, size_category, usage_lines
+from pipeline.output.publish import MAX_FILES_PER_COMMIT, PublishError, local_files, plan_commits, publish
 
 TOKEN = "hf_card_test_secret_0123456789"
 

@@ -8,11 +8,12 @@ from collections import Counter
 
 import pytest
 
-from pipeline.config import ConfigError, load_config
-from pipeline.manifest import Tally
-from pipeline.ngrams import NgramIndex, words
+from pipeline.engine.config import ConfigError
+from pipeline.engine.schema import ALIVE, REJECTED
+from pipeline.output.manifest import Tally
 from pipeline.plan import make_plan
-from pipeline.schema import ALIVE, REJECTED
+from pipeline.rules.ngrams import NgramIndex, words
+from pipeline.settings import load_config
 from stages.benchmarks import SAMPLES_DIR, benchmark_prompts, prompt_text
 from stages.decontaminate import Decontaminate, DecontaminateParams
 
@@ -157,7 +158,7 @@ def test_a_benchmark_published_outside_the_hub_is_read_from_its_pinned_url(tmp_p
     import datasets
     from omegaconf import OmegaConf
 
-    from pipeline.reading import InputLoadError
+    from pipeline.engine.reading import InputLoadError
 
     sample = json.loads((SAMPLES_DIR / "rmb.json").read_text())
     files = ["RMB_dataset/Pairwise_set/Harmlessness/S1.json",

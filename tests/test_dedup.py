@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from pipeline.schema import ALIVE, DEDUPLICATED
+from pipeline.engine.schema import ALIVE, DEDUPLICATED
 from stages.exact_dedup import ExactDedup, ExactDedupParams
 from stages.near_dedup import NearDedup, NearDedupParams, bands_rows
 

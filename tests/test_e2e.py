@@ -22,11 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import DatasetCard
 
-from pipeline.card import funnel_rows
-from pipeline.config import load_config
-from pipeline.judge_prompt import placed
-from pipeline.keys import row_text
-from pipeline.verdict import check_trace
+from pipeline.output.card import funnel_rows
+from pipeline.rules.judge_prompt import placed
+from pipeline.rules.keys import row_text
+from pipeline.rules.verdict import check_trace
+from pipeline.settings import load_config
 from stages.sources import get_source
 from stages.sources.base import SAMPLES_DIR
 
@@ -299,7 +299,7 @@ def test_no_prompt_lands_in_both_sft_and_rl(runs):
 def test_s3_cache_and_output_give_the_same_dataset(runs, s3):
     """The teacher cache and the output on S3 (moto on loopback): the warm cache answers
     everything, and the shards on S3 are the local build's, byte for byte."""
-    from pipeline import storage
+    from pipeline.engine import storage
 
     url = "s3://rubricforge-test/e2e"
     storage.upload_dir(runs["root"] / "cache", f"{url}/cache")
@@ -479,7 +479,7 @@ def test_a_capped_build_then_a_killed_one_resume_without_asking_anything_twice(t
         # the kill comes once no request past the gate is still being answered, the answers
         # already sent are in the cache (the server counts them), and a request is held
         # unanswered (in flight)
-        from pipeline.cache import stats
+        from pipeline.teachers.cache import stats
 
         while (faults.busy or not faults.held
                or stats(str(tmp_path / "cache"))["responses"] < sum(faults.answered.values())):
@@ -543,7 +543,7 @@ def test_ctrl_c_stops_a_build_in_seconds_and_keeps_what_was_paid_for(tmp_path):
     assert (out / "manifest.json").read_text() == '{"previous": "build"}'
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
     # every request sent was answered into the cache: a rerun pays for none of them again
-    from pipeline.cache import stats
+    from pipeline.teachers.cache import stats
 
     assert stats(str(tmp_path / "cache"))["responses"] == sent >= 4
     left = psutil.wait_procs([p for p in psutil.process_iter() if _sid(p) == proc.pid],
@@ -554,7 +554,7 @@ def test_ctrl_c_stops_a_build_in_seconds_and_keeps_what_was_paid_for(tmp_path):
 def test_build_publish_repo_publishes_the_build_to_the_hub(runs, tmp_path):
     """`build publish.repo=...` with the real client against a loopback fake of the Hub API:
     every file of the build (shards and plots through LFS) lands in the repo."""
-    from pipeline.publish import local_files
+    from pipeline.output.publish import local_files
 
     from fake_hub import FakeHub
 

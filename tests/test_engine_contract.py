@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.engine import StageContractError, apply_to_batch
-from pipeline.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, conform
-from pipeline.shards import ShardWriter, sha256_file
-from pipeline.stage import BuildContext, Stage, decide, map_rows
+from pipeline.engine.batches import StageContractError, apply_to_batch
+from pipeline.engine.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, conform
+from pipeline.engine.stage import BuildContext, Stage, decide, map_rows
+from pipeline.output.shards import ShardWriter, sha256_file
 
 COLUMNS = (*CANONICAL_COLUMNS, "split")
 

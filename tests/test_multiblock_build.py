@@ -17,8 +17,8 @@ import pytest
 
 from bench import slow_api
 from bench.scale_data import data_overrides, write_all
-from pipeline.config import load_config
-from pipeline.keys import normalize
+from pipeline.rules.keys import normalize
+from pipeline.settings import load_config
 from stages.sources import get_source
 
 from conftest import build

@@ -8,13 +8,15 @@ import re
 import pyarrow as pa
 import pytest
 
-from pipeline.batches import request_table as table_of
-from pipeline.cache import ResponseCache, request_key
-from pipeline.config import ConfigError, load_config
-from pipeline.offline_engine import from_engine, processor_config, store, to_engine
+from pipeline.engine.batches import request_table as table_of
+from pipeline.engine.config import ConfigError
 from pipeline.plan import make_plan
-from pipeline.teacher_client import TeacherClient, request_for, uncached
-from pipeline.verdict import trace_regex
+from pipeline.rules.verdict import trace_regex
+from pipeline.settings import load_config
+from pipeline.teachers.cache import ResponseCache, request_key
+from pipeline.teachers.client import TeacherClient, request_for, uncached
+from pipeline.teachers.offline_engine import from_engine, processor_config, store, to_engine
+from pipeline.teachers.stage import TeacherStage
 
 from fake_openai import FakeOpenAI, completion
 
@@ -124,4 +126,5 @@ def test_settings_an_offline_engine_cannot_honour_are_refused(overrides, message
 
 def test_the_vllm_backend_plans_for_both_passes():
     plan = make_plan(load_config(["teacher=vllm", "teacher2=vllm"]))
-    assert {s.teacher_config().backend for s in plan.stages if s.teacher_key} == {"vllm"}
+    assert {s.teacher_config().backend for s in plan.stages
+            if isinstance(s, TeacherStage)} == {"vllm"}

@@ -8,16 +8,17 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 
-from pipeline.config import ConfigError, load_config
-from pipeline.formats import to_sft
-from pipeline.hint_leak import hint_leak
-from pipeline.judge_prompt import judge_messages
-from pipeline.manifest import Tally, quality
+from pipeline.engine.config import ConfigError
+from pipeline.engine.schema import ALIVE, CANONICAL_COLUMNS, REJECTED, SFT, conform
+from pipeline.engine.stage import BuildContext
+from pipeline.output.formats import to_sft
+from pipeline.output.manifest import Tally, quality
 from pipeline.plan import make_plan
-from pipeline.schema import ALIVE, CANONICAL_COLUMNS, REJECTED, SFT, conform
-from pipeline.stage import BuildContext
-from pipeline.templates import fill
-from pipeline.verdict import WINNER_TO_LABEL, check_trace, compute_score
+from pipeline.rules.hint_leak import hint_leak
+from pipeline.rules.judge_prompt import judge_messages
+from pipeline.rules.templates import fill
+from pipeline.rules.verdict import WINNER_TO_LABEL, check_trace, compute_score
+from pipeline.settings import load_config
 from stages.bootstrap import Bootstrap
 from stages.swap_consistency import SwapConsistency, SwapConsistencyParams
 from stages.teacher import Teacher

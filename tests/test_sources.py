@@ -8,9 +8,9 @@ from collections import Counter
 import datasets
 import pytest
 
-from pipeline.config import load_config
-from pipeline.reading import InputLoadError
-from pipeline.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED
+from pipeline.engine.reading import InputLoadError
+from pipeline.engine.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED
+from pipeline.settings import load_config
 from stages.sources import get_source, registry
 from stages.sources.base import SAMPLES_DIR, Source, pair_id
 
@@ -197,7 +197,7 @@ def test_ultrafeedback_gives_every_pair_of_scores_a_margin_apart():
 
 
 def test_a_source_setting_is_checked_before_any_work():
-    from pipeline.config import ConfigError
+    from pipeline.engine.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"sources\.ultrafeedback\.params\.margin must be > 0"):
         ultrafeedback_rows("sources.ultrafeedback.params.margin=0")

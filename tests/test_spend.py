@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.progress import clock, describe
-from pipeline.spend import Meter, price_usd
-from pipeline.teacher_client import prompt_tokens, tokenizer_name
+from pipeline.settings import load_config
+from pipeline.teachers.client import prompt_tokens, tokenizer_name
+from pipeline.teachers.progress import clock, describe
+from pipeline.teachers.spend import Meter, price_usd
 
 from conftest import chatml
 
@@ -37,7 +37,7 @@ def test_without_a_cap_everything_goes_and_is_counted():
 def test_offline_engines_start_the_clock_without_being_admitted(monkeypatch):
     """Engines are not capped, so nothing calls `admit`; `begin` starts the stage's clock and
     its requests/s count from when the engines started, not from the first batch back."""
-    import pipeline.spend as spend
+    import pipeline.teachers.spend as spend
 
     now = iter([100.0, 110.0])
     monkeypatch.setattr(spend.time, "time", lambda: next(now))

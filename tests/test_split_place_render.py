@@ -8,10 +8,10 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 
-from pipeline.config import load_config
-from pipeline.judge_prompt import judge_messages
-from pipeline.stage import BuildContext
-from pipeline.templates import fill
+from pipeline.engine.stage import BuildContext
+from pipeline.rules.judge_prompt import judge_messages
+from pipeline.rules.templates import fill
+from pipeline.settings import load_config
 from stages.place import Place
 from stages.split import Split, SplitParams
 

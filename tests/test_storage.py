@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import cache, storage
-from pipeline.cache import ResponseCache
-from pipeline.shards import ShardWriter
+from pipeline.engine import storage
+from pipeline.output.shards import ShardWriter
+from pipeline.teachers import cache
+from pipeline.teachers.cache import ResponseCache
 
 RECORD = {"content": "<answer>[[B]]</answer>", "finish_reason": "stop", "prompt_tokens": 7,
           "completion_tokens": 3}
@@ -100,11 +101,11 @@ def test_written_files_get_the_users_normal_permissions(tmp_path):
     import subprocess
     import sys
 
-    from pipeline import storage
+    from pipeline.engine import storage
 
     for mask in (0o022, 0o027):
         target = tmp_path / f"{mask:o}" / "train-00000-of-00001.parquet"
-        code = (f"import os; os.umask({mask}); from pipeline import storage; "
+        code = (f"import os; os.umask({mask}); from pipeline.engine import storage; "
                 f"storage.write_bytes({str(target)!r}, b'rows')")
         subprocess.run([sys.executable, "-c", code], check=True)
         assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask

@@ -10,10 +10,10 @@ import threading
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline.cache import ResponseCache, request_key
-from pipeline.config import load_config
-from pipeline.model_identity import _identity
-from pipeline.teacher_client import TeacherClient, request_for
+from pipeline.settings import load_config
+from pipeline.teachers.cache import ResponseCache, request_key
+from pipeline.teachers.client import TeacherClient, request_for
+from pipeline.teachers.model_identity import _identity
 
 from fake_openai import FakeOpenAI, completion
 
@@ -238,7 +238,7 @@ def test_the_cost_cap_holds_against_a_provider_that_bills_every_byte(teacher):
     plus the chat format's overhead), not characters / 4: with three clients sharing one meter,
     eight requests in flight, and a provider billing as much as it can, the spend the server
     billed never passes the cap; a higher cap then asks only what was held back."""
-    from pipeline.spend import Meter, price_usd
+    from pipeline.teachers.spend import Meter, price_usd
 
     def capped(cap: float):
         return load_config(["teacher=openai", "teacher.model=fake-judge",
@@ -287,7 +287,7 @@ def _batch_teacher(cache_dir: str, **extra: str):
 
 
 def test_batch_backend_retries_failed_lines_in_a_new_job_at_half_price(tmp_path):
-    from pipeline.spend import Meter, price_usd
+    from pipeline.teachers.spend import Meter, price_usd
 
     from fake_openai import FakeBatchAPI
 
@@ -351,7 +351,7 @@ def test_a_restarted_build_picks_up_its_batch_job_instead_of_paying_again(tmp_pa
 def test_a_stream_keeps_the_concurrency_in_flight_across_batches(teacher):
     """Batches of 3 requests, 8 allowed in flight: the server holds each answer until 8 are
     waiting together, which a client that asks batch by batch never reaches."""
-    from pipeline.batches import request_table
+    from pipeline.engine.batches import request_table
 
     together = threading.Barrier(8, timeout=60)
     refused = "question 13"

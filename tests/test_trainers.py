@@ -19,9 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import expand, load_config
-from pipeline.local_model import ensure_checkpoint
-from pipeline.verdict import score
+from pipeline.engine.config import expand
+from pipeline.rules.verdict import score
+from pipeline.settings import load_config
+from pipeline.teachers.local_model import ensure_checkpoint
 
 from conftest import ROOT
 
@@ -123,7 +124,7 @@ def test_verl_reads_rl_and_loads_the_reward_from_the_readme_command(built, tmp_p
     assert report["verl"] == "0.9.1"
     rl = read_part(out, "rl").to_pylist()
     assert report["rows"] == len(rl)
-    assert report["reward_path"] == str(ROOT / "pipeline" / "verdict.py")
+    assert report["reward_path"] == str(ROOT / "pipeline" / "rules" / "verdict.py")
     assert sorted(report["ground_truths"]) == sorted(r["reward_model"]["ground_truth"] for r in rl)
     # verl's loader, from the command's keys: +1 for the right verdict, -1 for the wrong one
     assert report["scores"] == [1.0, -1.0] * len(rl)

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.verdict import (
+from pipeline.rules.verdict import (
     check_trace,
     compute_score,
     score,
@@ -15,6 +14,7 @@ from pipeline.verdict import (
     trl_reward,
     verdict_of,
 )
+from pipeline.settings import load_config
 
 CHAT = ("<type>Chat</type>\n<rubric>1. Accuracy (weight 70%) 2. Clarity (30%)\n"
         "<justify>Facts matter most here.</justify>\n</rubric>\n"

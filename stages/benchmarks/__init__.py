@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.reading import InputLoadError, read_dataset
+from pipeline.engine.reading import InputLoadError, read_dataset
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from functools import cache
 
-from pipeline.discovery import discover
+from pipeline.engine.discovery import discover
 from stages.sources.base import Source
 
 

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import datasets
 import pyarrow as pa
 
-from pipeline.reading import InputLoadError, builder_for, read_dataset, read_json_rows
-from pipeline.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED, schema_of
-from pipeline.stage import NoParams
+from pipeline.engine.reading import InputLoadError, builder_for, read_dataset, read_json_rows
+from pipeline.engine.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED, schema_of
+from pipeline.engine.stage import NoParams
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 INDEX_COLUMN = "__source_index"

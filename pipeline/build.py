@@ -1,0 +1,170 @@
+"""Run a plan on Ray Data: sources, then each stage in order, then the sorted rows into shards.
+
+Before a stage that asks a teacher, its requests the cache cannot answer are answered into the
+cache as one stream (the endpoints started on demand); the stage then reads the cache. The
+output is written to a temporary directory that replaces `output.dir` only when everything is
+written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.data import DataContext, Dataset
+
+from pipeline.engine import storage
+from pipeline.engine.batches import StageContractError
+from pipeline.engine.config import expand
+from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session, solid_blocks
+from pipeline.engine.runner import apply_stage
+from pipeline.engine.schema import CANONICAL_COLUMNS, ROW_KEY, schema_of
+from pipeline.engine.stage import Stage
+from pipeline.output.writer import write_parts
+from pipeline.plan import Plan
+from pipeline.teachers.answering import answer_pending
+from pipeline.teachers.backends import backend_of
+from pipeline.teachers.progress import TeacherProgress
+from pipeline.teachers.spend import Meter
+from pipeline.teachers.stage import TeacherStage, requests_of
+
+log = logging.getLogger("rubricforge")
+
+
+def read_sources(plan: Plan, use_samples: bool, block_rows: int) -> tuple[Dataset, dict[str, int]]:
+    parts, inputs = [], {}
+    for source, scfg in plan.sources:
+        raw = source.raw_table(scfg, use_samples)
+        inputs[source.name] = raw.num_rows
+        log.warning("source %s: %d rows read", source.name, raw.num_rows)
+        ds = dataset_of(raw, block_rows).map_batches(
+            lambda t, s=source, c=scfg: s.map_batch(t, c), batch_format="pyarrow")
+        parts.append(ds)
+    ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    return ds, inputs
+
+
+class Endpoints:
+    """Teacher endpoints for the build: local servers are started the first time a stage has
+    requests the cache cannot answer, and shared by every later stage that asks the same model."""
+
+    def __init__(self, stack: contextlib.ExitStack, log_path: Path, on_cluster: bool) -> None:
+        self.stack, self.log_path, self.on_cluster = stack, log_path, on_cluster
+        self.local: dict[str, list[str]] = {}
+
+    def urls_for(self, teacher: Any, pending: int) -> list[str] | None:
+        return backend_of(teacher).urls(teacher, pending, self)
+
+
+def start_meters(cfg: Any, stages: list[Stage]) -> dict[str, Any]:
+    """One spend meter actor per teacher setting the stages ask, for this build only."""
+    keys = sorted({s.teacher_key for s in stages if isinstance(s, TeacherStage)})
+    return {key: ray.remote(Meter).options(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+            .remote(cfg[key].max_cost_usd) for key in keys}
+
+
+def report_spend(cfg: Any, snapshots: dict[str, dict[str, Any]]) -> None:
+    """Say what this run spent and, when a cap stopped requests, how to finish."""
+    for key, snap in snapshots.items():
+        stages = snap["stages"].values()
+        refused = sum(s["refused"] for s in stages)
+        sent = sum(s["answered"] + s["errors"] for s in stages)
+        cap = f" of the ${snap['cap_usd']:.2f} cap" if snap["cap_usd"] is not None else ""
+        log.warning("%s %s: %d requests sent this run, $%.4f spent%s", key, cfg[key].model, sent,
+                    snap["spent_usd"], cap)
+        if refused:
+            log.warning("%s.max_cost_usd reached: %d requests not sent, their rows rejected as "
+                        "cost_cap; rerun with a higher %s.max_cost_usd to finish (every answer "
+                        "so far is cached and will not be paid again)", key, refused, key)
+
+
+def run_build(cfg: Any, plan: Plan, command: list[str] | None = None
+              ) -> tuple[dict[str, Any], str, dict[str, float]]:
+    """Build into a staging place beside `output.dir` (a path or fsspec URL) and put it in
+    place only when everything is written; a failed build leaves the old output as it was.
+    Returns the manifest, where the output is, and each step's seconds (also written to
+    `logs/<name>-stages.json`: facts about the run, not the data, so not in the manifest)."""
+    final = storage.resolve(cfg.output.dir)
+    staging = storage.staging_for(final)
+    storage.remove_tree(staging)
+    head, name = storage.parent_and_name(final)
+    logs = Path(head) / "logs" if not storage.is_remote(final) else expand("~/.cache/rubricforge/logs")
+    try:
+        manifest, seconds = _build_into(cfg, plan, staging, logs / f"{name}-teacher.log", command)
+        storage.commit(staging, final, last=("manifest.json", "README.md"))
+    except BaseException:
+        storage.remove_tree(staging)
+        raise
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{name}-stages.json").write_text(json.dumps({"seconds": seconds}, indent=2) + "\n")
+    return manifest, final, seconds
+
+
+def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
+                command: list[str] | None) -> tuple[dict[str, Any], dict[str, float]]:
+    seconds: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        seconds[step] = round(now - clock, 2)
+        clock = now
+        log.warning("%s: done in %.1fs", step, seconds[step])
+
+    with ray_session(cfg.ray), contextlib.ExitStack() as stack:
+        DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
+        if not sys.stderr.isatty():  # no bars to draw: keep the log to what happened
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
+        ds, inputs = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
+        ds = ds.materialize()
+        lap("collect")
+        columns: tuple[str, ...] = CANONICAL_COLUMNS
+        endpoints = Endpoints(stack, teacher_log, on_cluster=joined_cluster(cfg.ray))
+        plan.ctx.meters = start_meters(cfg, plan.stages)
+        progress = TeacherProgress(plan.ctx.meters)
+        stack.callback(progress.close)
+        for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
+            if isinstance(stage, TeacherStage):  # (ds: the rows so far, materialized last step)
+                teacher = stage.teacher_config()
+                requests = ds.map_batches(partial(requests_of, stage),
+                                          batch_format="pyarrow").materialize()
+                pending = requests.count()
+                log.warning("%s: teacher %s: %d requests not in the cache", stage.name,
+                            teacher.model, pending)
+                progress.expect(stage.name, stage.teacher_key, teacher.model, pending)
+                urls = endpoints.urls_for(teacher, pending)
+                plan.ctx.endpoints[stage.name] = urls
+                if pending:  # answered into the cache as one stream; the stage then reads it
+                    plan.ctx.answered[stage.name] = answer_pending(
+                        requests, pending, teacher, stage.name, plan.ctx.meters[stage.teacher_key],
+                        urls, stage.configured_resources())
+            # each stage's result is kept until the next one is: its time is its own
+            ds = apply_stage(ds, stage, columns).materialize()
+            lap(stage.name)
+        ds = solid_blocks(solid_blocks(ds, schema_of(columns)).sort(list(ROW_KEY)),
+                          schema_of(columns))
+        tally, files = write_parts(ds, columns, out, cfg)
+        report_spend(cfg, progress.close())
+        lap("write")
+    from pipeline.output.card import write_card  # matplotlib: on the driver only, at the end
+    from pipeline.output.manifest import build_manifest
+
+    order = ["collect"] + [s.name for s in plan.stages]
+    summaries = {s.name: s.summary() for s in plan.stages}
+    manifest = build_manifest(cfg, inputs, order, tally, files, command, summaries)
+    with tempfile.TemporaryDirectory(prefix="rubricforge-meta-") as meta:
+        (Path(meta) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_card(Path(meta), manifest, tally, cfg)
+        storage.upload_dir(Path(meta), out)
+    if not manifest["balanced"]:
+        raise StageContractError("row accounting does not add up; see manifest.json 'accounting'")
+    return manifest, seconds

@@ -1,0 +1,113 @@
+"""What the engine runs on Ray's workers: a stage applied to one batch, and the split of a batch
+into rows in play and rows decided.
+
+Kept apart from the engine, with light imports: Ray starts fresh worker processes for shuffles
+and actor pools, and each one imports the module its function lives in (the engine's imports
+took 3 s a process: the card's plots, the API client, vLLM's helpers).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.engine.schema import ALIVE, REJECTED, ROW_KEY, conform, put_column
+from pipeline.engine.stage import Stage
+
+
+class StageContractError(RuntimeError):
+    pass
+
+
+def in_play(stage: Stage, batch: pa.Table) -> pa.Array:
+    """The rows a stage gets: live ones, plus those rejected by a stage it reopens."""
+    mask = pc.equal(batch.column("outcome"), ALIVE)
+    if stage.reopens:
+        taken_back = pc.and_(pc.equal(batch.column("outcome"), REJECTED),
+                             pc.is_in(batch.column("decided_by"), pa.array(stage.reopens)))
+        mask = pc.or_(mask, pc.fill_null(taken_back, False))
+    return mask
+
+
+def split_by_play(stage: Stage, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The rows in play and the others."""
+    mask = in_play(stage, batch)
+    return batch.filter(mask), batch.filter(pc.invert(mask))
+
+
+def check_output(stage: Stage, given: int, out: pa.Table) -> None:
+    """A stage returns as many rows as it was given, with every output it declared."""
+    if out.num_rows != given:
+        raise StageContractError(f"stage '{stage.name}' returned {out.num_rows} rows for "
+                                 f"{given}: stages mark rows, they never drop them")
+    missing = [c for c in stage.outputs if c not in out.column_names] if given else []
+    if missing:
+        raise StageContractError(f"stage '{stage.name}' did not write its declared outputs {missing}")
+
+
+def apply_to_batch(stage: Stage, columns: tuple[str, ...], batch: pa.Table) -> pa.Table:
+    """Give the stage the rows in play; pass the others by; check what comes back."""
+    live, done = split_by_play(stage, batch)
+    out = stage.process(live) if live.num_rows else live
+    check_output(stage, live.num_rows, out)
+    return pa.concat_tables([conform(out, columns), conform(done, columns)])
+
+
+class StageActor:
+    """Holds one stage instance for stages that keep state (clients, engines) across batches."""
+
+    def __init__(self, stage: Stage, columns: tuple[str, ...]) -> None:
+        self.stage, self.columns = stage, columns
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return apply_to_batch(self.stage, self.columns, batch)
+
+
+def keep(stage: Stage, playing: bool, columns: tuple[str, ...] | None, batch: pa.Table) -> pa.Table:
+    """The rows in play (or the others, typed as `columns`)."""
+    mask = in_play(stage, batch)
+    rows = batch.filter(mask if playing else pc.invert(mask))
+    return rows if columns is None else conform(rows, columns)
+
+
+def live_columns(stage: Stage, names: tuple[str, ...], batch: pa.Table) -> pa.Table:
+    """The named columns of the rows in play: what a group stage reads, gathered cheaply."""
+    return batch.filter(in_play(stage, batch)).select(list(names))
+
+
+# Per worker process: the lookup of each updates table it was given (built once, reused by
+# every batch the worker maps).
+_LOOKUPS: dict[str, dict[tuple[str, int], int]] = {}
+
+
+def apply_updates(stage: Stage, columns: tuple[str, ...], updates: Any, batch: pa.Table
+                  ) -> pa.Table:
+    """Write a group stage's outputs, decided on the driver (`updates`: an object ref of the
+    row keys and the outputs), into the batch's rows in play."""
+    import ray
+
+    table: pa.Table = ray.get(updates)
+    lookup = _LOOKUPS.get(updates.hex())
+    if lookup is None:
+        _LOOKUPS.clear()
+        keys = zip(*(table.column(k).to_pylist() for k in ROW_KEY), strict=True)
+        lookup = _LOOKUPS[updates.hex()] = {key: i for i, key in enumerate(keys)}
+    live, done = split_by_play(stage, batch)
+    found = [lookup[key] for key in zip(*(live.column(k).to_pylist() for k in ROW_KEY), strict=True)]
+    rows = table.take(pa.array(found, pa.int64()))
+    for name in stage.outputs:
+        live = put_column(live, name, rows.column(name))
+    return pa.concat_tables([conform(live, columns), conform(done, columns)])
+
+
+REQUEST_SCHEMA = pa.schema([("key", pa.string()), ("request", pa.string())])
+
+
+def request_table(requests: dict[str, dict[str, Any]]) -> pa.Table:
+    """Uncached requests as rows: the cache key and the request."""
+    return pa.table({"key": list(requests),
+                     "request": [json.dumps(r, ensure_ascii=False) for r in requests.values()]},
+                    schema=REQUEST_SCHEMA)

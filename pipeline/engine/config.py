@@ -1,0 +1,123 @@
+"""Typed configuration: Hydra composes `conf/` (pipeline/settings.py), these dataclasses
+reject typos and bad values; each teacher backend declares its own settings.
+
+Every check runs before Ray starts or a teacher is called, so a mistake costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message is one line that names the key and what to do."""
+
+
+@dataclass
+class SourceConfig:
+    name: str = "???"
+    # The Hub dataset; null for a source that only comes as files (then set data_files).
+    hub_id: str | None = None
+    revision: str = "main"
+    subset: str | None = None
+    split: str = "train"
+    license: str = "???"
+    # Rows as published (for `rubricforge sources`; the build counts what it reads).
+    rows: int | None = None
+    sample_file: str = "???"
+    data_files: str | None = None
+    shuffle_seed: int | None = None
+    limit: int | None = None
+    exclude_subsets: list[str] = field(default_factory=list)
+    # The source's own settings, checked against its module's `Params` (e.g. a score margin).
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BenchmarkConfig:
+    """A reward benchmark whose prompts must not be trained on (decontamination)."""
+
+    name: str = "???"
+    # The Hub dataset, or null for a benchmark published elsewhere (then `url` and `files`).
+    hub_id: str | None = None
+    revision: str = "main"
+    subset: str | None = None
+    split: str = "train"
+    # Published outside the Hub (RMB on GitHub): `files` (paths) under `url`, a base URL that
+    # pins a commit, read through `datasets` (and its download cache) like the Hub.
+    url: str | None = None
+    files: list[str] = field(default_factory=list)
+    # Local copies instead (a glob), read whatever the recipe.
+    data_files: str | None = None
+    sample_file: str = "???"
+    # The column holding the prompt: a string, or a list of {role, content} turns.
+    prompt_field: str = "prompt"
+    # The column naming a prompt in reports; null: its row number.
+    id_field: str | None = "id"
+
+
+@dataclass
+class OutputConfig:
+    dir: str = "build/${recipe.name}"
+    shard_max_mb: int = 256
+    batch_rows: int = 256
+
+
+@dataclass
+class PromptConfig:
+    system: str = "???"
+    single_turn: str = "???"
+    multi_turn: str = "???"
+    hint: str = "???"
+
+
+@dataclass
+class RecipeConfig:
+    name: str = "???"
+    use_samples: bool = False
+    # Which source keeps a pair when several hold duplicates: listed first wins; unlisted
+    # sources follow by name; ties go to the smaller pair_id.
+    source_priority: list[str] = field(default_factory=list)
+    stages: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+
+@dataclass
+class PublishConfig:
+    # Hub dataset id (org/name) to publish to when the build succeeds; null: do not publish.
+    repo: str | None = None
+    private: bool = False
+    revision: str | None = None
+
+
+@dataclass
+class RayConfig:
+    address: str | None = None
+    num_cpus: int | None = None
+    # Rows per block when a source is read: a unit of work (and of memory) for every stage.
+    block_rows: int = 4096
+
+
+@dataclass
+class RootConfig:
+    seed: int = 0
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    benchmarks: dict[str, BenchmarkConfig] = field(default_factory=dict)
+    # The teachers' settings: each backend declares its own (pipeline/teachers/backends/), and
+    # pipeline/settings.py checks them against it.
+    teacher: Any = field(default_factory=dict)
+    # Pass 2 (bootstrap): asked again, with the correct verdict, for pairs pass 1 got wrong.
+    teacher2: Any = field(default_factory=dict)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+def expand(path: str) -> Path:
+    return Path(os.path.expandvars(os.path.expanduser(path)))

@@ -1,0 +1,102 @@
+"""Run one stage over a Ray Dataset: row stages per block (tasks or actors), group stages on
+the driver over a few light columns, whole-dataset stages on the live rows alone.
+
+Stages see only rows still in play; decided rows go around them, and every batch a stage
+returns is checked against its declared contract.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import pyarrow as pa
+import ray
+from ray.data import Dataset
+
+from pipeline.engine.batches import (
+    StageActor,
+    StageContractError,
+    apply_to_batch,
+    apply_updates,
+    check_output,
+    keep,
+    live_columns,
+)
+from pipeline.engine.ray_session import solid_blocks
+from pipeline.engine.schema import ROW_KEY, conform, schema_of
+from pipeline.engine.stage import Stage
+
+# The names workers resolve (their module must import fast: pipeline/engine/batches.py)
+_keep, _StageActor = keep, StageActor
+
+
+def apply_stage(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
+    """The stage over the dataset; a row stage sees a whole block per call."""
+    if stage.group_by is not None:
+        return _apply_to_groups(ds, stage, columns)
+    if stage.whole_dataset:
+        return _apply_to_live_set(ds, stage, columns)
+    resources = stage.configured_resources()
+    res = resources.ray_args()
+    if resources.actors:
+        return ds.map_batches(_StageActor, fn_constructor_args=(stage, columns),
+                              compute=ray.data.ActorPoolStrategy(size=resources.actors),
+                              batch_format="pyarrow", batch_size=None, **res)
+    return ds.map_batches(partial(apply_to_batch, stage, columns), batch_format="pyarrow",
+                          batch_size=None, **res)
+
+
+def _apply_to_groups(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
+    """Group stages read a few light columns (ids, labels) of many rows: those columns of the
+    rows in play are gathered on the driver, each group is given to the stage there, and its
+    outputs are mapped back onto the rows. No row moves through a shuffle."""
+    names = tuple(dict.fromkeys((*ROW_KEY, *stage.group_by, *stage.inputs,
+                                 *(c for c in stage.optional_inputs if c in columns))))
+    ds = ds.materialize()
+    parts = [t for t in ray.get(ds.map_batches(partial(live_columns, stage, names),
+                                               batch_format="pyarrow").to_arrow_refs())
+             if t.num_rows]
+    if not parts:
+        return ds.map_batches(partial(conform, names=columns), batch_format="pyarrow")
+    live = pa.concat_tables(parts)
+    outputs = []
+    for _key, rows in _groups(live, stage.group_by):
+        out = stage.process(rows)
+        check_output(stage, rows.num_rows, out)
+        outputs.append(conform(out, (*ROW_KEY, *stage.outputs)))
+    updates = ray.put(pa.concat_tables(outputs))
+    return ds.map_batches(partial(apply_updates, stage, columns, updates), batch_format="pyarrow")
+
+
+def _groups(rows: pa.Table, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...], pa.Table]]:
+    """The rows of each distinct value of `keys`, in a stable order (rows keep their order)."""
+    if not keys:
+        return [((), rows)]
+    index: dict[tuple[Any, ...], list[int]] = {}
+    for i, key in enumerate(zip(*(rows.column(k).to_pylist() for k in keys), strict=True)):
+        index.setdefault(key, []).append(i)
+    return [(key, rows.take(index[key])) for key in sorted(index, key=repr)]
+
+
+def _apply_to_live_set(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
+    """Stages that need all live rows at once (dedup across sources) get them as a dataset;
+    decided rows go around them. Every dataset here is rebuilt from solid blocks: the split
+    into live and decided rows, and the stage's own shuffles, leave blocks without rows."""
+    schema = schema_of(columns)
+    ds = ds.materialize()  # read twice below: once for live rows, once for decided ones
+    live = solid_blocks(ds.map_batches(partial(_keep, stage, True, None), batch_format="pyarrow"),
+                        schema)  # (with no live rows, only its count is read)
+    done = solid_blocks(ds.map_batches(partial(_keep, stage, False, columns),
+                                       batch_format="pyarrow"), schema)
+    n_live = live.count()
+    if n_live == 0:
+        return done
+    out = stage.process_dataset(live).map_batches(partial(conform, names=columns),
+                                                  batch_format="pyarrow")
+    out = solid_blocks(out, schema)
+    n_out = out.count()
+    if n_out != n_live:
+        raise StageContractError(f"stage '{stage.name}' returned {n_out} rows for {n_live}: "
+                                 "stages mark rows, they never drop them")
+    return out.union(done)

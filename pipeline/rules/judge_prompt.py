@@ -1,0 +1,46 @@
+"""The judge's chat, written one way for every stage that asks a judge: render (the prompt kept
+in the data), the swapped-order check, and pass 2 (the prompt plus a hint, never kept).
+
+Both sides go through the same function with only the letter changed, so nothing but the
+content tells Chatbot A from Chatbot B.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.rules.templates import fill
+
+Messages = list[dict[str, str]]
+
+
+def conversation(messages: Messages, letter: str) -> str:
+    names = {"user": "User", "assistant": f"Chatbot {letter}", "system": "System"}
+    return "\n\n".join(f"{names[m['role']]}: {m['content']}" for m in messages)
+
+
+def judge_messages(prompt: Messages, answer_a: str, answer_b: str, templates: Any) -> Messages:
+    """The judge's chat: system prompt plus one user turn holding the question and both sides."""
+    if len(prompt) == 1 and prompt[0]["role"] == "user":
+        user = fill(templates.single_turn, {"question": prompt[0]["content"],
+                                            "answer_a": answer_a, "answer_b": answer_b})
+    else:
+        user = fill(templates.multi_turn, {
+            "conversation_a": conversation([*prompt, {"role": "assistant", "content": answer_a}], "A"),
+            "conversation_b": conversation([*prompt, {"role": "assistant", "content": answer_b}], "B"),
+        })
+    return [{"role": "system", "content": templates.system}, {"role": "user", "content": user}]
+
+
+def placed(row: dict[str, Any], winner: str) -> tuple[str, str]:
+    """The two answers as Chatbot A and B, with the chosen one where `winner` says."""
+    good, bad = row["chosen"][0]["content"], row["rejected"][0]["content"]
+    return (good, bad) if winner == "model_a" else (bad, good)
+
+
+def hinted_messages(judge: Messages, flawed_trace: str | None, label: str, templates: Any) -> Messages:
+    """Pass 2's request: the judge prompt, the flawed first judgement (when there is one), and
+    the correct verdict as a hint. Only the teacher sees this; the data keeps `judge`."""
+    hint = fill(templates.hint, {"label": label})
+    turns = [{"role": "assistant", "content": flawed_trace}] if flawed_trace else []
+    return [*judge, *turns, {"role": "user", "content": hint}]

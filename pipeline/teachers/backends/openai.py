@@ -1,0 +1,36 @@
+"""Any OpenAI-compatible chat-completions endpoint (OpenAI, a vLLM server, a gateway)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.engine.config import ConfigError
+from pipeline.teachers.backends.base import Backend, TeacherConfig
+
+
+@dataclass
+class APIConfig(TeacherConfig):
+    # The endpoint (null: OpenAI's), and the environment variable that holds the key (the key
+    # itself is never written anywhere).
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+    Config = APIConfig
+
+    def check(self, key: str, t: Any, asked: bool) -> None:
+        super().check(key, t, asked)
+        if asked and not os.environ.get(t.api_key_env) and not t.base_url:
+            raise ConfigError(f"config error: {key}={t.backend} needs an API key in the "
+                              f"environment variable {t.api_key_env} (key: {key}.api_key_env), "
+                              f"or set {key}.base_url for a server without keys")
+
+    def urls(self, t: Any, pending: int, endpoints: Any) -> list[str] | None:
+        return [t.base_url] if t.base_url else None
+
+    def api_key(self, t: Any) -> str:
+        return os.environ.get(t.api_key_env) or "unused"

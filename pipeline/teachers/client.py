@@ -1,0 +1,422 @@
+"""Chat completions through the `openai` async client, bounded in concurrency, behind the cache.
+
+The same code reaches OpenAI, a vLLM server (the embedded local teacher is one) and any
+compatible endpoint. Transient failures (429, 5xx, time-outs) are retried by the client with
+backoff; what still fails comes back as an error string, never as an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+import pyarrow as pa
+from omegaconf import DictConfig, OmegaConf
+from openai.types.chat import ChatCompletion
+
+from pipeline.rules.verdict import trace_regex
+from pipeline.teachers.backends import backend_of
+from pipeline.teachers.cache import RECORD_FIELDS, ResponseCache, completion_record, request_key
+from pipeline.teachers.model_identity import checkpoint_identity
+from pipeline.teachers.rate_limit import SharedBudget
+from pipeline.teachers.spend import MeterHandle, not_sent_error, price_usd
+
+log = logging.getLogger("rubricforge.teacher")
+
+# What became of each request asked before its stage ran: None (answered, in the cache) or the
+# error its row gets.
+Answered = dict[str, str | None]
+
+
+@dataclass
+class TeacherResult:
+    content: str | None
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    cached: bool
+    error: str | None
+
+
+def from_record(record: dict[str, Any], cached: bool) -> TeacherResult:
+    """An answer as the stages see it. An empty answer was paid for and is cached like any
+    other, but it is no trace: the row gets an error that says so."""
+    empty = not record["content"] and record["finish_reason"] != "length"
+    error = f"empty answer (finish_reason {record['finish_reason']})" if empty else None
+    return TeacherResult(*(record[f] for f in RECORD_FIELDS), cached=cached, error=error)
+
+
+def _retry_pause(exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before trying again, or None when trying again cannot help (a 400, say).
+    429s wait what the server's Retry-After says; the rest back off exponentially, with jitter
+    so that workers do not retry in step."""
+    # a body that is not JSON comes from a gateway in trouble, as a 5xx does
+    retriable = (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError,
+                 openai.InternalServerError, json.JSONDecodeError)
+    if not isinstance(exc, retriable):
+        return None
+    backoff = min(60.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+    response = getattr(exc, "response", None)
+    header = response.headers.get("retry-after") if response is not None else None
+    try:
+        return max(0.0, float(header)) if header is not None else backoff
+    except ValueError:  # an HTTP date: rare; back off instead
+        return backoff
+
+
+# Providers' tokenizers are not all public: without `teacher.tokenizer` a prompt is estimated
+# as characters / 4 (TPM budget and `build --estimate`). That is an estimate, not a bound: code,
+# numbers and non-Latin text take more tokens. The cost cap reserves a bound instead.
+CHARS_PER_TOKEN = 4
+# Tokens a chat format may add around each message, and before the reply, beyond the text;
+# OpenAI's formats add 3-4 per message and 3 for the reply.
+MESSAGE_OVERHEAD_TOKENS = 8
+
+
+def prompt_chars(messages: list[dict[str, str]]) -> int:
+    return sum(len(m["content"]) for m in messages)
+
+
+def tokenizer_name(teacher_cfg: Any) -> str | None:
+    """The tokenizer that counts this teacher's prompt tokens: `teacher.tokenizer`, else the
+    local model's own; None: characters / 4."""
+    if teacher_cfg.tokenizer:
+        return teacher_cfg.tokenizer
+    if backend_of(teacher_cfg).serves_checkpoint:
+        from pipeline.teachers.tokenizers import local_model_dir
+
+        return teacher_cfg.checkpoint or local_model_dir(teacher_cfg.model_dir)
+    return None
+
+
+def prompt_tokens(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
+    """Prompt tokens as the teacher counts them where its tokenizer is known, else estimated."""
+    name = tokenizer_name(teacher_cfg)
+    if name is None:
+        return prompt_chars(messages) // CHARS_PER_TOKEN
+    from pipeline.teachers.tokenizers import chat_tokens, load_tokenizer
+
+    return chat_tokens(load_tokenizer(name, "teacher.tokenizer"), messages, generation_prompt=True)
+
+
+def prompt_token_bound(teacher_cfg: Any, messages: list[dict[str, str]], counted: int) -> int:
+    """The most prompt tokens the provider can bill: `counted` (`prompt_tokens`) where the
+    tokenizer is known, else the text's UTF-8 bytes (a byte-level tokenizer, as every current
+    API model has, never makes more tokens than bytes), plus the chat format's overhead per
+    message and before the reply."""
+    if tokenizer_name(teacher_cfg) is not None:
+        text = counted
+    else:
+        text = sum(len(m["content"].encode("utf-8", "surrogatepass")) for m in messages)
+    return text + MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
+
+
+def worst_case(teacher_cfg: Any, messages: list[dict[str, str]]) -> tuple[int, float]:
+    """A request's estimated prompt tokens (for the TPM budget) and the most it can cost (the
+    bound of its prompt and `max_tokens`, for the cap). Counting costs CPU: the prompt is
+    counted once, and only when a TPM budget or a cost cap needs it."""
+    capped = teacher_cfg.max_cost_usd is not None
+    counted = prompt_tokens(teacher_cfg, messages) if teacher_cfg.tpm or capped else 0
+    estimate = counted if teacher_cfg.tpm else 0
+    bound = prompt_token_bound(teacher_cfg, messages, counted) if capped else estimate
+    return estimate, price_usd(teacher_cfg, bound, teacher_cfg.max_tokens)
+
+
+def api_key(teacher_cfg: Any) -> str:
+    """The key the backend sends (from the environment for an API)."""
+    return backend_of(teacher_cfg).api_key(teacher_cfg)
+
+
+# In the cache key, never sent: the sample index and the self-hosted checkpoint's identity.
+KEY_ONLY = ("sample", "checkpoint")
+
+
+def request_for(teacher_cfg: Any, messages: list[dict[str, str]], sample: int = 0) -> dict[str, Any]:
+    """Everything that changes the answer, and so the cache key. Never the endpoint or key."""
+    req: dict[str, Any] = {"model": teacher_cfg.model, "messages": messages,
+                           "max_completion_tokens": teacher_cfg.max_tokens, "sample": sample}
+    checkpoint = checkpoint_identity(teacher_cfg)
+    if checkpoint is not None:  # the weights behind a self-hosted model's name
+        req["checkpoint"] = checkpoint
+    for name in ("temperature", "top_p", "seed"):
+        value = getattr(teacher_cfg, name)
+        if value is not None:
+            req[name] = value
+    if teacher_cfg.guided_format:
+        req["structured_outputs"] = {"regex": trace_regex()}
+    return req
+
+
+class TeacherClient:
+    """Asks one teacher; with several base URLs (replicas of a local engine) requests take
+    turns among them."""
+
+    def __init__(self, teacher_cfg: Any, base_url: str | list[str] | None, meter: Any = None,
+                 stage: str = "teacher", answered: Answered | None = None) -> None:
+        # a plain dataclass: DictConfig lookups cost CPU on every request
+        self.cfg = OmegaConf.to_object(teacher_cfg) if isinstance(teacher_cfg, DictConfig) \
+            else teacher_cfg
+        self.base_urls = [base_url] if isinstance(base_url, str) or base_url is None else base_url
+        self.cache = ResponseCache(teacher_cfg.cache_dir)
+        # The build's meter (a Ray actor) when given; else this client counts on its own.
+        self.meter = MeterHandle(stage, meter, teacher_cfg.max_cost_usd)
+        # The keys answered this run before the stage read them (pipeline/teachers/answering.py)
+        self.answered = answered or {}
+        self.other_models: set[str] = set()
+
+    def complete_all(self, conversations: list[list[dict[str, str]]]) -> list[TeacherResult]:
+        """Answer every conversation: what was answered before the stage from the cache (or its
+        error), cached answers from the cache, the rest concurrently."""
+        requests = [request_for(self.cfg, c) for c in conversations]
+        keys = [request_key(r) for r in requests]
+        # Identical requests are asked once; the other rows get the same answer, unpaid.
+        unique = {k: r for k, r in zip(keys, requests, strict=True)}
+        by_key = {k: self._answered_result(k) for k in unique if k in self.answered}
+        todo = {k: r for k, r in unique.items() if k not in by_key}
+        hits = {k: self.cache.get(k) for k in todo}  # cached answers need no client
+        by_key |= {k: from_record(h, cached=True) for k, h in hits.items() if h is not None}
+        self.meter.note_cached(sum(h is not None for h in hits.values()))
+        todo = {k: r for k, r in todo.items() if hits[k] is None}
+        if todo and backend_of(self.cfg).answers_ahead:  # the engines ran: ask nothing
+            by_key |= {k: TeacherResult(None, None, 0, 0, 0.0, False,
+                                        "no answer from the vLLM engines: rerun to ask again")
+                       for k in todo}
+        elif todo:
+            by_key |= dict(zip(todo, asyncio.run(self._ask_all(todo)), strict=True))
+        seen: set[str] = set()
+        out = []
+        for k in keys:
+            result = by_key[k]
+            out.append(result if k not in seen else dataclasses.replace(result, cached=True))
+            seen.add(k)
+        return out
+
+    def answer_stream(self, batches: Iterator[pa.Table]) -> Answered:
+        """Answer a stream of `request_table` batches into the cache, keeping
+        `teacher.concurrency` requests in flight from the first to the last: a slow answer
+        holds up only its own slot, never a batch. Returns key -> error (None: in the cache)."""
+        if backend_of(self.cfg).batch:
+            return asyncio.run(self._batched_stream(batches))
+        return asyncio.run(self._stream(batches))
+
+    def _clients(self) -> list[openai.AsyncOpenAI]:
+        # Retries are ours, not the client's: a 429 must pause every worker, not just this one.
+        self.budget = SharedBudget(self.cfg)
+        return [openai.AsyncOpenAI(base_url=url, api_key=api_key(self.cfg),
+                                   timeout=self.cfg.timeout_s, max_retries=0,
+                                   http_client=self._http_client())
+                for url in self.base_urls]
+
+    async def _stream(self, batches: Iterator[pa.Table]) -> Answered:
+        clients = self._clients()
+        limit = asyncio.Semaphore(self.cfg.concurrency)
+        # requests read ahead of a free slot: enough that a slot never waits for the reading
+        ahead = asyncio.Semaphore(2 * self.cfg.concurrency)
+        out: Answered = {}
+        running: set[asyncio.Task[None]] = set()
+
+        async def one(i: int, key: str, request: dict[str, Any]) -> None:
+            try:
+                result = await self._one(clients[i % len(clients)], limit, key, request)
+                out[key] = result.error
+            finally:
+                ahead.release()
+
+        try:
+            i = 0
+            # the next batch is fetched off the event loop (from the object store, maybe remote)
+            while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+                for key, request in zip(batch.column("key").to_pylist(),
+                                        batch.column("request").to_pylist(), strict=True):
+                    await ahead.acquire()
+                    task = asyncio.create_task(one(i, key, json.loads(request)))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    i += 1
+            await asyncio.gather(*running)
+        finally:
+            for client in clients:
+                await client.close()
+        return out
+
+    async def _batched_stream(self, batches: Iterator[pa.Table]) -> Answered:
+        """The Batch API takes the stage's requests at once: one job, not one per batch."""
+        unique = {k: json.loads(r) for batch in batches
+                  for k, r in zip(batch.column("key").to_pylist(),
+                                  batch.column("request").to_pylist(), strict=True)}
+        results = await self._ask_all(unique)
+        return {k: r.error for k, r in zip(unique, results, strict=True)}
+
+    async def _ask_all(self, unique: dict[str, dict[str, Any]]) -> list[TeacherResult]:
+        clients = self._clients()
+        limit = asyncio.Semaphore(self.cfg.concurrency)
+        try:
+            if backend_of(self.cfg).batch:
+                return await self._batched(clients[0], unique)
+            return await asyncio.gather(*(
+                self._one(clients[i % len(clients)], limit, k, r)
+                for i, (k, r) in enumerate(unique.items())))
+        finally:
+            for client in clients:
+                await client.close()
+
+    def _http_client(self) -> Any:
+        """The SDK's aiohttp transport, with a connection for every request in flight: it
+        spends about 20% less CPU per request than the default httpx one (bench/RESULTS.md)."""
+        import httpx2
+
+        n = self.cfg.concurrency
+        return openai.DefaultAioHttpClient(
+            timeout=self.cfg.timeout_s,
+            limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n))
+
+    def _answered_result(self, key: str) -> TeacherResult:
+        """A request answered this run before the stage ran: its answer, or why there is none."""
+        hit = self.cache.get(key)
+        if hit is not None:
+            return from_record(hit, cached=False)
+        return TeacherResult(None, None, 0, 0, 0.0, False,
+                             self.answered[key] or "answered but not in the cache: rerun to ask again")
+
+    async def _batched(self, client: openai.AsyncOpenAI, unique: dict[str, dict[str, Any]]
+                       ) -> list[TeacherResult]:
+        """The Batch API path: cached answers first, the rest through batch jobs."""
+        from pipeline.teachers.batch_client import BatchJobs
+
+        hits = {k: self.cache.get(k) for k in unique}
+        pending = {k: r for k, r in unique.items() if hits[k] is None}
+        self.meter.note_cached(len(unique) - len(pending))
+        errors = await BatchJobs(self.cfg, client, self.cache, self.meter).answer(pending)
+        out = []
+        for k in unique:
+            if hits[k] is not None:
+                out.append(from_record(hits[k], cached=True))
+            elif k in errors:
+                out.append(TeacherResult(None, None, 0, 0, 0.0, False, errors[k]))
+            else:
+                out.append(from_record(self.cache.get(k), cached=False))
+        return out
+
+    async def _one(self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore, key: str,
+                   req: dict[str, Any]) -> TeacherResult:
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.meter.note_cached(1)
+            return from_record(hit, cached=True)
+        # structured_outputs (guided decoding) is a vLLM extension of the body, sent as it is
+        body = {k: v for k, v in req.items() if k not in KEY_ONLY}
+        estimate, worst = worst_case(self.cfg, req["messages"])
+        tokens = estimate + self.cfg.max_tokens
+        async with limit:
+            # Admitted inside the concurrency limit: only requests really in flight reserve
+            # their worst case against the cap.
+            answer = await self.meter.admit(worst)
+            if answer != "send":
+                return TeacherResult(None, None, 0, 0, 0.0, False,
+                                     not_sent_error(self.cfg, answer))
+            start = time.monotonic()
+            for attempt in range(1, self.cfg.max_attempts + 1):
+                await self.budget.wait(tokens)
+                sent = time.monotonic()
+                try:
+                    # `post` sends the body as built: `chat.completions.create` would first
+                    # re-walk it against the SDK's types, about 1 ms of CPU per request
+                    resp = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+                    break
+                except Exception as exc:  # API errors and broken bodies alike end as a row's error
+                    pause = _retry_pause(exc, attempt)
+                    if pause is None or attempt == self.cfg.max_attempts:
+                        # a failed request may still have been billed: count its worst case
+                        self.meter.settle(worst, self._billed(exc, worst), 0, 0, True, attempt - 1)
+                        return self._failed(exc, time.monotonic() - start)
+                    if isinstance(exc, openai.RateLimitError):
+                        await self.budget.throttle(pause)
+                    await asyncio.sleep(pause)
+            latency = time.monotonic() - sent
+        usage = resp.usage
+        cost = (price_usd(self.cfg, usage.prompt_tokens, usage.completion_tokens) if usage
+                else worst)
+        if not resp.choices:
+            self.meter.settle(worst, cost, 0, 0, True, attempt - 1)
+            return self._failed(ValueError("response without choices"), latency)
+        record = completion_record(resp.model_dump(), round(latency, 3))
+        self._check_model(resp.model)
+        # paid for: never ask again, even when it is empty; fsynced off the event loop
+        await asyncio.to_thread(self.cache.put, key, record)
+        result = from_record(record, cached=False)
+        self.meter.settle(worst, cost, result.prompt_tokens, result.completion_tokens,
+                          bool(result.error), attempt - 1)
+        return result
+
+    def _check_model(self, reported: str | None) -> None:
+        """Say once when the API answers with another model than the one asked for (a dated
+        snapshot of it, `gpt-4o` answered by `gpt-4o-2024-08-06`, is the same model)."""
+        asked = self.cfg.model
+        if reported and not reported.startswith(asked) and reported not in self.other_models:
+            self.other_models.add(reported)
+            log.warning("teacher %s at %s answered as model %r: its answers are cached under %r; "
+                        "check teacher.model and teacher.base_url", asked, self.base_urls[0],
+                        reported, asked)
+
+    @staticmethod
+    def _billed(exc: Exception, worst: float) -> float:
+        """Refusals (4xx) are not billed; a time-out or a 5xx may have been."""
+        status = getattr(exc, "status_code", None)
+        return 0.0 if status is not None and status < 500 else worst
+
+    def _failed(self, exc: Exception, latency: float) -> TeacherResult:
+        """A one-line error for the row; the key never appears, even if a server echoes it."""
+        status = getattr(exc, "status_code", None)
+        message = str(exc).splitlines()[0][:300] if str(exc) else ""
+        key = api_key(self.cfg)
+        if key != "unused":
+            message = message.replace(key, "***")
+        detail = f"{type(exc).__name__}{f' {status}' if status else ''}: {message}"
+        return TeacherResult(None, None, 0, 0, round(latency, 3), False, detail)
+
+
+def ask(who: str, teacher_cfg: Any, base_url: str | list[str] | None,
+        conversations: list[list[dict[str, str]]], meter: Any = None,
+        answered: Answered | None = None) -> list[TeacherResult]:
+    """Answer conversations for stage `who` and log what it cost: the common path of every
+    stage that asks a teacher."""
+    if not conversations:
+        return []
+    start = time.monotonic()
+    results = TeacherClient(teacher_cfg, base_url, meter, who, answered).complete_all(
+        conversations)
+    asked = [r for r in results if not r.cached]
+    secs = time.monotonic() - start
+    log.warning("%s: teacher %s: %d rows, %d from cache, %d asked (%.1f req/s), %d completion "
+                "tokens, %d errors", who, teacher_cfg.model, len(results), len(results) - len(asked),
+                len(asked), len(asked) / max(secs, 1e-9), sum(r.completion_tokens for r in asked),
+                sum(bool(r.error) for r in results))
+    return results
+
+
+def uncached(teacher_cfg: Any, conversations: list[list[dict[str, str]]]
+             ) -> dict[str, dict[str, Any]]:
+    """The requests the cache cannot answer, by key (each once): what asking would pay for."""
+    cache = ResponseCache(teacher_cfg.cache_dir)
+    requests = {request_key(r): r for r in (request_for(teacher_cfg, c) for c in conversations)}
+    return {k: r for k, r in requests.items() if k not in cache}
+
+
+# The columns a teacher answer fills, named as in pipeline/engine/schema.py.
+RESULT_COLUMNS = ("trace", "teacher_model", "finish_reason", "prompt_tokens", "completion_tokens",
+                  "latency_s", "cached", "teacher_error")
+
+
+def result_columns(result: TeacherResult, model: str) -> dict[str, Any]:
+    return {"trace": result.content, "teacher_model": model, "finish_reason": result.finish_reason,
+            "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+            "latency_s": result.latency_s, "cached": result.cached, "teacher_error": result.error}

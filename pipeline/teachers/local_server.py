@@ -1,0 +1,160 @@
+"""Start, wait for and stop the vLLM OpenAI-compatible servers that play the local teacher.
+
+Each server runs inside a Ray actor, so it lands on a node with the GPUs it asks for; on one
+machine that is a server on a free loopback port. It is stopped with its whole process group
+when the build ends, whether the build succeeded or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from pipeline.engine.config import expand
+from pipeline.teachers.local_model import ensure_checkpoint
+
+
+class LocalServerError(RuntimeError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class LocalTeacherServer:
+    """Context manager: `with LocalTeacherServer(cfg.teacher, log) as base_url: ...`"""
+
+    def __init__(self, teacher_cfg: Any, log_path: Path, host: str = "127.0.0.1") -> None:
+        self.cfg = teacher_cfg
+        self.log_path = log_path
+        self.host = host
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> str:
+        model = self.cfg.checkpoint or ensure_checkpoint(expand(self.cfg.model_dir))
+        port = free_port(self.host)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # Ray sets OMP_NUM_THREADS=1 in its workers; the engine sizes its own thread pools.
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+        env.update(VLLM_CPU_KVCACHE_SPACE=str(self.cfg.kv_cache_gib),
+                   HF_HUB_OFFLINE="1", VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1")
+        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+               "--model", str(model), "--served-model-name", self.cfg.model,
+               "--host", self.host, "--port", str(port),
+               "--max-model-len", str(self.cfg.max_model_len),
+               "--tensor-parallel-size", str(self.cfg.tensor_parallel_size),
+               # eager mode starts in about a minute on 2 cores instead of three
+               "--enforce-eager"]
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=True)
+        base_url = f"http://{self.host}:{port}/v1"
+        try:
+            self._wait_ready(base_url)
+        except BaseException:
+            self.stop()
+            raise
+        return base_url
+
+    def _wait_ready(self, base_url: str) -> None:
+        deadline = time.monotonic() + self.cfg.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise LocalServerError(f"the local vLLM server exited with code "
+                                       f"{self.proc.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(2)
+        raise LocalServerError(f"the local vLLM server was not ready after "
+                               f"{self.cfg.startup_timeout_s:.0f}s (teacher.startup_timeout_s); "
+                               f"see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        pgid = os.getpgid(self.proc.pid)
+        os.killpg(pgid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            self.proc.wait()
+        # the server's children (engine core) share the group; make sure none is left
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _EngineHost:
+    """One vLLM server on whichever node Ray placed this actor, with the GPUs it reserved."""
+
+    def __init__(self, teacher_cfg: Any, log_path: str, on_cluster: bool) -> None:
+        host = ray.util.get_node_ip_address() if on_cluster else "127.0.0.1"
+        self.server = LocalTeacherServer(teacher_cfg, Path(log_path), host)
+
+    def start(self) -> str:
+        return self.server.__enter__()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class LocalEngines:
+    """Context manager: `teacher.replicas` local servers as Ray actors; yields their URLs.
+
+    Each replica reserves `teacher.num_gpus` (with `--tensor-parallel-size`), so on a cluster
+    the engines land on GPU nodes while CPU stages run elsewhere. On one machine it is one
+    server on loopback."""
+
+    def __init__(self, teacher_cfg: Any, log_path: Path, on_cluster: bool) -> None:
+        self.cfg, self.log_path, self.on_cluster = teacher_cfg, log_path, on_cluster
+        self.actors: list[Any] = []
+
+    def __enter__(self) -> list[str]:
+        gpus = {"num_gpus": self.cfg.num_gpus} if self.cfg.num_gpus else {}
+        host = ray.remote(_EngineHost).options(num_cpus=0, max_restarts=0, **gpus)
+        for i in range(self.cfg.replicas):
+            log = self.log_path.with_name(f"{self.log_path.stem}-{i}{self.log_path.suffix}") \
+                if self.cfg.replicas > 1 else self.log_path
+            self.actors.append(host.remote(self.cfg, str(log), self.on_cluster))
+        try:
+            return ray.get([a.start.remote() for a in self.actors],
+                           timeout=self.cfg.startup_timeout_s + 120)
+        except ray.exceptions.GetTimeoutError:
+            self.__exit__()
+            raise LocalServerError(
+                f"the local teacher did not start within {self.cfg.startup_timeout_s:.0f}s: is "
+                f"there a node with {self.cfg.num_gpus:g} free GPU(s) (teacher.num_gpus) for each "
+                f"of {self.cfg.replicas} replica(s)? See {self.log_path}") from None
+        except ray.exceptions.RayTaskError as exc:
+            self.__exit__()
+            raise exc.cause if isinstance(exc.cause, Exception) else exc from None
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            ray.get([a.stop.remote() for a in self.actors], timeout=60)
+        for a in self.actors:
+            ray.kill(a)
+        self.actors = []

@@ -1,0 +1,50 @@
+"""Tokenizers, loaded once per process, for counting tokens as a model counts them.
+
+Used by the token-length caps (the policy's tokenizer) and by the teacher budget, the cost cap
+and `build --estimate` (the teacher's tokenizer, where it is public).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pipeline.engine.config import ConfigError, expand
+
+
+def local_model_dir(model_dir: str) -> str:
+    """The embedded model's checkpoint (converted on first use): its tokenizer needs no network."""
+    from pipeline.teachers.local_model import ensure_checkpoint
+
+    return str(ensure_checkpoint(expand(model_dir)))
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(name: str, setting: str) -> Any:
+    """A Hugging Face tokenizer from a Hub id or directory; `setting` names the config key for
+    the one-line error when it cannot be loaded."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{setting}={name}: cannot load it ({first}); give a local directory "
+                          "or download it first") from None
+
+
+def chat_tokens(tok: Any, messages: list[dict[str, str]], generation_prompt: bool) -> int:
+    """Tokens of a chat with the model's template applied, as the model reads it."""
+    return len(tok.apply_chat_template(messages, tokenize=True, return_dict=False,
+                                       add_generation_prompt=generation_prompt))
+
+
+def chats_tokens(tok: Any, chats: list[list[dict[str, str]]], generation_prompt: list[bool]) -> list[int]:
+    """`chat_tokens` of many chats at once: the templates are rendered in Python, the texts
+    encoded in one call to the Rust tokenizer (several threads, no per-row Python objects)."""
+    texts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=g)
+             for m, g in zip(chats, generation_prompt, strict=True)]
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is None:  # a slow (Python) tokenizer
+        return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+    return [len(e.ids) for e in backend.encode_batch(texts, add_special_tokens=False)]
