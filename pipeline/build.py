@@ -27,7 +27,6 @@ from pipeline.engine.config import expand
 from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session, solid_blocks
 from pipeline.engine.runner import apply_stage
 from pipeline.engine.schema import CANONICAL_COLUMNS, ROW_KEY, schema_of
-from pipeline.engine.stage import Stage
 from pipeline.output.writer import write_parts
 from pipeline.plan import Plan
 from pipeline.teachers.answering import answer_pending
@@ -64,11 +63,10 @@ class Endpoints:
         return backend_of(teacher).urls(teacher, pending, self)
 
 
-def start_meters(cfg: Any, stages: list[Stage]) -> dict[str, Any]:
-    """One spend meter actor per teacher setting the stages ask, for this build only."""
-    keys = sorted({s.teacher_key for s in stages if isinstance(s, TeacherStage)})
+def start_meters(cfg: Any, keys: list[str]) -> dict[str, Any]:
+    """One spend meter actor per teacher setting asked (`teacher`, `teacher2`), for this run."""
     return {key: ray.remote(Meter).options(num_cpus=0, max_restarts=-1, max_task_retries=-1)
-            .remote(cfg[key].max_cost_usd) for key in keys}
+            .remote(cfg[key].max_cost_usd) for key in sorted(set(keys))}
 
 
 def report_spend(cfg: Any, snapshots: dict[str, dict[str, Any]]) -> None:
@@ -129,7 +127,8 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
         lap("collect")
         columns: tuple[str, ...] = CANONICAL_COLUMNS
         endpoints = Endpoints(stack, teacher_log, on_cluster=joined_cluster(cfg.ray))
-        plan.ctx.meters = start_meters(cfg, plan.stages)
+        plan.ctx.meters = start_meters(cfg, [s.teacher_key for s in plan.stages
+                                             if isinstance(s, TeacherStage)])
         progress = TeacherProgress(plan.ctx.meters)
         stack.callback(progress.close)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):

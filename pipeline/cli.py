@@ -29,6 +29,18 @@ rejected/, quarantine/ and manifest.json.
 """
 
 
+EVAL_EPILOG = """\
+examples:
+  rubricforge eval --limit 20 teacher=openai teacher.model=o3 --estimate   # calls and cost first
+  rubricforge eval --limit 20 teacher=openai teacher.model=o3
+  rubricforge eval teacher=vllm teacher.model=my-judge teacher.checkpoint=path/to/checkpoint \\
+      teacher.num_gpus=1 eval.benchmarks=[rm_bench]
+  rubricforge eval eval.use_samples=true                                   # offline, the samples
+
+Settings under eval.*: benchmarks, limit, both_orders, use_samples, output_dir.
+"""
+
+
 def _groups() -> str:
     lines = []
     for group in sorted(p for p in CONF_DIR.iterdir() if p.is_dir()):
@@ -55,6 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--estimate", action="store_true",
                        help="run the stages before the teacher, then print the calls, tokens and "
                             "cost the teachers would take; ask nothing, write nothing")
+    ev = sub.add_parser(
+        "eval", help="score the teacher (an API model or your checkpoint) on the reward benchmarks",
+        description="Judge RewardBench, RM-Bench, RMB and RewardBench 2 with the teacher, the "
+                    "build's judge prompt and its verdict rule, in both A/B orders, through the "
+                    "same cache, cost cap and limits as a build; print each benchmark's score "
+                    "by its own rule and write eval.output_dir/report.json.",
+        epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("overrides", nargs="*", metavar="key=value",
+                    help="config overrides, e.g. teacher=openai teacher.model=o3")
+    ev.add_argument("--limit", type=int, metavar="N",
+                    help="only the first N items of each subset (eval.limit)")
+    ev.add_argument("--estimate", action="store_true",
+                    help="print the requests, tokens and cost it would take; ask nothing")
+    ev.add_argument("--show-config", action="store_true", help="print the resolved config and exit")
     sub.add_parser("sources", help="list the sources you can build from",
                    description="List every source (stages/sources/<name>.py) with its Hub id, "
                                "license, published rows and sample rows.")
@@ -86,7 +112,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # overrides may come before and after options (`eval a=1 --limit 5 b=2`)
+    args, rest = parser.parse_known_args(argv)
+    if rest and hasattr(args, "overrides") and all("=" in r and not r.startswith("-")
+                                                   for r in rest):
+        args.overrides += rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command is None:
         _parser().print_help()
         return 2
@@ -96,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%H:%M:%S")
     if args.command == "build":
         return _build(args)
+    if args.command == "eval":
+        return _eval(args)
     if args.command == "sources":
         return _sources()
     if args.command == "publish":
@@ -138,6 +173,44 @@ def _cache(args: argparse.Namespace) -> int:
     n, freed = cache.prune(root, args.older_than_days * 86400, args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb} {n:,} files ({freed / 2**20:.1f} MiB) not used for {args.older_than_days:g} days")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+
+    from pipeline.engine.reading import InputLoadError
+    from pipeline.evaluation import check, estimate_text, run_eval, summary
+    from pipeline.plan import check_teachers
+    from pipeline.teachers.local_model import LocalModelError
+    from pipeline.teachers.local_server import LocalServerError
+
+    overrides = [*args.overrides, *([f"eval.limit={args.limit}"] if args.limit is not None
+                                   else [])]
+    try:
+        cfg = load_config(overrides)
+        if args.show_config:
+            print(OmegaConf.to_yaml(cfg), end="")
+            return 0
+        check(cfg)
+        check_teachers(cfg, ["teacher"])
+    except ConfigError as exc:
+        print(f"rubricforge: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.estimate:
+            print(estimate_text(cfg))
+            return 0
+        report = run_eval(cfg)
+    except (InputLoadError, LocalModelError, LocalServerError) as exc:
+        print(f"rubricforge: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rubricforge: interrupted. Every answer received is in the teacher cache "
+              f"({cfg.teacher.cache_dir}): run the same command again to resume without paying "
+              "for it twice.", file=sys.stderr)
+        return 130
+    print(summary(report, cfg.eval.output_dir))
     return 0
 
 

@@ -159,10 +159,14 @@ def _params(cls: type[Stage] | type[Source], raw: Any, key: str) -> Any:
 
 
 def _check_teacher(cfg: Any, stages: list[Stage]) -> None:
-    asking = [s for s in stages if isinstance(s, TeacherStage)]
-    keys = {"teacher"} | {s.teacher_key for s in asking}
-    for key in sorted(keys):
-        _check_one_teacher(key, cfg[key], any(s.teacher_key == key for s in asking))
+    check_teachers(cfg, [s.teacher_key for s in stages if isinstance(s, TeacherStage)])
+
+
+def check_teachers(cfg: Any, asked: list[str]) -> None:
+    """Every teacher setting's values, and what the ones that will be asked need, before any
+    work (`teacher` is always checked: it is the default of every teacher stage)."""
+    for key in sorted({"teacher", *asked}):
+        _check_one_teacher(key, cfg[key], key in asked)
 
 
 def _check_one_teacher(key: str, t: Any, asked: bool) -> None:

@@ -103,6 +103,23 @@ class RayConfig:
 
 
 @dataclass
+class EvalConfig:
+    """`rubricforge eval`: which benchmarks, how much of each, in which orders."""
+
+    benchmarks: list[str] = field(default_factory=lambda: ["rewardbench", "rm_bench", "rmb",
+                                                           "rewardbench2"])
+    # Items per subset (the first N in the benchmark's order); null: all.
+    limit: int | None = None
+    # Judge each comparison with the better answer as Chatbot A and as Chatbot B; a comparison
+    # is right only when both are. false: one order per comparison, alternating.
+    both_orders: bool = True
+    # The shipped samples instead of the benchmarks (offline tries and tests).
+    use_samples: bool = False
+    # Where the report (report.json, judgements.jsonl) goes.
+    output_dir: str = "build/eval"
+
+
+@dataclass
 class RootConfig:
     seed: int = 0
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
@@ -117,6 +134,7 @@ class RootConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def expand(path: str) -> Path:

@@ -1,0 +1,237 @@
+"""`rubricforge eval`: score a judge on the reward benchmarks with the build's own parts.
+
+The judge is the configured teacher (any backend: an API model before paying for
+distillation, or a trained checkpoint served by vLLM after), asked with the build's judge
+prompt (`prompt=`) and scored with the RL reward's verdict rule. Each comparison is asked
+with the better answer as Chatbot A and as Chatbot B (`eval.both_orders`), and counts as
+right only when both verdicts are. Answers go through the same cache, cost cap and limits as a
+build, so a rerun pays for nothing twice; the benchmarks are read like the decontaminate
+stage reads them (`conf/benchmark/`). Scoring rules: stages/benchmarks/pairwise.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.build import Endpoints, report_spend, start_meters
+from pipeline.engine.batches import request_table
+from pipeline.engine.config import ConfigError, expand
+from pipeline.engine.reading import InputLoadError, read_dataset
+from pipeline.engine.stage import Resources
+from pipeline.rules.judge_prompt import judge_messages
+from pipeline.rules.verdict import COST_CAP, WINNER_TO_LABEL, score, verdict_of
+from pipeline.teachers.answering import answer_pending
+from pipeline.teachers.client import ask, prompt_tokens, tokenizer_name, uncached
+from pipeline.teachers.progress import TeacherProgress
+from pipeline.teachers.spend import price_usd
+from stages.benchmarks import SAMPLES_DIR
+from stages.benchmarks.pairwise import BENCHMARKS, Item, first_per_group
+
+log = logging.getLogger("rubricforge")
+WHO = "eval"  # the name the teacher's progress and spend are reported under
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One request: a comparison of an item, with the better answer where `winner` says."""
+
+    benchmark: str
+    item: str
+    slot: str
+    winner: str  # model_a: the better answer is Chatbot A
+    messages: list[dict[str, str]]
+
+
+def check(cfg: Any) -> None:
+    """The eval settings, before any work (one line naming the key)."""
+    for name in cfg.eval.benchmarks:
+        if name not in cfg.benchmarks:
+            raise ConfigError(f"config error: eval.benchmarks names '{name}', which is not under "
+                              f"benchmarks (known: {', '.join(sorted(cfg.benchmarks))})")
+        kind = cfg.benchmarks[name].name
+        if kind not in BENCHMARKS:
+            raise ConfigError(f"config error: eval.benchmarks: '{name}' has no pairwise reading "
+                              f"(readings: {', '.join(sorted(BENCHMARKS))})")
+    if cfg.eval.limit is not None and cfg.eval.limit < 1:
+        raise ConfigError("config error: eval.limit must be >= 1, or null for all")
+    if not cfg.eval.benchmarks:
+        raise ConfigError("config error: eval.benchmarks is empty: name at least one benchmark")
+
+
+def load_items(cfg: Any) -> dict[str, list[Item]]:
+    """Each benchmark's items (the first `eval.limit` per subset), ids made unique."""
+    out = {}
+    for name in cfg.eval.benchmarks:
+        bcfg = cfg.benchmarks[name]
+        kind = BENCHMARKS[bcfg.name]()
+        key = f"benchmarks.{name}"
+        ds = read_dataset(key, bcfg, SAMPLES_DIR / bcfg.sample_file if cfg.eval.use_samples
+                          else None)
+        missing = [c for c in kind.columns if c not in ds.column_names]
+        if missing:
+            raise InputLoadError(f"{key}: no column(s) {missing} for its pairwise reading "
+                                 f"(columns: {', '.join(ds.column_names)})")
+        items = first_per_group(kind.items(ds.select_columns(list(kind.columns))), cfg.eval.limit)
+        seen: Counter = Counter()
+        for it in items:
+            seen[it.id] += 1
+            if seen[it.id] > 1:
+                it.id = f"{it.id}#{seen[it.id] - 1}"
+        out[name] = items
+        log.warning("eval: %s: %d items, %d comparisons", name, len(items),
+                    sum(len(it.comparisons) for it in items))
+    return out
+
+
+def judgements(cfg: Any, items: dict[str, list[Item]]) -> list[Judgement]:
+    """Every request: each comparison in both orders, or in one order alternating A and B."""
+    out, k = [], 0
+    for name, its in items.items():
+        for it in its:
+            for slot, (good, bad) in it.comparisons.items():
+                orders = ("model_a", "model_b") if cfg.eval.both_orders else (
+                    ("model_a", "model_b")[k % 2],)
+                k += 1
+                for winner in orders:
+                    a, b = (good, bad) if winner == "model_a" else (bad, good)
+                    out.append(Judgement(name, it.id, slot, winner,
+                                         judge_messages(it.prompt, a, b, cfg.prompt)))
+    return out
+
+
+def run_eval(cfg: Any) -> dict[str, Any]:
+    """Ask what the cache cannot answer, score every benchmark, write the report."""
+    import ray
+
+    from pipeline.engine.ray_session import joined_cluster, ray_session
+
+    items = load_items(cfg)
+    todo = judgements(cfg, items)
+    t = cfg.teacher
+    conversations = [j.messages for j in todo]
+    pending = uncached(t, conversations)
+    log.warning("eval: teacher %s: %d requests, %d not in the cache", t.model, len(todo),
+                len(pending))
+    out = expand(cfg.eval.output_dir)
+    with ray_session(cfg.ray), contextlib.ExitStack() as stack:
+        endpoints = Endpoints(stack, out.parent / "logs" / f"{out.name}-teacher.log",
+                              on_cluster=joined_cluster(cfg.ray))
+        meters = start_meters(cfg, ["teacher"])
+        progress = TeacherProgress(meters)
+        stack.callback(progress.close)
+        progress.expect(WHO, "teacher", t.model, len(pending))
+        urls = endpoints.urls_for(t, len(pending))
+        answered = None
+        if pending:
+            requests = ray.data.from_arrow(request_table(pending))
+            answered = answer_pending(requests, len(pending), t, WHO, meters["teacher"], urls,
+                                      Resources())
+        results = ask(WHO, t, urls, conversations, meters["teacher"], answered)
+        report_spend(cfg, progress.close())
+    report, lines = score_all(cfg, items, todo, results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "judgements.jsonl").write_text("".join(json.dumps(ln) + "\n" for ln in lines))
+    return report
+
+
+def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
+              results: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The report (per benchmark, its own rule), and one line per judgement."""
+    right: dict[str, dict[str, dict[str, bool]]] = {
+        name: {it.id: {} for it in its} for name, its in items.items()}
+    picks: dict[tuple[str, str, str], list[bool | None]] = {}  # comparison -> picked the better?
+    lines = []
+    counts: Counter = Counter()
+    for j, r in zip(todo, results, strict=True):
+        ok = not r.error and score(r.content or "", j.winner) > 0
+        verdict = None if r.error else verdict_of(r.content or "")
+        cell = right[j.benchmark][j.item]
+        cell[j.slot] = cell.get(j.slot, True) and ok
+        picked = None if verdict is None else verdict == WINNER_TO_LABEL[j.winner]
+        picks.setdefault((j.benchmark, j.item, j.slot), []).append(picked)
+        counts["judgements"] += 1
+        counts["cached"] += bool(r.cached)
+        counts["errors"] += bool(r.error)
+        counts["not_sent"] += bool(r.error and r.error.startswith(COST_CAP))
+        lines.append({"benchmark": j.benchmark, "item": j.item, "slot": j.slot,
+                      "better_answer": WINNER_TO_LABEL[j.winner], "verdict": verdict,
+                      "right": ok, "error": r.error})
+    benchmarks = {}
+    for name, its in items.items():
+        kind = BENCHMARKS[cfg.benchmarks[name].name]()
+        comps = [(it.id, s) for it in its for s in it.comparisons]
+        both = [p for (b, _, _), p in picks.items() if b == name and len(p) == 2]
+        agree = [p[0] == p[1] for p in both if None not in p]
+        benchmarks[name] = {
+            "items": len(its), "comparisons": len(comps),
+            "comparisons_right": sum(right[name][i][s] for i, s in comps),
+            "swap_agreement": round(sum(agree) / len(agree), 4) if agree else None,
+            **kind.score(its, right[name])}
+    t = cfg.teacher
+    report = {"teacher": {"backend": t.backend, "model": t.model,
+                          **({"checkpoint": t.checkpoint} if getattr(t, "checkpoint", None)
+                             else {})},
+              "both_orders": cfg.eval.both_orders, "limit": cfg.eval.limit,
+              "use_samples": cfg.eval.use_samples, **dict(counts), "benchmarks": benchmarks}
+    return report, lines
+
+
+def summary(report: dict[str, Any], out: str) -> str:
+    """The report as a few lines: each benchmark's score and the numbers it is made of."""
+    lines = [f"\nrubricforge eval: teacher {report['teacher']['model']} "
+             f"({report['teacher']['backend']}), "
+             f"{'both A/B orders' if report['both_orders'] else 'one order per comparison'}"
+             f"{', first ' + str(report['limit']) + ' per subset' if report['limit'] else ''}"]
+    for name, b in report["benchmarks"].items():
+        parts = [f"{k} {_pct(v)}" for k, v in _headline_parts(b).items()]
+        swap = b["swap_agreement"]
+        lines.append(f"  {name:13s} {_pct(b['score']):>6s}  ({b['items']} items, "
+                     f"{b['comparisons_right']}/{b['comparisons']} comparisons right"
+                     f"{', swap agreement ' + _pct(swap) if swap is not None else ''})")
+        if parts:
+            lines.append("      " + ", ".join(parts))
+    lines.append(f"{report['judgements']} judgements: {report['cached']} from the cache, "
+                 f"{report['errors']} failed (counted as wrong)"
+                 + (f", {report['not_sent']} not sent: teacher.max_cost_usd reached; rerun with "
+                    "a higher cap to finish" if report.get("not_sent") else ""))
+    lines.append(f"report: {out}/report.json   each judgement: {out}/judgements.jsonl")
+    return "\n".join(lines)
+
+
+def _headline_parts(b: dict[str, Any]) -> dict[str, float | None]:
+    """The numbers a benchmark's score is the mean of: RewardBench's sections, RM-Bench's
+    levels, RMB's goals, RewardBench 2's subsets."""
+    if "hard" in b:
+        return {k: b[k] for k in ("easy", "normal", "hard")}
+    return b.get("sections") or b.get("goals") or (b["subsets"] if "left_out" in b else {})
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
+def estimate_text(cfg: Any) -> str:
+    """What `eval` would ask and cost, asking nothing."""
+    items = load_items(cfg)
+    todo = judgements(cfg, items)
+    t = cfg.teacher
+    pending = uncached(t, [j.messages for j in todo])
+    prompt = sum(prompt_tokens(t, r["messages"]) for r in pending.values())
+    output = len(pending) * t.max_tokens
+    priced = t.price_input_per_mtok is not None and t.price_output_per_mtok is not None
+    cost = f"${price_usd(t, prompt, output):,.2f}" if priced else "? (set teacher.price_*_per_mtok)"
+    per = ", ".join(f"{name} {sum(len(it.comparisons) for it in its)}"
+                    for name, its in items.items())
+    counted = "the teacher's tokenizer" if tokenizer_name(t) else "about 4 characters a token"
+    return (f"\nrubricforge eval --estimate: teacher {t.model} (nothing asked, nothing written)\n"
+            f"comparisons: {per}; {'x2 orders' if cfg.eval.both_orders else 'one order each'}\n"
+            f"requests {len(todo):,}, cached {len(todo) - len(pending):,}, to ask "
+            f"{len(pending):,}; prompt tokens {prompt:,} ({counted}), output tokens at most "
+            f"{output:,}; cost at most {cost}")
+
