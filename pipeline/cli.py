@@ -67,12 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--estimate", action="store_true",
                        help="run the stages before the teacher, then print the calls, tokens and "
                             "cost the teachers would take; ask nothing, write nothing")
+    build.add_argument("--accuracy-from", metavar="EVAL_JSON",
+                       help="with --estimate: project pass 2 with the teacher's verdict accuracy "
+                            "measured by `rubricforge eval` (its eval.json), not RM-R1's 75%%")
     ev = sub.add_parser(
         "eval", help="score the teacher (an API model or your checkpoint) on the reward benchmarks",
         description="Judge RewardBench, RM-Bench, RMB and RewardBench 2 with the teacher, the "
                     "build's judge prompt and its verdict rule, in both A/B orders, through the "
                     "same cache, cost cap and limits as a build; print each benchmark's score "
-                    "by its own rule and write eval.output_dir/report.json.",
+                    "by its own rule and write eval.json, eval.md (with a plot) and "
+                    "judgements.parquet under eval.output_dir.",
         epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ev.add_argument("overrides", nargs="*", metavar="key=value",
                     help="config overrides, e.g. teacher=openai teacher.model=o3")
@@ -255,10 +259,16 @@ def _build(args: argparse.Namespace) -> int:
     from pipeline.teachers.local_server import LocalServerError
 
     if args.estimate:
-        from pipeline.estimate import estimate, report
+        from pipeline.estimate import accuracy_from, estimate, report
 
         try:
-            print(report(cfg, *estimate(cfg, plan)))
+            measured = accuracy_from(args.accuracy_from, cfg.teacher) if args.accuracy_from else None
+        except ConfigError as exc:
+            print(f"rubricforge: {exc}", file=sys.stderr)
+            return 2
+        try:
+            lines, rows = (estimate(cfg, plan, measured[0]) if measured else estimate(cfg, plan))
+            print(report(cfg, lines, rows, measured))
         except InputLoadError as exc:
             print(f"rubricforge: {exc}", file=sys.stderr)
             return 1

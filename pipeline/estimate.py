@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -20,6 +21,7 @@ import pyarrow.compute as pc
 
 from pipeline.build import read_sources
 from pipeline.engine.batches import in_play
+from pipeline.engine.config import ConfigError
 from pipeline.engine.ray_session import ray_session
 from pipeline.engine.runner import apply_stage
 from pipeline.engine.schema import ALIVE, SFT
@@ -62,8 +64,10 @@ def _cost(teacher: Any, prompt: int, completion: int) -> float | None:
     return price_usd(teacher, prompt, completion)
 
 
-def estimate(cfg: Any, plan: Plan) -> tuple[list[Line], dict[str, int]]:
-    """The teacher lines of the plan, and the rows in play when the first teacher is reached."""
+def estimate(cfg: Any, plan: Plan, accuracy: float = ZERO_SHOT_ACCURACY
+             ) -> tuple[list[Line], dict[str, int]]:
+    """The teacher lines of the plan, and the rows in play when the first teacher is reached;
+    the stages after pass 1 are projected with `accuracy`, the share of its verdicts right."""
     teachers = [s for s in plan.stages if isinstance(s, TeacherStage)]
     if not teachers:
         return [], {}
@@ -84,7 +88,7 @@ def estimate(cfg: Any, plan: Plan) -> tuple[list[Line], dict[str, int]]:
     per_call = prompt / max(calls - cached, 1)
     for stage in teachers[1:]:
         t2 = stage.teacher_config()
-        n = round(calls * stage.projected_share)
+        n = round(calls * stage.projected_share(accuracy))
         n_cached = round(n * cached / calls) if calls else 0
         ptok = round((n - n_cached) * (per_call + (t.max_tokens if stage.prompt_adds_trace
                                                    else 0)))
@@ -96,7 +100,28 @@ def estimate(cfg: Any, plan: Plan) -> tuple[list[Line], dict[str, int]]:
     return lines, rows
 
 
-def report(cfg: Any, lines: list[Line], rows: dict[str, int]) -> str:
+def accuracy_from(path: str, teacher: Any) -> tuple[float, str]:
+    """The teacher's single-order verdict accuracy measured by `rubricforge eval` (its
+    eval.json), and where it comes from; one line when the file cannot be used."""
+    import json
+
+    try:
+        report = json.loads(Path(path).read_text())
+        measured = report["verdict_accuracy"]
+        model = report["teacher"]["model"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"config error: --accuracy-from {path}: not an eval.json of "
+                          f"`rubricforge eval` ({type(exc).__name__}: {exc})") from None
+    if measured is None:
+        raise ConfigError(f"config error: --accuracy-from {path}: the eval judged nothing")
+    where = f"measured by rubricforge eval for {model} ({path})"
+    if model != teacher.model:
+        where += f"; note: the build's teacher is {teacher.model}"
+    return float(measured), where
+
+
+def report(cfg: Any, lines: list[Line], rows: dict[str, int],
+           accuracy: tuple[float, str] | None = None) -> str:
     out = [f"\nrubricforge build --estimate: recipe {cfg.recipe.name} (nothing asked, nothing "
            "written)"]
     if not lines:
@@ -124,9 +149,10 @@ def report(cfg: Any, lines: list[Line], rows: dict[str, int]) -> str:
         out.append(f"teacher.max_cost_usd={cfg.teacher.max_cost_usd}: the build stops sending "
                    "before its calls pass it.")
     if any(ln.projected for ln in lines):
-        out.append(f"* projected from pass 1: pass 2 asks about {1 - ZERO_SHOT_ACCURACY:.0%} of it "
-                   f"(RM-R1: ~{ZERO_SHOT_ACCURACY:.0%} of zero-shot verdicts are right), the swap "
-                   "check about every kept pair.")
+        right, where = accuracy or (ZERO_SHOT_ACCURACY, "RM-R1's figure for zero-shot verdicts; "
+                                    "--accuracy-from <eval.json> uses your teacher's")
+        out.append(f"* projected from pass 1: pass 2 asks about {1 - right:.0%} of it ({right:.0%}"
+                   f" of verdicts right: {where}), the swap check about every kept pair.")
     if total == "?":
         out.append("cost '?': set teacher.price_input_per_mtok and teacher.price_output_per_mtok "
                    "(USD per million tokens, from your provider's price list; teacher2.* too).")

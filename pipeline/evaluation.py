@@ -12,17 +12,19 @@ stage reads them (`conf/benchmark/`). Scoring rules: stages/benchmarks/pairwise.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+
+from omegaconf import OmegaConf
 
 from pipeline.build import Endpoints, report_spend, start_meters
 from pipeline.engine.batches import request_table
 from pipeline.engine.config import ConfigError, expand
 from pipeline.engine.reading import InputLoadError, read_dataset
 from pipeline.engine.stage import Resources
+from pipeline.output.eval_report import headline, pct, write_eval_report
 from pipeline.rules.judge_prompt import judge_messages
 from pipeline.rules.verdict import COST_CAP, WINNER_TO_LABEL, score, verdict_of
 from pipeline.teachers.answering import answer_pending
@@ -134,9 +136,7 @@ def run_eval(cfg: Any) -> dict[str, Any]:
         results = ask(WHO, t, urls, conversations, meters["teacher"], answered)
         report_spend(cfg, progress.close())
     report, lines = score_all(cfg, items, todo, results)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "judgements.jsonl").write_text("".join(json.dumps(ln) + "\n" for ln in lines))
+    write_eval_report(out, report, lines)
     return report
 
 
@@ -159,9 +159,11 @@ def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
         counts["cached"] += bool(r.cached)
         counts["errors"] += bool(r.error)
         counts["not_sent"] += bool(r.error and r.error.startswith(COST_CAP))
-        lines.append({"benchmark": j.benchmark, "item": j.item, "slot": j.slot,
+        counts["right"] += ok
+        lines.append({"benchmark": j.benchmark, "item": j.item, "comparison": j.slot,
                       "better_answer": WINNER_TO_LABEL[j.winner], "verdict": verdict,
-                      "right": ok, "error": r.error})
+                      "right": ok, "cached": bool(r.cached), "error": r.error,
+                      "trace": r.content})
     benchmarks = {}
     for name, its in items.items():
         kind = BENCHMARKS[cfg.benchmarks[name].name]()
@@ -178,7 +180,14 @@ def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
                           **({"checkpoint": t.checkpoint} if getattr(t, "checkpoint", None)
                              else {})},
               "both_orders": cfg.eval.both_orders, "limit": cfg.eval.limit,
-              "use_samples": cfg.eval.use_samples, **dict(counts), "benchmarks": benchmarks}
+              "use_samples": cfg.eval.use_samples,
+              **{k: counts[k] for k in ("judgements", "cached", "errors", "not_sent")},
+              # each request on its own (one order): what `build --estimate --accuracy-from`
+              # projects pass 2 with
+              "verdict_accuracy": round(counts["right"] / counts["judgements"], 4)
+              if counts["judgements"] else None,
+              "benchmarks": benchmarks,
+              "config": OmegaConf.to_container(cfg, resolve=True)}
     return report, lines
 
 
@@ -189,31 +198,20 @@ def summary(report: dict[str, Any], out: str) -> str:
              f"{'both A/B orders' if report['both_orders'] else 'one order per comparison'}"
              f"{', first ' + str(report['limit']) + ' per subset' if report['limit'] else ''}"]
     for name, b in report["benchmarks"].items():
-        parts = [f"{k} {_pct(v)}" for k, v in _headline_parts(b).items()]
+        parts = [f"{k} {pct(v)}" for k, v in headline(b).items()]
         swap = b["swap_agreement"]
-        lines.append(f"  {name:13s} {_pct(b['score']):>6s}  ({b['items']} items, "
+        lines.append(f"  {name:13s} {pct(b['score']):>6s}  ({b['items']} items, "
                      f"{b['comparisons_right']}/{b['comparisons']} comparisons right"
-                     f"{', swap agreement ' + _pct(swap) if swap is not None else ''})")
+                     f"{', swap agreement ' + pct(swap) if swap is not None else ''})")
         if parts:
             lines.append("      " + ", ".join(parts))
     lines.append(f"{report['judgements']} judgements: {report['cached']} from the cache, "
-                 f"{report['errors']} failed (counted as wrong)"
-                 + (f", {report['not_sent']} not sent: teacher.max_cost_usd reached; rerun with "
+                 f"{report['errors']} failed (counted as wrong); single-order verdict accuracy "
+                 f"{pct(report['verdict_accuracy'])}"
+                 + (f"; {report['not_sent']} not sent: teacher.max_cost_usd reached, rerun with "
                     "a higher cap to finish" if report.get("not_sent") else ""))
-    lines.append(f"report: {out}/report.json   each judgement: {out}/judgements.jsonl")
+    lines.append(f"report: {out}/eval.md (eval.json, eval.png, judgements.parquet)")
     return "\n".join(lines)
-
-
-def _headline_parts(b: dict[str, Any]) -> dict[str, float | None]:
-    """The numbers a benchmark's score is the mean of: RewardBench's sections, RM-Bench's
-    levels, RMB's goals, RewardBench 2's subsets."""
-    if "hard" in b:
-        return {k: b[k] for k in ("easy", "normal", "hard")}
-    return b.get("sections") or b.get("goals") or (b["subsets"] if "left_out" in b else {})
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.1f}"
 
 
 def estimate_text(cfg: Any) -> str:

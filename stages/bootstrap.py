@@ -19,7 +19,7 @@ from pipeline.rules.judge_prompt import hinted_messages, placed
 from pipeline.rules.templates import fill
 from pipeline.rules.verdict import COST_CAP, WINNER_TO_LABEL, check_response
 from pipeline.teachers.client import RESULT_COLUMNS, TeacherResult, result_columns
-from pipeline.teachers.stage import ZERO_SHOT_ACCURACY, Messages, TeacherStage
+from pipeline.teachers.stage import Messages, TeacherStage
 
 
 class Bootstrap(TeacherStage):
@@ -31,8 +31,10 @@ class Bootstrap(TeacherStage):
                "reason", "detail", "decided_by")
     reopens = ("verdict_filter",)
     teacher_key = "teacher2"
-    projected_share = 1 - ZERO_SHOT_ACCURACY  # the pairs pass 1 got wrong
     prompt_adds_trace = True
+
+    def projected_share(self, accuracy: float) -> float:
+        return 1 - accuracy  # the pairs pass 1 got wrong
 
     def wants(self, row: dict[str, Any]) -> bool:
         # a pair pass 1 never judged (its cost cap held it back) is not one it got wrong

@@ -216,12 +216,20 @@ def test_warm_rerun_asks_nothing_and_writes_the_same_bytes(runs):
 def test_estimate_counts_the_calls_before_anything_is_asked(runs):
     m = manifest(runs["first"][0])
     pass1 = next(c for c in m["teacher"]["by_call"] if c["call"] == "pass 1")
-    done = build("--estimate", f"output.dir={runs['root']}/never", *runs["common"])
+    # pass 2 projected with the accuracy `rubricforge eval` measured (its eval.json)
+    measured = runs["root"] / "eval.json"
+    measured.write_text(json.dumps({"verdict_accuracy": 0.4,
+                                    "teacher": {"model": "SmolLM2-135M-Instruct"}}))
+    done = build("--estimate", f"output.dir={runs['root']}/never", *runs["common"],
+                 "--accuracy-from", str(measured))
     assert done.returncode == 0, done.stdout[-3000:]
     line = next(x for x in done.stdout.splitlines() if x.strip().startswith("teacher "))
     calls, cached, to_ask = (int(v.replace(",", "")) for v in line.split()[2:5])
     assert (calls, cached, to_ask) == (pass1["calls"], pass1["calls"], 0), "all in the cache"
     assert "bootstrap*" in done.stdout and "starting the local teacher" not in done.stdout
+    pass2 = next(x for x in done.stdout.splitlines() if x.strip().startswith("bootstrap*"))
+    assert int(pass2.split()[2].replace(",", "")) == round(calls * 0.6)
+    assert "60% of it (40% of verdicts right: measured by rubricforge eval" in done.stdout
     assert not (runs["root"] / "never").exists(), "an estimate writes nothing"
     # with nothing cached and prices set: every call to ask, prompt tokens as the vLLM server
     # counted them in the real build, output at most max_tokens each, and their price

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pyarrow.parquet as pq
 import pytest
 
 from stages.benchmarks.pairwise import RMB, Item, RewardBench, RewardBench2, RMBench, first_per_group
@@ -103,7 +104,7 @@ def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tm
     with FakeOpenAI(knowing) as server:
         done = run_eval(server.base_url, tmp_path / "knowing")
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-        report = json.loads((tmp_path / "knowing" / "eval" / "report.json").read_text())
+        report = json.loads((tmp_path / "knowing" / "eval" / "eval.json").read_text())
         asked = len(server.requests)
         assert asked == report["judgements"] == 2 * (6 + 36 + 3 + 9)
         for name, b in report["benchmarks"].items():
@@ -111,7 +112,7 @@ def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tm
         assert "rewardbench" in done.stdout and "100.0" in done.stdout
         again = run_eval(server.base_url, tmp_path / "knowing", "--limit", "1")
         assert again.returncode == 0 and len(server.requests) == asked, "all from the cache"
-        limited = json.loads((tmp_path / "knowing" / "eval" / "report.json").read_text())
+        limited = json.loads((tmp_path / "knowing" / "eval" / "eval.json").read_text())
         assert limited["cached"] == limited["judgements"] and limited["limit"] == 1
         assert limited["benchmarks"]["rm_bench"]["items"] == 4  # one per domain
         estimate = run_eval(server.base_url, tmp_path / "knowing", "--estimate")
@@ -119,10 +120,15 @@ def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tm
     with FakeOpenAI(lambda body, n: _trace("A")) as server:
         biased = run_eval(server.base_url, tmp_path / "biased", "eval.benchmarks=[rewardbench]")
         assert biased.returncode == 0, (biased.stdout + biased.stderr)[-3000:]
-    b = json.loads((tmp_path / "biased" / "eval" / "report.json").read_text())["benchmarks"]
+    b = json.loads((tmp_path / "biased" / "eval" / "eval.json").read_text())["benchmarks"]
     assert b["rewardbench"]["score"] == 0.0 and b["rewardbench"]["swap_agreement"] == 0.0
-    lines = (tmp_path / "biased" / "eval" / "judgements.jsonl").read_text().splitlines()
-    assert {json.loads(ln)["verdict"] for ln in lines} == {"A"} and len(lines) == 12
+    rows = pq.read_table(tmp_path / "biased" / "eval" / "judgements.parquet").to_pylist()
+    assert {r["verdict"] for r in rows} == {"A"} and len(rows) == 12
+    assert sum(r["right"] for r in rows) == 6, "right whenever the better answer was A"
+    assert {"eval.json", "eval.md", "eval.png", "judgements.parquet"} <= {
+        p.name for p in (tmp_path / "biased" / "eval").iterdir()}
+    report = json.loads((tmp_path / "biased" / "eval" / "eval.json").read_text())
+    assert report["verdict_accuracy"] == 0.5 and report["config"]["teacher"]["model"] == "judge"
 
 
 def test_eval_mistakes_are_one_line_before_any_work(tmp_path):

@@ -115,7 +115,7 @@ class EvalConfig:
     both_orders: bool = True
     # The shipped samples instead of the benchmarks (offline tries and tests).
     use_samples: bool = False
-    # Where the report (report.json, judgements.jsonl) goes.
+    # Where eval.json, eval.md (with eval.png) and judgements.parquet go.
     output_dir: str = "build/eval"
 
 

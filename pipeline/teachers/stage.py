@@ -28,10 +28,13 @@ class TeacherStage(Stage):
     teacher_key: ClassVar[str]
 
     # For `--estimate`, a stage after the first teacher stage, whose requests depend on pass 1's
-    # answers: the share of pass 1's calls it makes, and whether its prompt carries pass 1's
-    # trace on top of the judge prompt.
-    projected_share: ClassVar[float] = 0.0
+    # answers: whether its prompt carries pass 1's trace on top of the judge prompt.
     prompt_adds_trace: ClassVar[bool] = False
+
+    def projected_share(self, accuracy: float) -> float:
+        """For `--estimate`: the share of pass 1's calls this later stage makes, given the share
+        of pass 1's verdicts that are right."""
+        return 0.0
 
     def wants(self, row: dict[str, Any]) -> bool:
         """Whether this row needs an answer from the teacher."""
