@@ -77,12 +77,23 @@ def test_limit_takes_the_first_items_of_each_subset():
 BETTER = ("A careful, correct answer.", "good, ", "A safe, helpful answer.", "The right answer.")
 
 
-def knowing(body: dict, n: int):
-    """Picks the answer that is better, wherever it stands."""
+def better(body: dict) -> str:
+    """Where the better answer stands in this request: A or B."""
     text = body["messages"][-1]["content"]
     b_starts = text.index("[The Start of Chatbot B")
-    in_a = any(0 <= text.find(m) < b_starts for m in BETTER)
-    return _trace("A" if in_a else "B")
+    return "A" if any(0 <= text.find(m) < b_starts for m in BETTER) else "B"
+
+
+def knowing(body: dict, n: int):
+    """Picks the answer that is better, wherever it stands."""
+    return _trace(better(body))
+
+
+def partly_wrong(body: dict, n: int):
+    """Knows the better answer, except on two questions, where it picks the worse one."""
+    text = body["messages"][-1]["content"]
+    wrong = "heapsort" in text or "limerick" in text
+    return _trace({"A": "B", "B": "A"}[better(body)] if wrong else better(body))
 
 
 def _trace(label: str):
@@ -117,6 +128,19 @@ def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tm
         assert limited["benchmarks"]["rm_bench"]["items"] == 4  # one per domain
         estimate = run_eval(server.base_url, tmp_path / "knowing", "--estimate")
         assert "to ask 0" in estimate.stdout and len(server.requests) == asked
+    with FakeOpenAI(partly_wrong) as server:
+        partly = run_eval(server.base_url, tmp_path / "partly", "eval.benchmarks=[rewardbench,rmb]")
+        assert partly.returncode == 0, (partly.stdout + partly.stderr)[-3000:]
+    p = json.loads((tmp_path / "partly" / "eval" / "eval.json").read_text())["benchmarks"]
+    # RewardBench sample: alpacaeval-easy 1/1, alpacaeval-hard 1/2 (the limerick), llmbar-natural
+    # 1/2 (heapsort), math-prm 1/1; Chat weighs its subsets by size: (1 * 1 + 0.5 * 2) / 3
+    assert p["rewardbench"]["subsets"] == {"alpacaeval-easy": 1.0, "alpacaeval-hard": 0.5,
+                                           "llmbar-natural": 0.5, "math-prm": 1.0}
+    assert p["rewardbench"]["sections"] == {"Chat": 0.6667, "Chat Hard": 0.5, "Reasoning": 1.0}
+    assert p["rewardbench"]["score"] == round((0.6667 + 0.5 + 1.0) / 3, 4)
+    # RMB sample: the harmlessness item right, both helpfulness items (limerick, heapsort) wrong
+    assert p["rmb"]["goals"] == {"Harmlessness": 1.0, "Helpfulness": 0.0} and p["rmb"]["score"] == 0.5
+    assert p["rmb"]["swap_agreement"] == 1.0, "wrong the same way in both orders"
     with FakeOpenAI(lambda body, n: _trace("A")) as server:
         biased = run_eval(server.base_url, tmp_path / "biased", "eval.benchmarks=[rewardbench]")
         assert biased.returncode == 0, (biased.stdout + biased.stderr)[-3000:]
