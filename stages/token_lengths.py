@@ -15,7 +15,12 @@ import pyarrow as pa
 
 from pipeline.engine.schema import REJECTED, SFT
 from pipeline.engine.stage import Resources, Stage, decide, map_rows
-from pipeline.teachers.tokenizers import chats_tokens, load_tokenizer, local_model_dir
+from pipeline.teachers.tokenizers import (
+    CountCache,
+    chats_tokens,
+    load_tokenizer,
+    local_model_dir,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,9 @@ class TokenLengthsParams:
     # Caps; null: count only.
     max_sft_tokens: int | None = 12288
     max_rl_prompt_tokens: int | None = 4096
+    # Token counts of blocks counted before are read from here (this machine's disk), so a
+    # rebuild does not encode every row again; null: always count.
+    cache_dir: str | None = "~/.cache/rubricforge/token_counts"
 
     def check(self) -> str | None:
         for name in ("max_sft_tokens", "max_rl_prompt_tokens"):
@@ -55,6 +63,8 @@ class TokenLengths(Stage):
         if getattr(self, "_tok", None) is None:
             name = self.params.tokenizer or local_model_dir(self.ctx.cfg.teacher.model_dir)
             self._tok = load_tokenizer(name, "recipe.stages.token_lengths.tokenizer")
+            self._counts = (CountCache(self.params.cache_dir, self._tok)
+                            if self.params.cache_dir else None)
         return self._tok
 
     @staticmethod
@@ -70,7 +80,8 @@ class TokenLengths(Stage):
         chats = [self.chat(r) for r in records]
         swapped = [i for i, r in enumerate(records) if r["split"] == SFT and r.get("swap_messages")]
         chats += [(records[i]["swap_messages"], False) for i in swapped]
-        counts = chats_tokens(self._tokenizer(), [c for c, _ in chats], [g for _, g in chats])
+        counts = chats_tokens(self._tokenizer(), [c for c, _ in chats], [g for _, g in chats],
+                              self._counts)
         swap_counts = dict(zip(swapped, counts[len(records):], strict=True))
         index = iter(range(len(records)))
 

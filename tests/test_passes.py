@@ -329,3 +329,24 @@ def test_a_tokenizer_that_cannot_be_loaded_stops_the_build_first():
     with pytest.raises(ConfigError, match="token_lengths.tokenizer=/no/such/tokenizer") as err:
         make_plan(load_config(["recipe.stages.token_lengths.tokenizer=/no/such/tokenizer"]))
     assert "\n" not in str(err.value)
+
+
+def test_token_counts_are_read_back_for_the_same_block_and_counted_again_for_another(tmp_path):
+    from pipeline.teachers.tokenizers import CountCache, chats_tokens, load_tokenizer, local_model_dir
+
+    tok = load_tokenizer(local_model_dir(load_config([]).teacher.model_dir), "t")
+    chats = [[{"role": "user", "content": f"Question {i}?"},
+              {"role": "assistant", "content": "An answer. " * i}] for i in range(5)]
+    plain = chats_tokens(tok, chats, [False] * 5)
+    cache = CountCache(str(tmp_path), tok)
+    assert chats_tokens(tok, chats, [False] * 5, cache) == plain
+    assert len(list(tmp_path.rglob("*.json"))) == 1
+
+    def never(texts):
+        raise AssertionError("counted again")
+
+    texts = [tok.apply_chat_template(c, tokenize=False) for c in chats]
+    assert cache.counts(texts, never) == plain, "the same block is read back"
+    changed = [*texts[:4], texts[4] + " more"]
+    assert cache.counts(changed, lambda t: [len(x) for x in t])[4] == len(changed[4])
+    assert len(list(tmp_path.rglob("*.json"))) == 2
