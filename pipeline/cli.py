@@ -311,8 +311,8 @@ def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str
     lines.append(f"  {'write (shards, manifest, card)':32s} {'':>21}  "
                  f"{stage_seconds.get('write', 0.0):>7.1f}s")
     t = m["totals"]
-    both = t["sft_rows"] - t["kept_sft"]
-    sft = f"{t['sft_rows']} rows ({both} pairs in both orders)" if both else str(t["kept_sft"])
+    both = m["sft_rows"] - t["kept_sft"]
+    sft = f"{m['sft_rows']} rows ({both} pairs in both orders)" if both else str(t["kept_sft"])
     lines += ["", f"kept: sft {sft}, rl {t['kept_rl']}   rejected {t['rejected']}   "
                   f"quarantined {t['quarantined']}   deduplicated {t['deduplicated']}"]
     lines.append(f"accounting: {'every input row accounted for' if m['balanced'] else 'MISMATCH'}"

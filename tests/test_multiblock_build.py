@@ -180,7 +180,7 @@ def test_multi_pair_sources_keep_every_pair_and_never_put_a_prompt_on_both_sides
     kept = uf.get("kept_sft", 0) + uf.get("kept_rl", 0)
     assert kept > uf["input_rows"], "several pairs per instruction are kept"
     assert ("ultrafeedback", "tie") in {(r["source"], r["reason"]) for r in manifest["reasons"]}
-    assert second_rows > 0 and manifest["totals"]["sft_rows"] == sft_rows
+    assert second_rows > 0 and manifest["sft_rows"] == sft_rows
     assert sum(manifest["quality"]["kept_in_both_orders"].values()) == second_rows
     for source in {s for s, _ in verdicts}:
         assert abs(verdicts[(source, "model_a")] - verdicts[(source, "model_b")]) <= 1, source

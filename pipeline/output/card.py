@@ -107,9 +107,9 @@ def _identical_text(t: dict[str, int]) -> str:
             f"with another pair.")
 
 
-def _sft_count(totals: dict[str, int]) -> str:
+def _sft_count(m: dict[str, Any]) -> str:
     """SFT rows, and the pairs they come from when some pairs are kept in both orders."""
-    pairs, rows = totals["kept_sft"], totals["sft_rows"]
+    pairs, rows = m["totals"]["kept_sft"], m["sft_rows"]
     if rows == pairs:
         return str(rows)
     return (f"{rows} ({pairs} pairs, {rows - pairs} of them kept in both orders: one trace "
@@ -160,7 +160,7 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
     parts = {f["part"] for f in m["files"].values()}
     configs = [{"config_name": p, "data_files": [{"split": "train", "path": f"{p}/train-*"}]}
                for p in PARTS if p in parts]  # the parts that have files, in order
-    total = m["totals"]["sft_rows"] + m["totals"]["kept_rl"]
+    total = m["sft_rows"] + m["totals"]["kept_rl"]
     data = DatasetCardData(
         license=license_, language=["en"], task_categories=["text-generation"],
         size_categories=[size_category(total)], pretty_name=f"rubricforge {m['recipe']}",
@@ -173,7 +173,7 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
     body = fill((CARDS_DIR / "template.md").read_text(encoding="utf-8"), {
         "pretty_name": data.pretty_name,
         "recipe": m["recipe"],
-        "kept_sft": _sft_count(m["totals"]),
+        "kept_sft": _sft_count(m),
         "kept_rl": str(m["totals"]["kept_rl"]),
         "inputs": str(sum(m["inputs"].values())),
         "license_warnings": "\n".join(f"> **License:** {w}" for w in warnings) or

@@ -243,8 +243,6 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
         alive -= n_removed
     totals = {o: sum(c for k, c in _flat(per_source) if k.startswith(o))
               for o in (f"{KEPT}_sft", f"{KEPT}_rl", REJECTED, QUARANTINED, DEDUPLICATED)}
-    # rows in sft/: each kept pair, plus a second row for each pair kept in both orders
-    totals["sft_rows"] = totals[f"{KEPT}_sft"] + sum(tally.both_orders.values())
     return {
         "recipe": cfg.recipe.name,
         "command": " ".join(["rubricforge", "build", *(command or [])]),
@@ -253,6 +251,8 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
         "accounting": accounting,
         "balanced": all(a["balanced"] for a in accounting.values()),
         "totals": totals,
+        # rows in sft/: each kept pair, plus a second row for each pair kept in both orders
+        "sft_rows": totals[f"{KEPT}_sft"] + sum(tally.both_orders.values()),
         "stages": stages,
         "reasons": reasons,
         # rows per source and benchmark; a row overlapping two benchmarks counts under both
