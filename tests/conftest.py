@@ -106,7 +106,15 @@ def start_build(*overrides: str, env: dict[str, str] | None = None,
     cmd = [sys.executable, "-m", "pipeline.cli", "build", *overrides]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **SECRETS, **(env or {})}
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=new_session)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=new_session,
+                            preexec_fn=_interruptible)
+
+
+def _interruptible() -> None:
+    """The build as a terminal's foreground job: SIGINT raises KeyboardInterrupt. A shell that
+    runs `make test` in the background makes its children ignore SIGINT, and Python then never
+    installs its handler, so a Ctrl-C test would send a signal nothing hears."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def build(*overrides: str, timeout: int = 1500, env: dict[str, str] | None = None,
