@@ -346,7 +346,12 @@ def test_token_counts_are_read_back_for_the_same_block_and_counted_again_for_ano
         raise AssertionError("counted again")
 
     texts = [tok.apply_chat_template(c, tokenize=False) for c in chats]
-    assert cache.counts(texts, never) == plain, "the same block is read back"
+    assert cache.counts(texts, never) == plain, "the same texts are read back"
+    assert CountCache(str(tmp_path), tok).counts(texts[::-1], never) == plain[::-1], (
+        "by text, whatever the block and the order: a new worker reads what others counted")
     changed = [*texts[:4], texts[4] + " more"]
-    assert cache.counts(changed, lambda t: [len(x) for x in t])[4] == len(changed[4])
+    asked: list[str] = []
+    assert cache.counts(changed, lambda t: asked.extend(t) or [len(x) for x in t])[4] == len(
+        changed[4])
+    assert asked == [changed[4]], "only the new text is counted"
     assert len(list(tmp_path.rglob("*.json"))) == 2

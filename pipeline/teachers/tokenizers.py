@@ -66,13 +66,15 @@ def _digest(text: str) -> bytes:
 
 
 class CountCache:
-    """Token counts of rendered texts, a block at a time, on this machine's disk.
+    """Token counts of rendered texts, on this machine's disk, by a digest of each text.
 
     Encoding is what counting costs (a warm `rmr1` rebuild spent 66 s of its 190 s encoding
-    ~1.5K tokens per row again). A block's counts are kept under a digest of the tokenizer's
-    whole definition and of the block's texts, so a changed tokenizer, template or row counts
-    afresh; the same block is read back. Cheap to lose: a missing or unreadable file is counted
-    again."""
+    ~1.5K tokens per row again). Counts live under a digest of the tokenizer's whole definition
+    (a changed tokenizer or template counts afresh), in segment files of {text digest: count}:
+    the first block a worker counts loads them all (a few bytes a row), and each block adds one
+    segment for the texts it had to count. Keyed by text, not by block, because which rows
+    share a block after a shuffle is not the same from one run to the next. Cheap to lose: a
+    missing or unreadable segment is counted again."""
 
     def __init__(self, root: str, tok: Any) -> None:
         backend = getattr(tok, "backend_tokenizer", None)
@@ -80,16 +82,26 @@ class CountCache:
             f"{type(tok).__name__}:{tok.name_or_path}:{len(tok)}")
         spec += "\n" + str(getattr(tok, "chat_template", "") or "")
         self.dir = expand(root) / hashlib.sha256(spec.encode()).hexdigest()[:24]
+        self.known: dict[str, int] | None = None
+
+    def _load(self) -> dict[str, int]:
+        known: dict[str, int] = {}
+        for path in sorted(self.dir.glob("*.json")):
+            try:
+                known.update(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+        return known
 
     def counts(self, texts: list[str], encode: Callable[[list[str]], list[int]]) -> list[int]:
-        key = hashlib.sha256(b"".join(_digest(t) for t in texts)).hexdigest()
-        path = self.dir / key[:2] / f"{key}.json"
-        try:
-            known = json.loads(path.read_text())
-            if isinstance(known, list) and len(known) == len(texts):
-                return known
-        except (OSError, ValueError):
-            pass
-        counted = encode(texts)
-        storage.write_bytes(str(path), json.dumps(counted).encode())
-        return counted
+        if self.known is None:
+            self.known = self._load()
+        keys = [_digest(t)[:16].hex() for t in texts]
+        missing = sorted({k: i for i, k in enumerate(keys) if k not in self.known}.items())
+        if missing:
+            new = dict(zip((k for k, _ in missing), encode([texts[i] for _, i in missing]),
+                           strict=True))
+            self.known.update(new)
+            name = hashlib.sha256("".join(new).encode()).hexdigest()[:32]
+            storage.write_bytes(str(self.dir / f"{name}.json"), json.dumps(new).encode())
+        return [self.known[k] for k in keys]
