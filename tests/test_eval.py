@@ -173,3 +173,17 @@ def test_options_and_overrides_mix_in_any_order(capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--limt", "3"])
     assert "unrecognized arguments: --limt" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_eval_stops_sending_at_the_cost_cap_and_says_how_to_finish(tmp_path):
+    with FakeOpenAI(knowing) as server:
+        capped = run_eval(server.base_url, tmp_path, "eval.benchmarks=[rewardbench]",
+                          # each answer costs $0.007 (7 output tokens), each may cost ~$0.012
+                          "teacher.max_tokens=10", "teacher.price_input_per_mtok=1",
+                          "teacher.price_output_per_mtok=1000", "teacher.max_cost_usd=0.05")
+        sent = len(server.requests)
+    assert capped.returncode == 0, (capped.stdout + capped.stderr)[-3000:]
+    report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert 0 < sent < 12 and report["not_sent"] == 12 - sent
+    assert "teacher.max_cost_usd reached" in capped.stdout + capped.stderr
