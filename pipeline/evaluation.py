@@ -149,11 +149,11 @@ def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
     lines = []
     counts: Counter = Counter()
     for j, r in zip(todo, results, strict=True):
-        ok = not r.error and score(r.content or "", j.winner) > 0
+        ok = not r.error and score(r.content or "", j.winner) > 0  # the RL reward's rule
         verdict = None if r.error else verdict_of(r.content or "")
         cell = right[j.benchmark][j.item]
         cell[j.slot] = cell.get(j.slot, True) and ok
-        picked = None if verdict is None else verdict == WINNER_TO_LABEL[j.winner]
+        picked = None if verdict is None else ok  # a verdict is right iff it picked the better
         picks.setdefault((j.benchmark, j.item, j.slot), []).append(picked)
         counts["judgements"] += 1
         counts["cached"] += bool(r.cached)

@@ -14,7 +14,7 @@ from pipeline.engine.config import ConfigError
 from pipeline.engine.reading import check_data_files
 from pipeline.engine.schema import CANONICAL_COLUMNS, COLUMNS
 from pipeline.engine.stage import BuildContext, Resources, Stage, param_names
-from pipeline.teachers.backends.base import check_backend
+from pipeline.teachers.backends import backend_of
 from pipeline.teachers.stage import TeacherStage
 from stages import stage_registry
 from stages.sources import registry as source_registry
@@ -170,7 +170,7 @@ def check_teachers(cfg: Any, asked: list[str]) -> None:
 
 
 def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
-    backend = check_backend(key, t)
+    backend = backend_of(t)  # known: settings.py checked it
     for name in ("max_tokens", "concurrency", "max_attempts"):
         if getattr(t, name) < 1:
             raise ConfigError(f"config error: {key}.{name} must be >= 1")

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.engine.config import CONF_DIR, ConfigError, RootConfig
-from pipeline.teachers.backends import registry
+from pipeline.teachers.backends.base import check_backend
 
 TEACHER_KEYS = ("teacher", "teacher2")
 
@@ -54,14 +54,10 @@ def _drop_removed_sources(raw: DictConfig, overrides: list[str]) -> None:
 
 def _typed_teachers(cfg: DictConfig) -> None:
     """Each teacher setting as its backend's own config class (unknown keys rejected)."""
-    known = registry()
     for key in TEACHER_KEYS:
         node = cfg[key]
-        backend = node.get("backend") if isinstance(node, DictConfig) else None
-        if backend not in known:
-            raise ConfigError(f"config error: {key}.backend='{backend}' is not one of "
-                              f"{', '.join(sorted(known))}")
-        config_cls = known[backend].Config
+        config_cls = check_backend(key, node).Config
+        backend = node.backend
         extra = sorted(set(node) - set(config_cls.__dataclass_fields__))
         if extra:
             raise ConfigError(f"config error: {key}.{extra[0]} is not a setting of {key}={backend} "

@@ -132,8 +132,9 @@ def worst_case(teacher_cfg: Any, messages: list[dict[str, str]]) -> tuple[int, f
 
 
 def api_key(teacher_cfg: Any) -> str:
-    """The key the backend sends (from the environment for an API)."""
-    return backend_of(teacher_cfg).api_key(teacher_cfg)
+    """The key the client sends: the backend's secret (from the environment for an API), or
+    any non-empty string for servers that take none."""
+    return backend_of(teacher_cfg).api_key(teacher_cfg) or "unused"
 
 
 # In the cache key, never sent: the sample index and the self-hosted checkpoint's identity.
@@ -377,8 +378,8 @@ class TeacherClient:
         """A one-line error for the row; the key never appears, even if a server echoes it."""
         status = getattr(exc, "status_code", None)
         message = str(exc).splitlines()[0][:300] if str(exc) else ""
-        key = api_key(self.cfg)
-        if key != "unused":
+        key = backend_of(self.cfg).api_key(self.cfg)
+        if key:
             message = message.replace(key, "***")
         detail = f"{type(exc).__name__}{f' {status}' if status else ''}: {message}"
         return TeacherResult(None, None, 0, 0, round(latency, 3), False, detail)

@@ -150,16 +150,17 @@ class RMB(PairwiseBenchmark):
                      {"": (r["chosen"]["answer"], r["reject"]["answer"])}) for r in rows]
 
     def score(self, items: list[Item], right: dict[str, dict[str, bool]]) -> dict[str, Any]:
-        by: dict[str, list[bool]] = defaultdict(list)
+        by_goal: dict[str, list[bool]] = defaultdict(list)
+        by_category: dict[str, list[bool]] = defaultdict(list)
         for it in items:
             parts = it.group.split("/")
             goal = parts[1] if len(parts) > 1 else it.group  # Helpfulness / Harmlessness
-            by[goal].append(right[it.id][""])
-            by[it.group].append(right[it.id][""])
-        goals = {g: _rate(sum(v), len(v)) for g, v in sorted(by.items()) if "/" not in g}
+            by_goal[goal].append(right[it.id][""])
+            by_category[it.group].append(right[it.id][""])
+        goals = {g: _rate(sum(v), len(v)) for g, v in sorted(by_goal.items())}
         known = [v for v in goals.values() if v is not None]
         return {"score": round(sum(known) / len(known), 4) if known else None, "goals": goals,
-                "categories": {g: _rate(sum(v), len(v)) for g, v in sorted(by.items()) if "/" in g}}
+                "categories": {g: _rate(sum(v), len(v)) for g, v in sorted(by_category.items())}}
 
 
 class RewardBench2(PairwiseBenchmark):

@@ -25,5 +25,5 @@ def registry() -> dict[str, type[Backend]]:
 
 
 def backend_of(teacher_cfg: Any) -> Backend:
-    """The backend a teacher setting names (checked at plan time: `check_backend`)."""
+    """The backend a teacher setting names (checked when the config is loaded: `check_backend`)."""
     return registry()[teacher_cfg.backend]()

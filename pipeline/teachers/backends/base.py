@@ -75,9 +75,10 @@ class Backend:
         provider's default, or none at all)."""
         return None
 
-    def api_key(self, t: Any) -> str:
-        """The key the client sends; servers of our own take any non-empty string."""
-        return "unused"
+    def api_key(self, t: Any) -> str | None:
+        """The secret key the client sends, if this backend has one (None: a server of our
+        own, which takes any string)."""
+        return None
 
     def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,
                urls: list[str] | None, resources: Resources) -> dict[str, str | None]:

@@ -32,5 +32,5 @@ class OpenAIBackend(Backend):
     def urls(self, t: Any, pending: int, endpoints: Any) -> list[str] | None:
         return [t.base_url] if t.base_url else None
 
-    def api_key(self, t: Any) -> str:
-        return os.environ.get(t.api_key_env) or "unused"
+    def api_key(self, t: Any) -> str | None:
+        return os.environ.get(t.api_key_env) or None
