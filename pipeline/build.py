@@ -24,9 +24,9 @@ from ray.data import DataContext, Dataset
 from pipeline.engine import storage
 from pipeline.engine.batches import StageContractError
 from pipeline.engine.config import expand
-from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session, solid_blocks
+from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session
 from pipeline.engine.runner import apply_stage
-from pipeline.engine.schema import CANONICAL_COLUMNS, ROW_KEY, schema_of
+from pipeline.engine.schema import CANONICAL_COLUMNS
 from pipeline.output.writer import write_parts
 from pipeline.plan import Plan
 from pipeline.teachers.answering import answer_pending
@@ -149,8 +149,6 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
             # each stage's result is kept until the next one is: its time is its own
             ds = apply_stage(ds, stage, columns).materialize()
             lap(stage.name)
-        ds = solid_blocks(solid_blocks(ds, schema_of(columns)).sort(list(ROW_KEY)),
-                          schema_of(columns))
         tally, files = write_parts(ds, columns, out, cfg)
         report_spend(cfg, progress.close())
         lap("write")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -51,18 +50,10 @@ def _decision(matches: list[Match], n: int, stage: str) -> dict[str, Any]:
         "contaminated_by": [m.benchmark for m in matches]}
 
 
-def _mark(batch: pa.Table, index_ref: ray.ObjectRef, stage: str) -> pa.Table:
-    index: NgramIndex = ray.get(index_ref)  # numpy arrays: read in place from the object store
-    found = iter([index.matches("\n".join(m["content"] for m in p))
-                  for p in batch.column("prompt").to_pylist()])
-    return map_rows(batch, lambda _row: _decision(next(found), index.n, stage))
-
-
 class Decontaminate(Stage):
     name = "decontaminate"
     inputs = ("prompt",)
     outputs = ("outcome", "reason", "detail", "decided_by", "contaminated_by")
-    whole_dataset = True
     Params = DecontaminateParams
 
     def preflight(self) -> None:
@@ -86,7 +77,7 @@ class Decontaminate(Stage):
                                   f"conf/benchmark/{name}.yaml), or leave it out with "
                                   f"recipe.stages.decontaminate.benchmarks=[...]")
 
-    def process_dataset(self, live: Any) -> Any:
+    def prepare(self) -> None:
         cfg = self.ctx.cfg
         prompts = {name: benchmark_prompts(cfg.benchmarks[name], cfg.recipe.use_samples)
                    for name in self.params.benchmarks}
@@ -96,9 +87,14 @@ class Decontaminate(Stage):
                         "%d words (matched whole)", name, stats["prompts"], stats["ngrams"],
                         index.n, stats["shorter_than_n"], index.n)
         self._summary = {"ngram": index.n, "benchmarks": index.stats}
-        return live.map_batches(partial(_mark, stage=self.name), fn_kwargs={"index_ref": ray.put(index)},
-                                batch_format="pyarrow", batch_size=1024,
-                                **self.configured_resources().ray_args())
+        self._index = ray.put(index)  # numpy arrays: each worker reads them in place
+
+    def process(self, rows: pa.Table) -> pa.Table:
+        index: NgramIndex = ray.get(self._index)
+        found = iter([index.matches("\n".join(m["content"] for m in p))
+                      for p in rows.column("prompt").to_pylist()])
+        return map_rows(rows, lambda _row: _decision(next(found), index.n, self.name),
+                        self.outputs)
 
     def summary(self) -> dict[str, Any]:
         return getattr(self, "_summary", {})

@@ -21,7 +21,7 @@ import ray
 
 from pipeline.engine.duplicates import Duplicates, mark_duplicates
 from pipeline.engine.stage import Stage
-from pipeline.rules.keys import keep_rank, row_id, row_text
+from pipeline.rules.keys import compared_columns, keep_rank, row_id, row_text
 
 KEYS = ("prompt", "pair")
 
@@ -46,7 +46,7 @@ def _digest(text: str) -> str:
 
 
 def _keyed(batch: pa.Table, key: str, priority: list[str]) -> pa.Table:
-    rows = batch.to_pylist()
+    rows = batch.select(list(compared_columns(key))).to_pylist()
     prompts = [_digest(row_text(r, "prompt")) for r in rows]
     return pa.table({"id": [row_id(r) for r in rows],
                      "digest": prompts if key == "prompt" else

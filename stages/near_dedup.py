@@ -33,7 +33,7 @@ from datasketch import MinHash
 
 from pipeline.engine.duplicates import mark_duplicates
 from pipeline.engine.stage import Stage
-from pipeline.rules.keys import keep_rank, row_id, row_text
+from pipeline.rules.keys import compared_columns, keep_rank, row_id, row_text
 
 KEYS = ("prompt", "pair")
 MODES = ("group", "remove")
@@ -100,7 +100,7 @@ SIGNATURES = pa.schema([("id", pa.string()), ("keep", pa.string()), ("pair_id", 
 
 def _signatures(batch: pa.Table, p: NearDedupParams, bands: int, rows: int,
                 priority: list[str]) -> pa.Table:
-    records = batch.to_pylist()
+    records = batch.select([*compared_columns(p.key), "prompt_group"]).to_pylist()
     if p.mode == "group":  # one row per prompt group: the others have the same prompt
         records = [r for r in records if r["prompt_group"] in (None, r["pair_id"])]
     hashes = MinHash.bulk([shingles(row_text(r, p.key), p.ngram) for r in records],
@@ -132,7 +132,8 @@ def candidate_edges(bands: pa.ListArray, rank: np.ndarray) -> np.ndarray:
 
 def _pick(batch: pa.Table, wanted: set[str], key: str) -> pa.Table:
     """The candidate rows' ids, pair_ids and compared texts."""
-    rows = [r for r in batch.to_pylist() if row_id(r) in wanted]
+    rows = [r for r in batch.select(list(compared_columns(key))).to_pylist()
+            if row_id(r) in wanted]
     return pa.table({"id": [row_id(r) for r in rows],
                      "pair_id": [r["pair_id"] for r in rows],
                      "text": [row_text(r, key) for r in rows]},

@@ -20,6 +20,7 @@ from pipeline.teachers.tokenizers import (
     chats_tokens,
     load_tokenizer,
     local_model_dir,
+    tokenizer_digest,
 )
 
 
@@ -31,8 +32,8 @@ class TokenLengthsParams:
     # Caps; null: count only.
     max_sft_tokens: int | None = 12288
     max_rl_prompt_tokens: int | None = 4096
-    # Token counts of blocks counted before are read from here (this machine's disk), so a
-    # rebuild does not encode every row again; null: always count.
+    # Token counts of chats counted before are read from here (this machine's disk), so a
+    # rebuild does not load the tokenizer or encode any row again; null: always count.
     cache_dir: str | None = "~/.cache/rubricforge/token_counts"
 
     def check(self) -> str | None:
@@ -56,16 +57,24 @@ class TokenLengths(Stage):
         return Resources(num_cpus=1, actors=2)
 
     def preflight(self) -> None:
-        self._tokenizer()  # a tokenizer that cannot be loaded stops the build before any work
-        self._tok = None  # the workers load their own
+        # a tokenizer that cannot be loaded stops the build before any work; the workers load
+        # their own, and only for chats whose counts are not in the cache
+        self._digest = tokenizer_digest(self._tokenizer())
+        self._tok = None
 
     def _tokenizer(self) -> Any:
         if getattr(self, "_tok", None) is None:
             name = self.params.tokenizer or local_model_dir(self.ctx.cfg.teacher.model_dir)
             self._tok = load_tokenizer(name, "recipe.stages.token_lengths.tokenizer")
-            self._counts = (CountCache(self.params.cache_dir, self._tok)
-                            if self.params.cache_dir else None)
         return self._tok
+
+    def _cache(self) -> CountCache | None:
+        if not self.params.cache_dir:
+            return None
+        if getattr(self, "_counts", None) is None:
+            digest = getattr(self, "_digest", None) or tokenizer_digest(self._tokenizer())
+            self._counts = CountCache(self.params.cache_dir, digest)
+        return self._counts
 
     @staticmethod
     def chat(row: dict[str, Any]) -> tuple[list[dict[str, str]], bool]:
@@ -80,8 +89,8 @@ class TokenLengths(Stage):
         chats = [self.chat(r) for r in records]
         swapped = [i for i, r in enumerate(records) if r["split"] == SFT and r.get("swap_messages")]
         chats += [(records[i]["swap_messages"], False) for i in swapped]
-        counts = chats_tokens(self._tokenizer(), [c for c, _ in chats], [g for _, g in chats],
-                              self._counts)
+        counts = chats_tokens(self._tokenizer, [c for c, _ in chats], [g for _, g in chats],
+                              self._cache())
         swap_counts = dict(zip(swapped, counts[len(records):], strict=True))
         index = iter(range(len(records)))
 

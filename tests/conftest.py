@@ -58,10 +58,11 @@ def pair(source: str, index: int, prompt: str, chosen: str = "good", rejected: s
 
 
 def run_stage(stage_cls, params, rows, overrides=()) -> dict:
-    """Run a whole-dataset stage on a real Ray; rows by (source, source_index)."""
+    """Run a stage as the engine does, on a real Ray; rows by (source, source_index)."""
     import pyarrow as pa
     import ray
 
+    from pipeline.engine.runner import apply_stage
     from pipeline.engine.schema import CANONICAL_COLUMNS, conform
     from pipeline.engine.stage import BuildContext
 
@@ -69,7 +70,7 @@ def run_stage(stage_cls, params, rows, overrides=()) -> dict:
     given = (*CANONICAL_COLUMNS, *(c for c in stage.inputs if c not in CANONICAL_COLUMNS))
     columns = (*given, *(c for c in stage.outputs if c not in given))
     ds = ray.data.from_arrow(conform(pa.Table.from_pylist(rows), given))
-    out = stage.process_dataset(ds).map_batches(lambda t: conform(t, columns), batch_format="pyarrow")
+    out = apply_stage(ds, stage, columns)
     got = {(r["source"], r["source_index"]): r for r in out.take_all()}
     assert len(got) == len(rows), "a stage marks rows, it never drops them"
     return got

@@ -118,3 +118,17 @@ def test_bad_settings_are_refused():
     assert "key=prompt" in NearDedupParams(key="pair").check()
     assert NearDedupParams(key="pair", mode="remove").check() is None
     assert ExactDedupParams(key="x").check()
+
+
+def test_normalized_text_folds_case_unicode_and_every_kind_of_space():
+    import re
+    import sys
+    import unicodedata
+
+    from pipeline.rules.keys import normalize
+
+    spaces = "".join(c for c in map(chr, range(sys.maxunicode)) if re.fullmatch(r"\s", c))
+    assert normalize(f"{spaces}Stra\u00dfe{spaces}ﬁne  ＡＢＣ\tx{spaces}") == "strasse fine abc x"
+    for text in ["  Hello,\u00a0World \n", "Ｔｅｓｔ\u2003ｉｔ", "plain ascii\ttext\r\n", ""]:
+        reference = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
+        assert normalize(text) == reference

@@ -331,27 +331,37 @@ def test_a_tokenizer_that_cannot_be_loaded_stops_the_build_first():
     assert "\n" not in str(err.value)
 
 
-def test_token_counts_are_read_back_for_the_same_block_and_counted_again_for_another(tmp_path):
-    from pipeline.teachers.tokenizers import CountCache, chats_tokens, load_tokenizer, local_model_dir
+def test_token_counts_are_read_back_by_chat_without_the_tokenizer(tmp_path):
+    from pipeline.teachers.tokenizers import (
+        CountCache,
+        chats_tokens,
+        load_tokenizer,
+        local_model_dir,
+        tokenizer_digest,
+    )
 
     tok = load_tokenizer(local_model_dir(load_config([]).teacher.model_dir), "t")
     chats = [[{"role": "user", "content": f"Question {i}?"},
               {"role": "assistant", "content": "An answer. " * i}] for i in range(5)]
-    plain = chats_tokens(tok, chats, [False] * 5)
-    cache = CountCache(str(tmp_path), tok)
-    assert chats_tokens(tok, chats, [False] * 5, cache) == plain
+    plain = chats_tokens(lambda: tok, chats, [False] * 5)
+    assert plain == [len(tok.apply_chat_template(c, tokenize=True, return_dict=False))
+                     for c in chats]
+    cache = CountCache(str(tmp_path), tokenizer_digest(tok))
+    assert chats_tokens(lambda: tok, chats, [False] * 5, cache) == plain
     assert len(list(tmp_path.rglob("*.json"))) == 1
 
-    def never(texts):
-        raise AssertionError("counted again")
+    def never():
+        raise AssertionError("the tokenizer was loaded for counts in the cache")
 
-    texts = [tok.apply_chat_template(c, tokenize=False) for c in chats]
-    assert cache.counts(texts, never) == plain, "the same texts are read back"
-    assert CountCache(str(tmp_path), tok).counts(texts[::-1], never) == plain[::-1], (
-        "by text, whatever the block and the order: a new worker reads what others counted")
-    changed = [*texts[:4], texts[4] + " more"]
-    asked: list[str] = []
-    assert cache.counts(changed, lambda t: asked.extend(t) or [len(x) for x in t])[4] == len(
-        changed[4])
-    assert asked == [changed[4]], "only the new text is counted"
-    assert len(list(tmp_path.rglob("*.json"))) == 2
+    assert chats_tokens(never, chats, [False] * 5, cache) == plain, "read back"
+    again = CountCache(str(tmp_path), tokenizer_digest(tok))
+    assert chats_tokens(never, chats[::-1], [False] * 5, again) == plain[::-1], (
+        "by chat, whatever the block and the order: a new worker reads what others counted")
+    changed = [*chats[:4], [*chats[4][:1], {"role": "assistant", "content": "Other."}]]
+    loaded: list[int] = []
+    counts = chats_tokens(lambda: loaded.append(1) or tok, changed, [False] * 5, again)
+    assert counts[:4] == plain[:4]
+    assert counts[4] == len(tok.apply_chat_template(changed[4], tokenize=True, return_dict=False))
+    assert chats_tokens(lambda: tok, chats[:1], [True], again)[0] > plain[0], (
+        "the generation prompt is part of the key")
+    assert len(list(tmp_path.rglob("*.json"))) == 3

@@ -14,7 +14,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.engine.schema import ALIVE, REJECTED, ROW_KEY, conform, put_column
+from pipeline.engine.schema import (
+    ALIVE,
+    FATE_COLUMNS,
+    REJECTED,
+    ROW_KEY,
+    conform,
+    put_column,
+    schema_of,
+)
 from pipeline.engine.stage import Stage
 
 
@@ -48,12 +56,24 @@ def check_output(stage: Stage, given: int, out: pa.Table) -> None:
         raise StageContractError(f"stage '{stage.name}' did not write its declared outputs {missing}")
 
 
+def visible(stage: Stage, present: list[str]) -> list[str]:
+    """The columns a stage is given: the row's identity and fate, and what it declared it reads
+    or writes. The texts it does not read are never converted for it."""
+    wanted = {"pair_id", *ROW_KEY, *FATE_COLUMNS, *stage.inputs, *stage.optional_inputs,
+              *stage.outputs}
+    return [c for c in present if c in wanted]
+
+
 def apply_to_batch(stage: Stage, columns: tuple[str, ...], batch: pa.Table) -> pa.Table:
-    """Give the stage the rows in play; pass the others by; check what comes back."""
+    """Give the stage the rows in play, with the columns it declared; pass the others by; check
+    what comes back and write its declared outputs into the rows."""
     live, done = split_by_play(stage, batch)
-    out = stage.process(live) if live.num_rows else live
-    check_output(stage, live.num_rows, out)
-    return pa.concat_tables([conform(out, columns), conform(done, columns)])
+    if live.num_rows:
+        out = stage.process(live.select(visible(stage, live.column_names)))
+        check_output(stage, live.num_rows, out)
+        for name in stage.outputs:
+            live = put_column(live, name, out.column(name))
+    return pa.concat_tables([conform(live, columns), conform(done, columns)])
 
 
 class StageActor:
@@ -66,11 +86,14 @@ class StageActor:
         return apply_to_batch(self.stage, self.columns, batch)
 
 
-def keep(stage: Stage, playing: bool, columns: tuple[str, ...] | None, batch: pa.Table) -> pa.Table:
-    """The rows in play (or the others, typed as `columns`)."""
-    mask = in_play(stage, batch)
-    rows = batch.filter(mask if playing else pc.invert(mask))
-    return rows if columns is None else conform(rows, columns)
+def live_and_done(stage: Stage, columns: tuple[str, ...], batch: pa.Table
+                  ) -> tuple[pa.Table, pa.Table, int, int]:
+    """The rows in play and the others (typed as `columns`), with their numbers."""
+    if batch.num_rows == 0:  # an empty block may come without columns
+        empty = schema_of(columns).empty_table()
+        return empty, empty, 0, 0
+    live, done = split_by_play(stage, batch)
+    return live, conform(done, columns), live.num_rows, done.num_rows
 
 
 def live_columns(stage: Stage, names: tuple[str, ...], batch: pa.Table) -> pa.Table:

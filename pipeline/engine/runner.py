@@ -20,7 +20,7 @@ from pipeline.engine.batches import (
     apply_to_batch,
     apply_updates,
     check_output,
-    keep,
+    live_and_done,
     live_columns,
 )
 from pipeline.engine.ray_session import solid_blocks
@@ -28,11 +28,12 @@ from pipeline.engine.schema import ROW_KEY, conform, schema_of
 from pipeline.engine.stage import Stage
 
 # The names workers resolve (their module must import fast: pipeline/engine/batches.py)
-_keep, _StageActor = keep, StageActor
+_StageActor = StageActor
 
 
 def apply_stage(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
     """The stage over the dataset; a row stage sees a whole block per call."""
+    stage.prepare()
     if stage.group_by is not None:
         return _apply_to_groups(ds, stage, columns)
     if stage.whole_dataset:
@@ -79,24 +80,31 @@ def _groups(rows: pa.Table, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...]
     return [(key, rows.take(index[key])) for key in sorted(index, key=repr)]
 
 
+# One task per block: the block cut in two, without a Ray Data job (each costs about a second
+# of planning and scheduling on a small machine).
+_split_block = ray.remote(num_cpus=1, num_returns=4)(live_and_done)
+
+
 def _apply_to_live_set(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
     """Stages that need all live rows at once (dedup across sources) get them as a dataset;
-    decided rows go around them. Every dataset here is rebuilt from solid blocks: the split
-    into live and decided rows, and the stage's own shuffles, leave blocks without rows."""
-    schema = schema_of(columns)
-    ds = ds.materialize()  # read twice below: once for live rows, once for decided ones
-    live = solid_blocks(ds.map_batches(partial(_keep, stage, True, None), batch_format="pyarrow"),
-                        schema)  # (with no live rows, only its count is read)
-    done = solid_blocks(ds.map_batches(partial(_keep, stage, False, columns),
-                                       batch_format="pyarrow"), schema)
-    n_live = live.count()
+    decided rows go around them. The datasets here are built from blocks that have rows and
+    columns: a shuffle or sort that meets an empty block without columns fails."""
+    parts = [_split_block.remote(stage, columns, ref) for ref in ds.materialize().to_arrow_refs()]
+    n_live, n_done = ray.get([p[2] for p in parts]), ray.get([p[3] for p in parts])
+    live_refs = [p[0] for p, n in zip(parts, n_live, strict=True) if n]
+    done_refs = [p[1] for p, n in zip(parts, n_done, strict=True) if n]
+    n_live = sum(n_live)
     if n_live == 0:
-        return done
-    out = stage.process_dataset(live).map_batches(partial(conform, names=columns),
-                                                  batch_format="pyarrow")
-    out = solid_blocks(out, schema)
-    n_out = out.count()
-    if n_out != n_live:
-        raise StageContractError(f"stage '{stage.name}' returned {n_out} rows for {n_live}: "
+        return _of_blocks(done_refs, columns)
+    out = stage.process_dataset(ray.data.from_arrow_refs(live_refs)).map_batches(
+        partial(conform, names=columns), batch_format="pyarrow").materialize()
+    if out.count() != n_live:
+        raise StageContractError(f"stage '{stage.name}' returned {out.count()} rows for {n_live}: "
                                  "stages mark rows, they never drop them")
-    return out.union(done)
+    return _of_blocks([*solid_blocks(out, schema_of(columns)).to_arrow_refs(), *done_refs],
+                      columns)
+
+
+def _of_blocks(refs: list[Any], columns: tuple[str, ...]) -> Dataset:
+    return ray.data.from_arrow_refs(refs) if refs else ray.data.from_arrow(
+        schema_of(columns).empty_table())

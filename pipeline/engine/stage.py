@@ -101,6 +101,10 @@ class Stage:
         """Checks against the whole config, run by the plan before any work starts; raise
         `ConfigError` with a one-line message."""
 
+    def prepare(self) -> None:
+        """Run once on the driver right before the stage's pass: build what every worker
+        shares (an index) and keep it on the stage, large things as object refs."""
+
     def summary(self) -> dict[str, Any]:
         """What the stage wants recorded in the manifest beside its counts (read after the run)."""
         return {}

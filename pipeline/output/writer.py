@@ -1,16 +1,21 @@
 """Write the final rows as Parquet shards, one Ray task per output part.
 
-The driver never holds the rows: each task reads the sorted dataset from the object store,
-keeps its part's rows, writes them in order (so shard bytes depend only on the rows, not on
-which node wrote them) and returns the counts for the manifest. A task that dies is retried
-by Ray and rewrites the same files under the same names.
+The driver never holds the rows, and the rows are never sorted as a whole: each part's task
+reads the row keys of its rows from every block, sorts those (a few bytes a row), then walks
+the blocks in that order and writes the rows (so shard bytes depend only on the rows, not on
+which blocks held them or which node wrote them), and returns the counts for the manifest.
+Rows arrive mostly in key order, so a few blocks at a time are open. A task that dies is
+retried by Ray and rewrites the same files under the same names.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
@@ -24,8 +29,10 @@ from pipeline.engine.schema import (
     PARTS,
     QUARANTINED,
     REJECTED,
+    ROW_KEY,
     RUN_ONLY_COLUMNS,
     SFT,
+    conform,
     schema_of,
 )
 from pipeline.output.formats import RL_SCHEMA, SFT_SCHEMA, to_rl, to_sft
@@ -35,6 +42,7 @@ from pipeline.output.shards import ShardWriter
 log = logging.getLogger("rubricforge")
 
 BY_OUTCOME = {"rejected": REJECTED, "quarantine": QUARANTINED, "deduplicated": DEDUPLICATED}
+OPEN_BLOCKS = 8
 
 
 def part_mask(part: str, batch: pa.Table) -> pa.Array:
@@ -46,26 +54,65 @@ def part_mask(part: str, batch: pa.Table) -> pa.Array:
     return pc.and_(pc.equal(outcome, ALIVE), to_sft_part if part == "sft" else pc.invert(to_sft_part))
 
 
-def _write_part(ds: Dataset, part: str, columns: tuple[str, ...], out: str, max_bytes: int,
-                batch_rows: int) -> tuple[Tally, list[dict[str, Any]]]:
+def _order(blocks: list[Any], part: str) -> tuple[np.ndarray, np.ndarray]:
+    """(block, row) of each of the part's rows, in row-key order."""
+    keys = []
+    for b, ref in enumerate(blocks):
+        block: pa.Table = ray.get(ref)
+        if block.num_rows == 0:  # an empty block may come without columns
+            continue
+        rows = pc.indices_nonzero(part_mask(part, block))
+        keys.append(block.select(list(ROW_KEY)).take(rows)
+                    .append_column("_block", pa.array(np.full(len(rows), b, np.int64)))
+                    .append_column("_row", rows.cast(pa.int64())))
+    if not keys:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    table = pa.concat_tables(keys)
+    table = table.take(pc.sort_indices(table, [(k, "ascending") for k in ROW_KEY]))
+    return table.column("_block").to_numpy(), table.column("_row").to_numpy()
+
+
+def _sorted_batches(blocks: list[Any], part: str, columns: tuple[str, ...],
+                    batch_rows: int) -> Iterator[pa.Table]:
+    """The part's rows in row-key order, `batch_rows` at a time."""
+    block_of, row_of = _order(blocks, part)
+    open_blocks: OrderedDict[int, pa.Table] = OrderedDict()
+
+    def block(b: int) -> pa.Table:
+        if b not in open_blocks:
+            open_blocks[b] = conform(ray.get(blocks[b]), columns)
+            if len(open_blocks) > OPEN_BLOCKS:
+                open_blocks.popitem(last=False)
+        open_blocks.move_to_end(b)
+        return open_blocks[b]
+
+    for start in range(0, len(block_of), batch_rows):
+        bs, rs = block_of[start:start + batch_rows], row_of[start:start + batch_rows]
+        pieces, places = [], []
+        for b in dict.fromkeys(bs.tolist()):  # each block once, in order of first use
+            at = np.flatnonzero(bs == b)
+            pieces.append(block(b).take(pa.array(rs[at])))
+            places.append(at)
+        batch = pa.concat_tables(pieces)
+        yield batch.take(pa.array(np.argsort(np.concatenate(places), kind="stable")))
+
+
+def _write_part(blocks: list[Any], part: str, columns: tuple[str, ...], out: str,
+                max_bytes: int, batch_rows: int) -> tuple[Tally, list[dict[str, Any]]]:
     inflight = schema_of([c for c in columns if c not in RUN_ONLY_COLUMNS])
     schema = {"sft": SFT_SCHEMA, "rl": RL_SCHEMA}.get(part, inflight)
     writer = ShardWriter(storage.join(out, part), schema, max_bytes)
     tally = Tally()
-    for batch in ds.iter_batches(batch_size=batch_rows, batch_format="pyarrow"):
-        rows = batch.filter(part_mask(part, batch)).to_pylist()
-        if not rows:
+    for batch in _sorted_batches(blocks, part, columns, batch_rows):
+        rows = batch.to_pylist()
+        if part in BY_OUTCOME:  # (rebuilt from values: the same rows give the same bytes)
+            tally.add(rows)
+            writer.add(pa.Table.from_pylist(rows, schema=inflight))
             continue
         for r in rows:  # a row no stage removed is kept
-            if r["outcome"] == ALIVE:
-                r["outcome"] = KEPT
+            r["outcome"] = KEPT
         tally.add(rows)
-        if part == "sft":
-            writer.add(to_sft(rows))
-        elif part == "rl":
-            writer.add(to_rl(rows, writer.rows))
-        else:
-            writer.add(pa.Table.from_pylist(rows, schema=inflight))
+        writer.add(to_sft(rows) if part == SFT else to_rl(rows, writer.rows))
     return tally, [{"path": f"{part}/{f['name']}", "part": part, "sha256": f["sha256"],
                     "bytes": f["bytes"]} for f in writer.close()]
 
@@ -76,11 +123,11 @@ write_part_task = ray.remote(num_cpus=1)(_write_part)
 def write_parts(ds: Dataset, columns: tuple[str, ...], out: str,
                 cfg: Any) -> tuple[Tally, dict[str, dict[str, Any]]]:
     """All parts, written in parallel on the workers; returns the merged counts and the files."""
-    ds = ds.materialize()  # the sorted rows, read by every part's task
+    blocks = ds.materialize().to_arrow_refs()  # read by every part's task, in key order
     max_bytes = cfg.output.shard_max_mb * 1024 * 1024
-    refs = [write_part_task.remote(ds, part, columns, out, max_bytes, cfg.output.batch_rows)
+    refs = [write_part_task.remote(blocks, part, columns, out, max_bytes, cfg.output.batch_rows)
             for part in PARTS]
-    log.warning("writing %d rows as %s on the Ray workers", ds.count(), "/".join(PARTS))
+    log.warning("writing %s on the Ray workers", "/".join(PARTS))
     tally, files = Tally(), {}
     for part_tally, part_files in ray.get(refs):
         tally.merge(part_tally)

@@ -6,12 +6,9 @@ They live in the engine so that stages agree on them without importing each othe
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
-
-_SPACE = re.compile(r"\s+")
 
 
 def rank_key(seed: int, salt: str, pair_id: str, index: int) -> str:
@@ -28,8 +25,11 @@ def seeded_order(seed: int, salt: str, ids: list[str], idx: list[int],
 
 
 def normalize(text: str) -> str:
-    """Compare texts as people read them: Unicode-folded, lower-case, spacing collapsed."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    """Compare texts as people read them: Unicode-folded, lower-case, spacing collapsed.
+    (NFKC leaves ASCII as it is; `split()` splits on exactly what `\\s` matches.)"""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.casefold().split())
 
 
 def row_text(row: dict[str, Any], key: str) -> str:
@@ -39,6 +39,12 @@ def row_text(row: dict[str, Any], key: str) -> str:
     if key == "pair":
         parts += [row["chosen"][0]["content"], row["rejected"][0]["content"]]
     return normalize("\n".join(parts))
+
+
+def compared_columns(key: str) -> tuple[str, ...]:
+    """What `row_text`, `row_id` and `keep_rank` read of a row: the rest need not be converted."""
+    texts = ("prompt", "chosen", "rejected") if key == "pair" else ("prompt",)
+    return ("pair_id", "source", "source_index", "pair_index", *texts)
 
 
 def row_name(source: str, index: int, pair_index: int | None) -> str:

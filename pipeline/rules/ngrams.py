@@ -30,9 +30,23 @@ def words(text: str) -> list[str]:
     return _WORD.findall(normalize(text))
 
 
+# Words are few and repeat (Zipf): each process hashes each word once.
+_WORD_HASHES: dict[str, int] = {}
+_MAX_WORDS = 2_000_000
+
+
+def _word_hash(w: str) -> int:
+    h = _WORD_HASHES.get(w)
+    if h is None:
+        if len(_WORD_HASHES) >= _MAX_WORDS:
+            _WORD_HASHES.clear()
+        h = _WORD_HASHES[w] = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(),
+                                             "little")
+    return h
+
+
 def _word_hashes(ws: list[str]) -> np.ndarray:
-    blob = b"".join(hashlib.blake2b(w.encode(), digest_size=8).digest() for w in ws)
-    return np.frombuffer(blob, dtype="<u8").astype(np.uint64)
+    return np.fromiter(map(_word_hash, ws), np.uint64, len(ws))
 
 
 def _powers(n: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from pipeline.engine.batches import in_play, request_table
+from pipeline.engine.batches import in_play, request_table, visible
 from pipeline.engine.stage import Stage, map_rows
 from pipeline.teachers.client import TeacherResult, ask, uncached
 
@@ -71,4 +71,5 @@ class TeacherStage(Stage):
 def requests_of(stage: TeacherStage, batch: pa.Table) -> pa.Table:
     """The requests a teacher stage's rows in play need that the cache cannot answer (run on
     the workers, one batch at a time)."""
-    return request_table(stage.uncached_requests(batch.filter(in_play(stage, batch))))
+    rows = batch.filter(in_play(stage, batch))
+    return request_table(stage.uncached_requests(rows.select(visible(stage, rows.column_names))))

@@ -43,15 +43,43 @@ def chat_tokens(tok: Any, messages: list[dict[str, str]], generation_prompt: boo
                                        add_generation_prompt=generation_prompt))
 
 
-def chats_tokens(tok: Any, chats: list[list[dict[str, str]]], generation_prompt: list[bool],
-                 cache: CountCache | None = None) -> list[int]:
+def render_and_count(tok: Any, chats: list[list[dict[str, str]]],
+                     generation_prompt: list[bool]) -> list[int]:
     """`chat_tokens` of many chats at once: the templates are rendered in Python, the texts
-    encoded in one call to the Rust tokenizer (several threads, no per-row Python objects), or
-    their counts read from `cache` when these very texts were counted before."""
+    encoded in one call to the Rust tokenizer (several threads, no per-row Python objects)."""
     texts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=g)
              for m, g in zip(chats, generation_prompt, strict=True)]
-    return (cache.counts(texts, lambda t: _encode(tok, t)) if cache is not None
-            else _encode(tok, texts))
+    return _encode(tok, texts)
+
+
+def chats_tokens(tokenizer: Callable[[], Any], chats: list[list[dict[str, str]]],
+                 generation_prompt: list[bool], cache: CountCache | None = None) -> list[int]:
+    """`render_and_count` of many chats, or their counts read from `cache` when these very
+    chats were counted before: then the tokenizer (`tokenizer()` loads it) is not even loaded."""
+    def count(at: list[int]) -> list[int]:
+        return render_and_count(tokenizer(), [chats[i] for i in at],
+                                [generation_prompt[i] for i in at])
+
+    if cache is None:
+        return count(list(range(len(chats))))
+    return cache.counts([chat_key(c, g) for c, g in zip(chats, generation_prompt, strict=True)],
+                        count)
+
+
+def chat_key(messages: list[dict[str, str]], generation_prompt: bool) -> str:
+    """What a count is kept under: the chat itself (what the template renders from it is fixed
+    by the tokenizer's digest, the cache's folder)."""
+    text = json.dumps([generation_prompt, messages], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:16].hex()
+
+
+def tokenizer_digest(tok: Any) -> str:
+    """A digest of the tokenizer's whole definition and its chat template."""
+    backend = getattr(tok, "backend_tokenizer", None)
+    spec = backend.to_str() if backend is not None else (
+        f"{type(tok).__name__}:{tok.name_or_path}:{len(tok)}")
+    spec += "\n" + str(getattr(tok, "chat_template", "") or "")
+    return hashlib.sha256(spec.encode()).hexdigest()[:24]
 
 
 def _encode(tok: Any, texts: list[str]) -> list[int]:
@@ -61,27 +89,21 @@ def _encode(tok: Any, texts: list[str]) -> list[int]:
     return [len(e.ids) for e in backend.encode_batch(texts, add_special_tokens=False)]
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-
-
 class CountCache:
-    """Token counts of rendered texts, on this machine's disk, by a digest of each text.
+    """Token counts of chats, on this machine's disk, by a digest of each chat.
 
-    Encoding is what counting costs (a warm `rmr1` rebuild spent 66 s of its 190 s encoding
-    ~1.5K tokens per row again). Counts live under a digest of the tokenizer's whole definition
-    (a changed tokenizer or template counts afresh), in segment files of {text digest: count}:
-    the first block a worker counts loads them all (a few bytes a row), and each block adds one
-    segment for the texts it had to count. Keyed by text, not by block, because which rows
-    share a block after a shuffle is not the same from one run to the next. Cheap to lose: a
-    missing or unreadable segment is counted again."""
+    Counting is what token caps cost: a warm `rmr1` rebuild spent 66 s of its 190 s encoding
+    ~1.5K tokens per row again, and ~10 s more loading the tokenizer in each worker and rendering
+    the templates. Counts live under the digest of the tokenizer's whole definition and chat
+    template (`tokenizer_digest`: a changed tokenizer or template counts afresh), in segment
+    files of {chat digest: count}: the first block a worker counts loads them all (a few bytes
+    a row), and each block adds one segment for the chats it had to count. Keyed by chat, not by
+    block, because which rows share a block after a shuffle is not the same from one run to the
+    next. Cheap to lose: a missing or unreadable segment is counted again. (A template that
+    prints today's date counts as of the day a chat was first counted.)"""
 
-    def __init__(self, root: str, tok: Any) -> None:
-        backend = getattr(tok, "backend_tokenizer", None)
-        spec = backend.to_str() if backend is not None else (
-            f"{type(tok).__name__}:{tok.name_or_path}:{len(tok)}")
-        spec += "\n" + str(getattr(tok, "chat_template", "") or "")
-        self.dir = expand(root) / hashlib.sha256(spec.encode()).hexdigest()[:24]
+    def __init__(self, root: str, digest: str) -> None:
+        self.dir = expand(root) / f"chats-{digest}"
         self.known: dict[str, int] | None = None
 
     def _load(self) -> dict[str, int]:
@@ -93,14 +115,13 @@ class CountCache:
                 continue
         return known
 
-    def counts(self, texts: list[str], encode: Callable[[list[str]], list[int]]) -> list[int]:
+    def counts(self, keys: list[str], count: Callable[[list[int]], list[int]]) -> list[int]:
+        """The count of each key; `count(positions)` counts those not known yet."""
         if self.known is None:
             self.known = self._load()
-        keys = [_digest(t)[:16].hex() for t in texts]
         missing = sorted({k: i for i, k in enumerate(keys) if k not in self.known}.items())
         if missing:
-            new = dict(zip((k for k, _ in missing), encode([texts[i] for _, i in missing]),
-                           strict=True))
+            new = dict(zip((k for k, _ in missing), count([i for _, i in missing]), strict=True))
             self.known.update(new)
             name = hashlib.sha256("".join(new).encode()).hexdigest()[:32]
             storage.write_bytes(str(self.dir / f"{name}.json"), json.dumps(new).encode())
