@@ -36,6 +36,8 @@ class Bootstrap(TeacherStage):
     def projected_share(self, accuracy: float) -> float:
         return 1 - accuracy  # the pairs pass 1 got wrong
 
+    wants_columns = ("split", "outcome", "reason")
+
     def wants(self, row: dict[str, Any]) -> bool:
         # a pair pass 1 never judged (its cost cap held it back) is not one it got wrong
         return row["split"] == SFT and row["outcome"] == REJECTED and row["reason"] != COST_CAP

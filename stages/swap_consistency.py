@@ -43,6 +43,8 @@ class SwapConsistency(TeacherStage):
     def projected_share(self, accuracy: float) -> float:
         return 1.0  # about every pair kept (pass 2 keeps most of what pass 1 got wrong)
 
+    wants_columns = ("split", "trace")
+
     def wants(self, row: dict[str, Any]) -> bool:
         return row["split"] == SFT and bool(row["trace"])
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.engine.schema import REJECTED, SFT
-from pipeline.engine.stage import Stage, decide, map_rows
+from pipeline.engine.stage import Stage, decide, set_rows
 from pipeline.rules.judge_prompt import placed
 from pipeline.rules.verdict import check_response
 
@@ -23,9 +24,10 @@ class VerdictFilter(Stage):
     outputs = ("verdict", "outcome", "reason", "detail", "decided_by")
 
     def process(self, rows: pa.Table) -> pa.Table:
+        # only distillation rows have a trace: the others (most) are not even converted
+        sft = pc.indices_nonzero(pc.fill_null(pc.equal(rows.column("split"), SFT), False))
+
         def one(row: dict[str, Any]) -> dict[str, Any]:
-            if row["split"] != SFT:
-                return {}
             check = check_response(row["trace"], row["winner"], row["teacher_error"],
                                    row["finish_reason"], placed(row, row["winner"]),
                                    self.ctx.cfg.prompt.system)
@@ -33,4 +35,6 @@ class VerdictFilter(Stage):
                 return {"verdict": check.verdict}
             return {"verdict": check.verdict} | decide(REJECTED, check.reason, self.name, check.detail)
 
-        return map_rows(rows, one, self.outputs)
+        return set_rows(rows, {i: one(r) for i, r in zip(sft.to_pylist(),
+                                                       rows.take(sft).to_pylist(), strict=True)},
+                        self.outputs)

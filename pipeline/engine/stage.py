@@ -136,6 +136,22 @@ def map_rows(rows: pa.Table, fn: Callable[[dict[str, Any]], dict[str, Any]],
     return out
 
 
+def set_rows(rows: pa.Table, updates: dict[int, dict[str, Any]],
+             columns: tuple[str, ...]) -> pa.Table:
+    """`map_rows` for a few rows: column updates by row position. Only the columns written
+    are converted, so rows nobody touches cost nothing."""
+    names = sorted({k for u in updates.values() for k in u} | set(columns))
+    out = rows
+    for name in names:
+        values = (rows.column(name).to_pylist() if name in rows.column_names
+                  else [None] * rows.num_rows)
+        for i, u in updates.items():
+            if name in u:
+                values[i] = u[name]
+        out = put_column(out, name, values)
+    return out
+
+
 def decide(outcome: str, reason: str, stage: str, detail: str = "") -> dict[str, Any]:
     """Column updates that settle a row's fate."""
     return {"outcome": outcome, "reason": reason, "detail": detail, "decided_by": stage}

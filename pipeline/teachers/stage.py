@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from pipeline.engine.batches import in_play, request_table, visible
-from pipeline.engine.stage import Stage, map_rows
+from pipeline.engine.stage import Stage, set_rows
 from pipeline.teachers.client import TeacherResult, ask, uncached
 
 Messages = list[dict[str, str]]
@@ -26,6 +26,9 @@ class TeacherStage(Stage):
 
     # The config key of the teacher the stage asks ("teacher", "teacher2").
     teacher_key: ClassVar[str]
+    # What `wants` reads: light columns, so that only the rows asked about are converted whole
+    # (pass 1 asks about one row in eight; the judge prompts are most of a row).
+    wants_columns: ClassVar[tuple[str, ...]] = ("split",)
 
     # For `--estimate`, a stage after the first teacher stage, whose requests depend on pass 1's
     # answers: whether its prompt carries pass 1's trace on top of the judge prompt.
@@ -52,20 +55,24 @@ class TeacherStage(Stage):
         before the stage runs, only when requests are pending."""
         return self.ctx.cfg[self.teacher_key]
 
+    def wanted(self, rows: pa.Table) -> list[int]:
+        """The positions of the rows that need an answer."""
+        light = rows.select(list(self.wants_columns)).to_pylist()
+        return [i for i, r in enumerate(light) if self.wants(r)]
+
     def uncached_requests(self, rows: pa.Table) -> dict[str, dict[str, Any]]:
         """The requests these rows need that the cache cannot answer, by cache key."""
-        return uncached(self.teacher_config(),
-                        [self.request(r) for r in rows.to_pylist() if self.wants(r)])
+        asked = rows.take(pa.array(self.wanted(rows), pa.int64())).to_pylist()
+        return uncached(self.teacher_config(), [self.request(r) for r in asked])
 
     def process(self, rows: pa.Table) -> pa.Table:
-        records = rows.to_pylist()
-        todo = [i for i, r in enumerate(records) if self.wants(r)]
+        todo = self.wanted(rows)
+        records = rows.take(pa.array(todo, pa.int64())).to_pylist()
         results = ask(self.name, self.teacher_config(), self.ctx.endpoints.get(self.name),
-                      [self.request(records[i]) for i in todo],
+                      [self.request(r) for r in records],
                       self.ctx.meters.get(self.teacher_key), self.ctx.answered.get(self.name))
-        updates = {i: self.update(records[i], r) for i, r in zip(todo, results, strict=True)}
-        index = iter(range(rows.num_rows))
-        return map_rows(rows, lambda _row: updates.get(next(index), {}), self.outputs)
+        return set_rows(rows, {i: self.update(r, result) for i, r, result
+                               in zip(todo, records, results, strict=True)}, self.outputs)
 
 
 def requests_of(stage: TeacherStage, batch: pa.Table) -> pa.Table:
