@@ -56,12 +56,12 @@ def check_output(stage: Stage, given: int, out: pa.Table) -> None:
         raise StageContractError(f"stage '{stage.name}' did not write its declared outputs {missing}")
 
 
-def visible(stage: Stage, present: list[str]) -> list[str]:
-    """The columns a stage is given: the row's identity and fate, and what it declared it reads
-    or writes. The texts it does not read are never converted for it."""
+def stage_view(stage: Stage, rows: pa.Table) -> pa.Table:
+    """The columns of `rows` a stage is given: the row's identity and fate, and what it declared
+    it reads or writes. The texts it does not read are never converted for it."""
     wanted = {"pair_id", *ROW_KEY, *FATE_COLUMNS, *stage.inputs, *stage.optional_inputs,
               *stage.outputs}
-    return [c for c in present if c in wanted]
+    return rows.select([c for c in rows.column_names if c in wanted])
 
 
 def apply_to_batch(stage: Stage, columns: tuple[str, ...], batch: pa.Table) -> pa.Table:
@@ -69,7 +69,7 @@ def apply_to_batch(stage: Stage, columns: tuple[str, ...], batch: pa.Table) -> p
     what comes back and write its declared outputs into the rows."""
     live, done = split_by_play(stage, batch)
     if live.num_rows:
-        out = stage.process(live.select(visible(stage, live.column_names)))
+        out = stage.process(stage_view(stage, live))
         check_output(stage, live.num_rows, out)
         for name in stage.outputs:
             live = put_column(live, name, out.column(name))

@@ -42,8 +42,12 @@ def solid_blocks(ds: Any, schema: pa.Schema) -> Any:
     blocks; with none left, from one empty block with `schema`."""
     refs = ds.to_arrow_refs()
     rows = ray.get([_num_rows.remote(ref) for ref in refs])
-    kept = [ref for ref, n in zip(refs, rows, strict=True) if n]
-    return ray.data.from_arrow_refs(kept) if kept else ray.data.from_arrow(schema.empty_table())
+    return of_blocks([ref for ref, n in zip(refs, rows, strict=True) if n], schema)
+
+
+def of_blocks(refs: list[Any], schema: pa.Schema) -> Any:
+    """A dataset of these blocks (each with rows); with none, of one empty block with `schema`."""
+    return ray.data.from_arrow_refs(refs) if refs else ray.data.from_arrow(schema.empty_table())
 
 
 def shuffle_partitions() -> int:

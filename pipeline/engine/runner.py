@@ -23,7 +23,7 @@ from pipeline.engine.batches import (
     live_and_done,
     live_columns,
 )
-from pipeline.engine.ray_session import solid_blocks
+from pipeline.engine.ray_session import of_blocks, solid_blocks
 from pipeline.engine.schema import ROW_KEY, conform, schema_of
 from pipeline.engine.stage import Stage
 
@@ -95,16 +95,11 @@ def _apply_to_live_set(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> D
     done_refs = [p[1] for p, n in zip(parts, n_done, strict=True) if n]
     n_live = sum(n_live)
     if n_live == 0:
-        return _of_blocks(done_refs, columns)
+        return of_blocks(done_refs, schema_of(columns))
     out = stage.process_dataset(ray.data.from_arrow_refs(live_refs)).map_batches(
         partial(conform, names=columns), batch_format="pyarrow").materialize()
     if out.count() != n_live:
         raise StageContractError(f"stage '{stage.name}' returned {out.count()} rows for {n_live}: "
                                  "stages mark rows, they never drop them")
-    return _of_blocks([*solid_blocks(out, schema_of(columns)).to_arrow_refs(), *done_refs],
-                      columns)
-
-
-def _of_blocks(refs: list[Any], columns: tuple[str, ...]) -> Dataset:
-    return ray.data.from_arrow_refs(refs) if refs else ray.data.from_arrow(
-        schema_of(columns).empty_table())
+    return of_blocks([*solid_blocks(out, schema_of(columns)).to_arrow_refs(), *done_refs],
+                     schema_of(columns))

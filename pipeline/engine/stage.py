@@ -126,20 +126,13 @@ def map_rows(rows: pa.Table, fn: Callable[[dict[str, Any]], dict[str, Any]],
              columns: tuple[str, ...] = ()) -> pa.Table:
     """Apply a per-row function returning column updates; the row-wise stages' common loop.
     `columns` are written even when no row updates them (as nulls, or as they were)."""
-    records = rows.to_pylist()
-    updates = [fn(r) for r in records]
-    names = sorted({k for u in updates for k in u} | set(columns))
-    out = rows
-    for name in names:
-        values = [u[name] if name in u else r.get(name) for r, u in zip(records, updates, strict=True)]
-        out = put_column(out, name, values)
-    return out
+    return set_rows(rows, dict(enumerate(map(fn, rows.to_pylist()))), columns)
 
 
 def set_rows(rows: pa.Table, updates: dict[int, dict[str, Any]],
-             columns: tuple[str, ...]) -> pa.Table:
-    """`map_rows` for a few rows: column updates by row position. Only the columns written
-    are converted, so rows nobody touches cost nothing."""
+             columns: tuple[str, ...] = ()) -> pa.Table:
+    """Column updates by row position; `columns` are written even when no row updates them.
+    Only the columns written are converted, so rows nobody touches cost nothing."""
     names = sorted({k for u in updates.values() for k in u} | set(columns))
     out = rows
     for name in names:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from pipeline.engine.batches import in_play, request_table, visible
+from pipeline.engine.batches import in_play, request_table, stage_view
 from pipeline.engine.stage import Stage, set_rows
 from pipeline.teachers.client import TeacherResult, ask, uncached
 
@@ -55,19 +55,18 @@ class TeacherStage(Stage):
         before the stage runs, only when requests are pending."""
         return self.ctx.cfg[self.teacher_key]
 
-    def wanted(self, rows: pa.Table) -> list[int]:
-        """The positions of the rows that need an answer."""
+    def asked(self, rows: pa.Table) -> tuple[list[int], list[dict[str, Any]]]:
+        """The positions of the rows that need an answer, and those rows."""
         light = rows.select(list(self.wants_columns)).to_pylist()
-        return [i for i, r in enumerate(light) if self.wants(r)]
+        todo = [i for i, r in enumerate(light) if self.wants(r)]
+        return todo, rows.take(pa.array(todo, pa.int64())).to_pylist()
 
     def uncached_requests(self, rows: pa.Table) -> dict[str, dict[str, Any]]:
         """The requests these rows need that the cache cannot answer, by cache key."""
-        asked = rows.take(pa.array(self.wanted(rows), pa.int64())).to_pylist()
-        return uncached(self.teacher_config(), [self.request(r) for r in asked])
+        return uncached(self.teacher_config(), [self.request(r) for r in self.asked(rows)[1]])
 
     def process(self, rows: pa.Table) -> pa.Table:
-        todo = self.wanted(rows)
-        records = rows.take(pa.array(todo, pa.int64())).to_pylist()
+        todo, records = self.asked(rows)
         results = ask(self.name, self.teacher_config(), self.ctx.endpoints.get(self.name),
                       [self.request(r) for r in records],
                       self.ctx.meters.get(self.teacher_key), self.ctx.answered.get(self.name))
@@ -78,5 +77,5 @@ class TeacherStage(Stage):
 def requests_of(stage: TeacherStage, batch: pa.Table) -> pa.Table:
     """The requests a teacher stage's rows in play need that the cache cannot answer (run on
     the workers, one batch at a time)."""
-    rows = batch.filter(in_play(stage, batch))
-    return request_table(stage.uncached_requests(rows.select(visible(stage, rows.column_names))))
+    rows = stage_view(stage, batch.filter(in_play(stage, batch)))
+    return request_table(stage.uncached_requests(rows))
