@@ -9,6 +9,7 @@ written.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import sys
@@ -123,8 +124,22 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
         if not sys.stderr.isatty():  # no bars to draw: keep the log to what happened
             logging.getLogger("ray.data").setLevel(logging.WARNING)
         ds, inputs = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
-        ds = ds.materialize()
-        lap("collect")
+        # Steps not yet run: consecutive row stages run as one pass over each block (Ray Data
+        # fuses their maps), so a copy of the rows is stored only where a stage must read its
+        # input more than once. Their time is reported together.
+        unrun = ["collect"]
+
+        def run_steps(ds: Dataset) -> Dataset:
+            ds = ds.materialize()
+            # Ray Data datasets hold themselves in reference cycles: without a collection the
+            # copies of earlier steps stay in the object store (and on its spill disk) until
+            # Python happens to collect, which at 1M rows is too late.
+            gc.collect()
+            if unrun:
+                lap(" + ".join(unrun))
+                unrun.clear()
+            return ds
+
         columns: tuple[str, ...] = CANONICAL_COLUMNS
         endpoints = Endpoints(stack, teacher_log, on_cluster=joined_cluster(cfg.ray))
         plan.ctx.meters = start_meters(cfg, [s.teacher_key for s in plan.stages
@@ -132,7 +147,11 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
         progress = TeacherProgress(plan.ctx.meters)
         stack.callback(progress.close)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
-            if isinstance(stage, TeacherStage):  # (ds: the rows so far, materialized last step)
+            if isinstance(stage, TeacherStage) or not stage.is_row_stage:
+                # its input is read more than once (a teacher stage's requests, then the
+                # stage; a group stage's light columns, then the rows): stored once
+                ds = run_steps(ds)
+            if isinstance(stage, TeacherStage):
                 teacher = stage.teacher_config()
                 requests = ds.map_batches(partial(requests_of, stage),
                                           batch_format="pyarrow").materialize()
@@ -144,11 +163,11 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
                 plan.ctx.endpoints[stage.name] = urls
                 if pending:  # answered into the cache as one stream; the stage then reads it
                     plan.ctx.answered[stage.name] = answer_pending(
-                        requests, pending, teacher, stage.name, plan.ctx.meters[stage.teacher_key],
-                        urls, stage.configured_resources())
-            # each stage's result is kept until the next one is: its time is its own
-            ds = apply_stage(ds, stage, columns).materialize()
-            lap(stage.name)
+                        requests, pending, teacher, stage.name,
+                        plan.ctx.meters[stage.teacher_key], urls, stage.configured_resources())
+            ds = apply_stage(ds, stage, columns)
+            unrun.append(stage.name)
+        ds = run_steps(ds)
         tally, files = write_parts(ds, columns, out, cfg)
         report_spend(cfg, progress.close())
         lap("write")

@@ -303,11 +303,16 @@ def _build(args: argparse.Namespace) -> int:
 
 def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str, float]) -> str:
     lines = [f"\nrubricforge build: recipe {m['recipe']} in {seconds:.0f}s -> {out}", "",
-             "rows and seconds per stage:"]
+             "rows and seconds per stage (stages marked | ran in one pass with the next; "
+             "the time is theirs together):"]
+    times = {}
+    for step, secs in stage_seconds.items():
+        *joined, last = step.split(" + ")
+        times |= dict.fromkeys(joined, f"{'|':>8}") | {last: f"{secs:>7.1f}s"}
     for s in m["stages"]:
         removed = ", ".join(f"{k} {v}" for k, v in s["removed"].items()) or "-"
         lines.append(f"  {s['stage']:32s} in {s['rows_in']:>7}  out {s['rows_out']:>7}  "
-                     f"{stage_seconds.get(s['stage'], 0.0):>7.1f}s  removed: {removed}")
+                     f"{times.get(s['stage'], f'{0.0:>7.1f}s')}  removed: {removed}")
     lines.append(f"  {'write (shards, manifest, card)':32s} {'':>21}  "
                  f"{stage_seconds.get('write', 0.0):>7.1f}s")
     t = m["totals"]

@@ -78,6 +78,12 @@ class Stage:
     # retries what the verdict filter rejected). Every other stage sees live rows only.
     reopens: ClassVar[tuple[str, ...]] = ()
 
+    @property
+    def is_row_stage(self) -> bool:
+        """Whether the stage maps each block on its own (so it can share a pass with the
+        row stages around it)."""
+        return self.group_by is None and not self.whole_dataset
+
     def __init__(self, params: Any, ctx: BuildContext) -> None:
         self.params = params
         self.ctx = ctx

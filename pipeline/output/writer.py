@@ -1,9 +1,10 @@
 """Write the final rows as Parquet shards, one Ray task per output part.
 
-The driver never holds the rows, and the rows are never sorted as a whole: each part's task
-reads the row keys of its rows from every block, sorts those (a few bytes a row), then walks
-the blocks in that order and writes the rows (so shard bytes depend only on the rows, not on
-which blocks held them or which node wrote them), and returns the counts for the manifest.
+The driver never holds the rows, and the rows are never sorted as a whole: one task per block
+says which part each row goes to, with its row key (a few bytes a row); the driver sorts those
+keys, and each part's task walks the blocks in its rows' order and writes the rows (so shard
+bytes depend only on the rows, not on which blocks held them or which node wrote them), and
+returns the counts for the manifest.
 Rows arrive mostly in key order, so a few blocks at a time are open. A task that dies is
 retried by Ray and rewrites the same files under the same names.
 """
@@ -54,28 +55,38 @@ def part_mask(part: str, batch: pa.Table) -> pa.Array:
     return pc.and_(pc.equal(outcome, ALIVE), to_sft_part if part == "sft" else pc.invert(to_sft_part))
 
 
-def _order(blocks: list[Any], part: str) -> tuple[np.ndarray, np.ndarray]:
-    """(block, row) of each of the part's rows, in row-key order."""
-    keys = []
-    for b, ref in enumerate(blocks):
-        block: pa.Table = ray.get(ref)
-        if block.num_rows == 0:  # an empty block may come without columns
-            continue
-        rows = pc.indices_nonzero(part_mask(part, block))
-        keys.append(block.select(list(ROW_KEY)).take(rows)
-                    .append_column("_block", pa.array(np.full(len(rows), b, np.int64)))
-                    .append_column("_row", rows.cast(pa.int64())))
+@ray.remote(num_cpus=1)
+def _keys(block: pa.Table, b: int) -> pa.Table:
+    """Which part each row of block `b` goes to, with its row key and place (a few bytes a row)."""
+    if block.num_rows == 0:  # an empty block may come without columns
+        return pa.table({})
+    part = pa.array(np.full(block.num_rows, -1, np.int8))
+    for i, name in enumerate(PARTS):
+        part = pc.if_else(part_mask(name, block), pa.scalar(i, pa.int8()), part)
+    return (block.select(list(ROW_KEY)).append_column("_part", part)
+            .append_column("_block", pa.array(np.full(block.num_rows, b, np.int64)))
+            .append_column("_row", pa.array(np.arange(block.num_rows, dtype=np.int64))))
+
+
+def part_orders(blocks: list[Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For each part, the (block, row) of its rows in row-key order: one light read of every
+    block for all parts."""
+    keys = [t for t in ray.get([_keys.remote(ref, b) for b, ref in enumerate(blocks)])
+            if t.num_rows]
+    empty = np.empty(0, np.int64), np.empty(0, np.int64)
     if not keys:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return dict.fromkeys(PARTS, empty)
     table = pa.concat_tables(keys)
     table = table.take(pc.sort_indices(table, [(k, "ascending") for k in ROW_KEY]))
-    return table.column("_block").to_numpy(), table.column("_row").to_numpy()
+    part = table.column("_part").to_numpy()
+    block, row = table.column("_block").to_numpy(), table.column("_row").to_numpy()
+    return {name: (block[part == i], row[part == i]) for i, name in enumerate(PARTS)}
 
 
-def _sorted_batches(blocks: list[Any], part: str, columns: tuple[str, ...],
-                    batch_rows: int) -> Iterator[pa.Table]:
-    """The part's rows in row-key order, `batch_rows` at a time."""
-    block_of, row_of = _order(blocks, part)
+def _sorted_batches(blocks: list[Any], order: tuple[np.ndarray, np.ndarray],
+                    columns: tuple[str, ...], batch_rows: int) -> Iterator[pa.Table]:
+    """The rows at `order` ((block, row) arrays), `batch_rows` at a time."""
+    block_of, row_of = order
     open_blocks: OrderedDict[int, pa.Table] = OrderedDict()
 
     def block(b: int) -> pa.Table:
@@ -97,13 +108,14 @@ def _sorted_batches(blocks: list[Any], part: str, columns: tuple[str, ...],
         yield batch.take(pa.array(np.argsort(np.concatenate(places), kind="stable")))
 
 
-def _write_part(blocks: list[Any], part: str, columns: tuple[str, ...], out: str,
-                max_bytes: int, batch_rows: int) -> tuple[Tally, list[dict[str, Any]]]:
+def _write_part(blocks: list[Any], part: str, order: tuple[np.ndarray, np.ndarray],
+                columns: tuple[str, ...], out: str, max_bytes: int,
+                batch_rows: int) -> tuple[Tally, list[dict[str, Any]]]:
     inflight = schema_of([c for c in columns if c not in RUN_ONLY_COLUMNS])
     schema = {"sft": SFT_SCHEMA, "rl": RL_SCHEMA}.get(part, inflight)
     writer = ShardWriter(storage.join(out, part), schema, max_bytes)
     tally = Tally()
-    for batch in _sorted_batches(blocks, part, columns, batch_rows):
+    for batch in _sorted_batches(blocks, order, columns, batch_rows):
         rows = batch.to_pylist()
         if part in BY_OUTCOME:  # (rebuilt from values: the same rows give the same bytes)
             tally.add(rows)
@@ -124,9 +136,10 @@ def write_parts(ds: Dataset, columns: tuple[str, ...], out: str,
                 cfg: Any) -> tuple[Tally, dict[str, dict[str, Any]]]:
     """All parts, written in parallel on the workers; returns the merged counts and the files."""
     blocks = ds.materialize().to_arrow_refs()  # read by every part's task, in key order
+    orders = part_orders(blocks)
     max_bytes = cfg.output.shard_max_mb * 1024 * 1024
-    refs = [write_part_task.remote(blocks, part, columns, out, max_bytes, cfg.output.batch_rows)
-            for part in PARTS]
+    refs = [write_part_task.remote(blocks, part, orders[part], columns, out, max_bytes,
+                                   cfg.output.batch_rows) for part in PARTS]
     log.warning("writing %s on the Ray workers", "/".join(PARTS))
     tally, files = Tally(), {}
     for part_tally, part_files in ray.get(refs):
