@@ -28,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -47,15 +48,20 @@ MODELS = {"teacher": "bench-judge", "teacher2": "bench-judge-2"}
 
 
 class TreeMemory:
-    """Peak of the summed PSS of a process and all its descendants."""
+    """Peak of the summed PSS of a process and all its descendants, and of what Ray's object
+    store holds in shared memory and has spilled to disk (disk used beyond the start: the
+    spill files are what a build writes under /tmp). Every sample goes to `timeline`."""
 
     def __init__(self, pid: int, every_s: float = 1.0) -> None:
         self.pid, self.every_s, self.peak = pid, every_s, 0
+        self.timeline: list[dict[str, float]] = []
+        self._disk0 = shutil.disk_usage(tempfile.gettempdir()).used
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        start = time.monotonic()
         with contextlib.suppress(psutil.Error):
             root = psutil.Process(self.pid)
             while not self._stop.wait(self.every_s):
@@ -64,11 +70,33 @@ class TreeMemory:
                     with contextlib.suppress(psutil.Error):
                         total += p.memory_full_info().pss
                 self.peak = max(self.peak, total)
+                self.timeline.append({
+                    "t": round(time.monotonic() - start, 1), "pss_gib": _gib(total),
+                    "shm_gib": _gib(shutil.disk_usage("/dev/shm").used),
+                    "spill_gib": _gib(shutil.disk_usage(tempfile.gettempdir()).used - self._disk0)})
 
     def stop(self) -> int:
         self._stop.set()
         self._thread.join(timeout=30)
         return self.peak
+
+
+def _gib(n: float) -> float:
+    return round(n / 2**30, 2)
+
+
+def per_stage(timeline: list[dict[str, float]], wall_s: float, stages: dict[str, float]
+              ) -> dict[str, dict[str, float]]:
+    """The peaks of each stage's span. Stage times are laps from when the build starts
+    working; what is before them (starting Python and Ray) is the wall time they leave out."""
+    start = wall_s - sum(stages.values())
+    peaks = {}
+    for name, secs in stages.items():
+        inside = [s for s in timeline if start <= s["t"] < start + secs] or [{}]
+        peaks[name] = {k: max(s.get(k, 0.0) for s in inside)
+                       for k in ("pss_gib", "shm_gib", "spill_gib")}
+        start += secs
+    return peaks
 
 
 def run_build(overrides: list[str], log: Path) -> dict[str, Any]:
@@ -83,9 +111,12 @@ def run_build(overrides: list[str], log: Path) -> dict[str, Any]:
         code = proc.wait()
     wall = time.monotonic() - start
     peak = memory.stop()
+    log.with_suffix(".memory.json").write_text(json.dumps(memory.timeline))
     if code != 0:
         sys.exit(f"build failed ({code}); see {log}")
-    return {"wall_s": round(wall, 1), "peak_gib": round(peak / 2**30, 2)}
+    return {"wall_s": round(wall, 1), "peak_gib": round(peak / 2**30, 2),
+            "peak_spill_gib": max((s["spill_gib"] for s in memory.timeline), default=0.0),
+            "timeline": memory.timeline}
 
 
 def stage_table(outdir: Path) -> tuple[dict[str, Any], dict[str, float]]:
@@ -153,15 +184,21 @@ def main() -> None:
           f"{used:,} pairs used; accounting {'balanced' if manifest['balanced'] else 'MISMATCH'}; "
           f"warm rerun byte-identical: {'not run' if same is None else same}")
     print(f"totals: {manifest['totals']}\n")
-    print("| stage | rows in | rows out | cold (s) | warm (s) |\n|---|---|---|---|---|")
+    print("| stage | rows in | rows out | cold (s) | warm (s) | cold peak PSS / shm / spill (GiB) |"
+          "\n|---|---|---|---|---|---|")
     rows = {s["stage"]: s for s in manifest["stages"]}
+    peaks = per_stage(cold["timeline"], cold["wall_s"], cold_s)
     for name in [*cold_s]:
-        s = rows.get(name, {})
-        print(f"| {name} | {s.get('rows_in', '')} | {s.get('rows_out', '')} | {cold_s[name]:.1f} "
-              f"| {warm_s.get(name, 0.0):.1f} |")
+        steps, p = name.split(" + "), peaks[name]
+        first, last = rows.get(steps[0], {}), rows.get(steps[-1], {})
+        print(f"| {name} | {first.get('rows_in', '')} | {last.get('rows_out', '')} "
+              f"| {cold_s[name]:.1f} "
+              f"| {warm_s.get(name, 0.0):.1f} | {p['pss_gib']} / {p['shm_gib']} / "
+              f"{p['spill_gib']} |")
     print(f"| **whole build** | | | {cold['wall_s']:.0f} | {warm['wall_s']:.0f} |")
     print(f"\npeak memory (PSS of the build's process tree): cold {cold['peak_gib']} GiB, "
-          f"warm {warm['peak_gib']} GiB\n")
+          f"warm {warm['peak_gib']} GiB; peak spill: cold {cold['peak_spill_gib']} GiB, "
+          f"warm {warm.get('peak_spill_gib', 0.0)} GiB\n")
     print("| teacher | requests | span (s) | mean in flight | utilization |\n|---|---|---|---|---|")
     for key, u in util.items():
         print(f"| {key} ({MODELS[key]}) | {u['requests']:,} | {u['span_s']} | "

@@ -91,8 +91,8 @@ class Decontaminate(Stage):
 
     def process(self, rows: pa.Table) -> pa.Table:
         index: NgramIndex = ray.get(self._index)
-        found = iter([index.matches("\n".join(m["content"] for m in p))
-                      for p in rows.column("prompt").to_pylist()])
+        found = iter(index.matches_all(["\n".join(m["content"] for m in p)
+                                        for p in rows.column("prompt").to_pylist()]))
         return map_rows(rows, lambda _row: _decision(next(found), index.n, self.name),
                         self.outputs)
 

@@ -3,7 +3,8 @@ pairs whose prompts are nearly the same (they stay on one side of the split, all
 remove near-duplicate rows.
 
 1. Signatures: word n-gram shingles of the normalized text, MinHash (datasketch) in parallel
-   Ray batches; each signature is cut into bands.
+   Ray batches; each signature is cut into bands. Bands are kept on disk by a digest of the
+   text (`cache_dir`), so a rebuild computes only those of texts it has not seen.
 2. Candidates: each row's bands are 64-bit hashes; the driver gets them with the row's keep
    rank (never the texts: about 150 bytes a row), sorts (band, rank) pairs with numpy, and
    rows sharing a band become candidate edges from the band's first row in keep order. A Ray
@@ -21,10 +22,13 @@ remove near-duplicate rows.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+import datasketch
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +36,7 @@ import ray
 from datasketch import MinHash
 
 from pipeline.engine.duplicates import mark_duplicates
+from pipeline.engine.memo import digest, memo_at
 from pipeline.engine.stage import Stage
 from pipeline.rules.keys import compared_columns, keep_rank, row_id, row_text
 
@@ -53,6 +58,9 @@ class NearDedupParams:
     seed: int = 1
     # Check each candidate's exact Jaccard before merging (no false merges from LSH).
     verify: bool = True
+    # Each text's bands are kept here (this machine's disk), by a digest of the text, so a
+    # rebuild does not compute MinHash signatures again; null: always compute.
+    cache_dir: str | None = "~/.cache/rubricforge/minhash"
 
     def check(self) -> str | None:
         if self.key not in KEYS:
@@ -98,21 +106,45 @@ SIGNATURES = pa.schema([("id", pa.string()), ("keep", pa.string()), ("pair_id", 
                         ("bands", pa.list_(pa.uint64()))])
 
 
+def band_memo_name(p: NearDedupParams, bands: int, rows: int) -> str:
+    """The memo folder of bands computed with these settings (and this MinHash)."""
+    settings = json.dumps({"ngram": p.ngram, "num_perm": p.num_perm, "seed": p.seed,
+                           "bands": bands, "rows": rows, "datasketch": datasketch.__version__,
+                           "scheme": "word-shingles/minhash-sha1/blake2b-bands"}, sort_keys=True)
+    return f"bands-{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
+
+
+def band_keys(texts: list[str], p: NearDedupParams, bands: int, rows: int) -> list[list[int]]:
+    """Each text's LSH bands: 64-bit hashes of its MinHash signature cut in `bands` pieces."""
+    hashes = MinHash.bulk([shingles(t, p.ngram) for t in texts], num_perm=p.num_perm, seed=p.seed)
+    out = []
+    for h in hashes:
+        hv = h.hashvalues.astype(np.uint32)
+        out.append([_band_hash(i, hv[i * rows:(i + 1) * rows]) for i in range(bands)])
+    return out
+
+
+BANDS = pa.list_(pa.uint64())
+SIGNATURES = pa.schema([("id", pa.string()), ("keep", pa.string()), ("pair_id", pa.string()),
+                        ("bands", BANDS)])
+
+
 def _signatures(batch: pa.Table, p: NearDedupParams, bands: int, rows: int,
                 priority: list[str]) -> pa.Table:
     records = batch.select([*compared_columns(p.key), "prompt_group"]).to_pylist()
     if p.mode == "group":  # one row per prompt group: the others have the same prompt
         records = [r for r in records if r["prompt_group"] in (None, r["pair_id"])]
-    hashes = MinHash.bulk([shingles(row_text(r, p.key), p.ngram) for r in records],
-                          num_perm=p.num_perm, seed=p.seed)
-    band_keys = []
-    for h in hashes:
-        hv = h.hashvalues.astype(np.uint32)
-        band_keys.append([_band_hash(i, hv[i * rows:(i + 1) * rows]) for i in range(bands)])
+    texts = [row_text(r, p.key) for r in records]
+    if p.cache_dir:
+        memo = memo_at(Path(p.cache_dir) / band_memo_name(p, bands, rows), BANDS)
+        column = memo.values([digest(t) for t in texts],
+                             lambda at: band_keys([texts[i] for i in at], p, bands, rows))
+    else:
+        column = pa.array(band_keys(texts, p, bands, rows), BANDS)
     return pa.table({"id": [row_id(r) for r in records],
                      "keep": [keep_rank(r, priority) for r in records],
                      "pair_id": [r["pair_id"] for r in records],
-                     "bands": pa.array(band_keys, pa.list_(pa.uint64()))}, schema=SIGNATURES)
+                     "bands": column}, schema=SIGNATURES)
 
 
 def candidate_edges(bands: pa.ListArray, rank: np.ndarray) -> np.ndarray:

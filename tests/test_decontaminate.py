@@ -67,6 +67,21 @@ def test_clean_prompts_do_not_match():
     assert not INDEX.matches("")
 
 
+def test_a_batch_finds_what_each_prompt_finds_and_no_n_gram_spans_two_prompts():
+    span = LONG.split()[20:33]
+    texts = [LONG, sentence(3, 60), "", "what is the capital of FRANCE", "the capital of France",
+             sentence(9, 30) + " " + " ".join(span) + " " + sentence(10, 30),
+             # a 13-gram cut across two neighbours in the batch is in neither
+             sentence(11, 20) + " " + " ".join(span[:6]), " ".join(span[6:]) + " " + sentence(12, 9),
+             "w1", *[sentence(100 + i, i) for i in range(15)]]
+    assert INDEX.matches_all(texts) == [INDEX.matches(t) for t in texts]
+    found = [bool(m) for m in INDEX.matches_all(texts)]
+    assert found[:9] == [True, False, False, True, False, True, False, False, False]
+    # the batch lookup itself names exactly these (the rest are never looked at one by one)
+    assert INDEX._any_hit([words(t) for t in texts]).tolist() == found
+    assert NgramIndex.build(13, {"empty": []}).matches_all(texts) == [[]] * len(texts)
+
+
 def test_index_reports_its_benchmarks():
     assert INDEX.stats["bench_a"] == {"prompts": 2, "shorter_than_n": 1, "ngrams": 48}
     # bench_b's copy of LONG adds no n-gram of its own there: an n-gram is stored once per benchmark

@@ -132,3 +132,38 @@ def test_normalized_text_folds_case_unicode_and_every_kind_of_space():
     for text in ["  Hello,\u00a0World \n", "Ｔｅｓｔ\u2003ｉｔ", "plain ascii\ttext\r\n", ""]:
         reference = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
         assert normalize(text) == reference
+
+
+def test_bands_are_kept_by_text_and_read_back_without_computing_minhash(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    import pipeline.engine.memo as memo
+    import stages.near_dedup as near
+
+    rows = [pair("a", i, text(i)) | {"pair_index": 0, "prompt_group": None} for i in range(5)]
+    batch = pa.Table.from_pylist(rows)
+    kept = NearDedupParams(cache_dir=str(tmp_path))
+    b, r = bands_rows(kept.threshold, kept.num_perm)
+    fresh = near._signatures(batch, NearDedupParams(cache_dir=None), b, r, [])
+    assert near._signatures(batch, kept, b, r, []).equals(fresh), "same bands through the memo"
+    (folder,) = tmp_path.iterdir()
+    assert len(list(folder.glob("*.arrow"))) == 1
+
+    def never(*_a, **_k):
+        raise AssertionError("MinHash computed for a text whose bands are kept")
+
+    monkeypatch.setattr(memo, "_OPEN", {})  # as a new worker process: read from disk
+    monkeypatch.setattr(near.MinHash, "bulk", never)
+    assert near._signatures(batch, kept, b, r, []).equals(fresh)
+    # other settings are another folder: nothing of these is reused for them
+    with pytest.raises(AssertionError, match="MinHash computed"):
+        near._signatures(batch, NearDedupParams(cache_dir=str(tmp_path), ngram=3), b, r, [])
+    monkeypatch.undo()
+    # a new text is computed and kept beside the rest; an unreadable segment is computed again
+    more = pa.Table.from_pylist([*rows, pair("a", 9, text(9)) | {"pair_index": 0, "prompt_group": None}])
+    assert near._signatures(more, kept, b, r, []).slice(0, 5).equals(fresh)
+    for f in folder.glob("*.arrow"):
+        f.write_bytes(b"not arrow")
+    monkeypatch.setattr(memo, "_OPEN", {})
+    again = near._signatures(more, kept, b, r, [])
+    assert again.equals(near._signatures(more, NearDedupParams(cache_dir=None), b, r, []))

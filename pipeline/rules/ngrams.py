@@ -134,9 +134,41 @@ class NgramIndex:
             index.wholes, index.whole_prompt = w[order], o[order]
         return index
 
+    def matches_all(self, texts: list[str]) -> list[list[Match]]:
+        """`matches` of each text. Overlap is rare: one vectorized lookup of every text's
+        n-grams finds the texts that share any, and only those are looked at one by one."""
+        ws = [words(t) for t in texts]
+        return [self._matches(w) if hit else [] for w, hit in zip(ws, self._any_hit(ws),
+                                                                  strict=True)]
+
+    def _any_hit(self, ws: list[list[str]]) -> np.ndarray:
+        """Whether each word list shares an n-gram with the index, or is a short prompt's."""
+        n, hit = self.n, np.zeros(len(ws), dtype=bool)
+        lens = np.fromiter(map(len, ws), np.int64, len(ws))
+        flat = _word_hashes([w for one in ws for w in one])
+        if len(flat) >= n and len(self.grams):
+            with np.errstate(over="ignore"):  # arithmetic modulo 2**64, as in ngram_hashes
+                grams = np.zeros(len(flat) - n + 1, dtype=np.uint64)
+                for j, power in enumerate(_powers(n)):  # n passes, no (windows x n) array
+                    grams += flat[j:j + len(grams)] * power
+            row = np.repeat(np.arange(len(ws)), lens)[:len(grams)]
+            ends = np.cumsum(lens)[row]
+            inside = np.arange(len(grams)) + n <= ends  # windows that do not cross rows
+            grams, row = grams[inside], row[inside]
+            at = np.minimum(np.searchsorted(self.grams, grams), len(self.grams) - 1)
+            hit[row[self.grams[at] == grams]] = True
+        short = np.flatnonzero((lens > 0) & (lens < n))
+        if len(self.wholes) and len(short):  # a short benchmark prompt matches the same words
+            wholes = np.array([whole_hash(ws[i]) for i in short.tolist()], dtype=np.uint64)
+            at = np.minimum(np.searchsorted(self.wholes, wholes), len(self.wholes) - 1)
+            hit[short[self.wholes[at] == wholes]] = True
+        return hit
+
     def matches(self, text: str) -> list[Match]:
         """The benchmarks a training prompt overlaps, in the index's benchmark order."""
-        ws = words(text)
+        return self._matches(words(text))
+
+    def _matches(self, ws: list[str]) -> list[Match]:
         if not ws:
             return []
         shared: dict[int, dict[int, int]] = {}  # benchmark -> prompt -> n-grams shared

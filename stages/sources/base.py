@@ -100,6 +100,12 @@ def pair_id(prompt: Messages, chosen: Messages, rejected: Messages) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
+def _raw(row: dict[str, Any]) -> tuple[str, str]:
+    """The raw row as JSON, and its content digest (the id of a row that gives no pair)."""
+    raw = json.dumps(row, ensure_ascii=False, default=str)
+    return raw, hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]
+
+
 def _rows(raw: pa.Table) -> list[dict[str, Any]]:
     """The raw rows as Python objects. A file may carry invalid UTF-8 inside a JSON string,
     which Arrow reads but cannot turn into text: then row by row, and such a row keeps only
@@ -148,6 +154,7 @@ class Source:
         an order that depends on the row alone. An item may be an `Excluded` (a tie, say) or a
         `BadRow` for a pair of the row that is not usable: it is recorded in its place, and
         the row's other pairs are kept. Raising either drops the whole row with that reason.
+        Read the row, never change it: a row that is not kept is recorded as it was read.
         """
         return [self.to_pair(row)]
 
@@ -192,7 +199,7 @@ class Source:
 
     def map_batch(self, raw: pa.Table, cfg: Any) -> pa.Table:
         """Raw rows to canonical pairs; a row that cannot be mapped is quarantined, not lost."""
-        excluded = set(cfg.exclude_subsets)
+        excluded, license_ = set(cfg.exclude_subsets), cfg.license  # (read once: not per row)
         out = []
         for row in _rows(raw):
             index = row.pop(INDEX_COLUMN)
@@ -200,9 +207,9 @@ class Source:
             problem = row.pop(PROBLEM_COLUMN, None)
             if problem is not None and selected:
                 reason, detail = problem.split("\t", 1)
-                out.append(self._unreadable(index, reason, detail, cfg.license))
+                out.append(self._unreadable(index, reason, detail, license_))
                 continue
-            out.extend(self._map_row(row, index, selected, excluded, cfg.license))
+            out.extend(self._map_row(row, index, selected, excluded, license_))
         # The schema is given: rows carry different keys (a quarantined row has no prompt).
         return pa.Table.from_pylist(out, schema=schema_of(CANONICAL_COLUMNS))
 
@@ -221,11 +228,10 @@ class Source:
                 "license": license_, "outcome": ALIVE, "reason": "", "detail": "",
                 "decided_by": ""}
         stage = f"source:{self.name}"
-        raw = json.dumps(row, ensure_ascii=False, default=str)
-        raw_id = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]
         if not selected:  # outside the recipe's sample: counted, never looked at
-            return [base | {"pair_id": raw_id, "outcome": REJECTED, "reason": "over_limit",
-                            "detail": "not in the recipe's seeded sample", "decided_by": stage}]
+            return [base | {"pair_id": _raw(row)[1], "outcome": REJECTED,
+                            "reason": "over_limit", "detail": "not in the recipe's seeded sample",
+                            "decided_by": stage}]
         try:
             items = self.to_pairs(row)
         except (BadRow, Excluded) as exc:
@@ -236,6 +242,7 @@ class Source:
         for k, item in enumerate(items):
             one = base | {"pair_index": k}
             if isinstance(item, BadRow | Excluded):
+                raw, raw_id = _raw(row)  # only for the rows that are not kept: most are
                 outcome = QUARANTINED if isinstance(item, BadRow) else REJECTED
                 item_id = raw_id if k == 0 else hashlib.sha256(
                     f"{raw_id}:{k}".encode()).hexdigest()[:24]
