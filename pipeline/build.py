@@ -131,10 +131,6 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
 
         def run_steps(ds: Dataset) -> Dataset:
             ds = ds.materialize()
-            # Ray Data datasets hold themselves in reference cycles: without a collection the
-            # copies of earlier steps stay in the object store (and on its spill disk) until
-            # Python happens to collect, which at 1M rows is too late.
-            gc.collect()
             if unrun:
                 lap(" + ".join(unrun))
                 unrun.clear()
@@ -151,6 +147,10 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
                 # its input is read more than once (a teacher stage's requests, then the
                 # stage; a group stage's light columns, then the rows): stored once
                 ds = run_steps(ds)
+                # Ray Data datasets hold themselves in reference cycles: uncollected, the
+                # copies of earlier steps stay in the object store (and on its spill disk)
+                # until Python happens to collect, which at 1M rows is too late
+                gc.collect()
             if isinstance(stage, TeacherStage):
                 teacher = stage.teacher_config()
                 requests = ds.map_batches(partial(requests_of, stage),
@@ -168,6 +168,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
             ds = apply_stage(ds, stage, columns)
             unrun.append(stage.name)
         ds = run_steps(ds)
+        gc.collect()
         tally, files = write_parts(ds, columns, out, cfg)
         report_spend(cfg, progress.close())
         lap("write")
