@@ -303,8 +303,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str, float]) -> str:
     lines = [f"\nrubricforge build: recipe {m['recipe']} in {seconds:.0f}s -> {out}", "",
-             "rows and seconds per stage (stages marked | ran in one pass with the next; "
-             "the time is theirs together):"]
+             "rows and seconds per stage:"]
     times = {}
     for step, secs in stage_seconds.items():
         *joined, last = step.split(" + ")
@@ -315,6 +314,9 @@ def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str
                      f"{times.get(s['stage'], f'{0.0:>7.1f}s')}  removed: {removed}")
     lines.append(f"  {'write (shards, manifest, card)':32s} {'':>21}  "
                  f"{stage_seconds.get('write', 0.0):>7.1f}s")
+    if any(" + " in step for step in stage_seconds):
+        lines.append("  (|: ran in one pass with the next stage, whose time includes it; row stages "
+                     "share a pass)")
     t = m["totals"]
     both = m["sft_rows"] - t["kept_sft"]
     sft = f"{m['sft_rows']} rows ({both} pairs in both orders)" if both else str(t["kept_sft"])
