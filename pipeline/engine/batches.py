@@ -86,14 +86,18 @@ class StageActor:
         return apply_to_batch(self.stage, self.columns, batch)
 
 
-def live_and_done(stage: Stage, columns: tuple[str, ...], batch: pa.Table
-                  ) -> tuple[pa.Table, pa.Table, int, int]:
-    """The rows in play and the others (typed as `columns`), with their numbers."""
+def decided_rows(stage: Stage, columns: tuple[str, ...], batch: pa.Table
+                 ) -> tuple[pa.Table, int, int]:
+    """The rows not in play (typed as `columns`), with the numbers of rows in play and not."""
     if batch.num_rows == 0:  # an empty block may come without columns
-        empty = schema_of(columns).empty_table()
-        return empty, empty, 0, 0
-    live, done = split_by_play(stage, batch)
-    return live, conform(done, columns), live.num_rows, done.num_rows
+        return schema_of(columns).empty_table(), 0, 0
+    mask = in_play(stage, batch)
+    n_live = pc.sum(mask).as_py() or 0
+    return conform(batch.filter(pc.invert(mask)), columns), n_live, batch.num_rows - n_live
+
+
+def rows_in_play(stage: Stage, batch: pa.Table) -> pa.Table:
+    return batch.filter(in_play(stage, batch))
 
 
 def live_columns(stage: Stage, names: tuple[str, ...], batch: pa.Table) -> pa.Table:

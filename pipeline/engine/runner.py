@@ -20,8 +20,9 @@ from pipeline.engine.batches import (
     apply_to_batch,
     apply_updates,
     check_output,
-    live_and_done,
+    decided_rows,
     live_columns,
+    rows_in_play,
 )
 from pipeline.engine.ray_session import of_blocks, solid_blocks
 from pipeline.engine.schema import ROW_KEY, conform, schema_of
@@ -80,23 +81,28 @@ def _groups(rows: pa.Table, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...]
     return [(key, rows.take(index[key])) for key in sorted(index, key=repr)]
 
 
-# One task per block: the block cut in two, without a Ray Data job (each costs about a second
-# of planning and scheduling on a small machine).
-_split_block = ray.remote(num_cpus=1, num_returns=4)(live_and_done)
+# One task per block: its decided rows and how many are in play, without a Ray Data job (each
+# costs about a second of planning and scheduling on a small machine).
+_decided_part = ray.remote(num_cpus=1, num_returns=3)(decided_rows)
 
 
 def _apply_to_live_set(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
     """Stages that need all live rows at once (dedup across sources) get them as a dataset;
-    decided rows go around them. The datasets here are built from blocks that have rows and
-    columns: a shuffle or sort that meets an empty block without columns fails."""
-    parts = [_split_block.remote(stage, columns, ref) for ref in ds.materialize().to_arrow_refs()]
-    n_live, n_done = ray.get([p[2] for p in parts]), ray.get([p[3] for p in parts])
-    live_refs = [p[0] for p, n in zip(parts, n_live, strict=True) if n]
-    done_refs = [p[1] for p, n in zip(parts, n_done, strict=True) if n]
+    decided rows go around them. The rows in play are not copied: the stage reads the blocks
+    that hold some through a filter (each of its passes filters again, which costs far less
+    than storing the rows once more). Every block it reads has rows in play and columns: a
+    shuffle or sort that meets an empty block without columns fails."""
+    blocks = ds.materialize().to_arrow_refs()
+    parts = [_decided_part.remote(stage, columns, ref) for ref in blocks]
+    n_live, n_done = ray.get([p[1] for p in parts]), ray.get([p[2] for p in parts])
+    done_refs = [p[0] for p, n in zip(parts, n_done, strict=True) if n]
+    live_blocks = [ref for ref, n in zip(blocks, n_live, strict=True) if n]
     n_live = sum(n_live)
     if n_live == 0:
         return of_blocks(done_refs, schema_of(columns))
-    out = stage.process_dataset(ray.data.from_arrow_refs(live_refs)).map_batches(
+    live = ray.data.from_arrow_refs(live_blocks).map_batches(
+        partial(rows_in_play, stage), batch_format="pyarrow", batch_size=None)
+    out = stage.process_dataset(live).map_batches(
         partial(conform, names=columns), batch_format="pyarrow").materialize()
     if out.count() != n_live:
         raise StageContractError(f"stage '{stage.name}' returned {out.count()} rows for {n_live}: "
