@@ -75,7 +75,11 @@ def ray_session(ray_cfg: Any) -> Iterator[None]:
             ray.init(address=address, **kwargs)
             log.warning("joined the Ray cluster at %s", address)
         else:
-            ray.init(num_cpus=ray_cfg.num_cpus, include_dashboard=False, **kwargs)
+            # One object per spill file: Ray deletes a spill file only when every object in it
+            # is freed, and a fused file of a stage's blocks stayed on disk for the whole build
+            # when one small long-lived object (a stage's index) had been spilled with them.
+            ray.init(num_cpus=ray_cfg.num_cpus, include_dashboard=False,
+                     _system_config={"max_fused_object_count": 1}, **kwargs)
             log.warning("started a local Ray (%s CPUs)", ray.cluster_resources().get("CPU"))
         started_here = True
     # A first trivial task makes Ray report the node's resources before Ray Data plans work;
