@@ -54,6 +54,10 @@ def test_summary_is_printed(runs):
     out, stdout = runs["first"]
     assert "rows and seconds per stage:" in stdout and "every input row accounted for" in stdout
     assert str(out) in stdout
+    # consecutive row stages ran as one pass: their time is one step's
+    steps = json.loads((out.parent / "logs" / f"{out.name}-stages.json").read_text())["seconds"]
+    assert "collect + validate + decontaminate" in steps and "ran in one pass" in stdout
+    assert all(s in " + ".join(steps).split(" + ") for s in ("exact_dedup", "write"))
 
 
 def test_every_input_row_is_accounted_for(runs):
