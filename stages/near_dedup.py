@@ -110,7 +110,7 @@ def band_memo_name(p: NearDedupParams, bands: int, rows: int) -> str:
     """The memo folder of bands computed with these settings (and this MinHash)."""
     settings = json.dumps({"ngram": p.ngram, "num_perm": p.num_perm, "seed": p.seed,
                            "bands": bands, "rows": rows, "datasketch": datasketch.__version__,
-                           "scheme": "word-shingles/minhash-sha1/blake2b-bands"}, sort_keys=True)
+                           "scheme": "word-shingles/minhash-sha1/blake2b-bands/v2"}, sort_keys=True)
     return f"bands-{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
 
 
