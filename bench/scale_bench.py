@@ -11,9 +11,12 @@
 3. Runs the same build again into another folder: every answer is cached, so this is the CPU
    path alone; its shards must be byte-identical to the first build's.
 
-It reports per stage the wall time (`logs/<name>-stages.json`) and rows (the manifest), the peak
-memory of the build's whole process tree (the sum of PSS over the build, Ray's daemons and its
-workers, sampled every second: shared pages such as Ray's object store count once), and each
+It reports per step the wall time (`logs/<name>-stages.json`; consecutive row stages run as one
+pass and are one step) and rows (the manifest), the peak memory of the build's whole process
+tree (the sum of PSS over the build, Ray's daemons and its workers, sampled every second: shared
+pages such as Ray's object store count once), with, per step, Ray's object store (/dev/shm) and
+the disk written since the start (Ray's spill, the output, caches; the samples are saved beside
+the build's log as `<log>.memory.json`), and each
 teacher's utilization measured at the server: mean requests in flight from its first arrival to
 its last answer, divided by `teacher.concurrency`. Markdown tables for bench/RESULTS.md are
 printed; everything is also written to `<work>/results-<scale>.json`.
