@@ -348,7 +348,7 @@ def test_token_counts_are_read_back_by_chat_without_the_tokenizer(tmp_path):
                      for c in chats]
     cache = CountCache(str(tmp_path), tokenizer_digest(tok))
     assert chats_tokens(lambda: tok, chats, [False] * 5, cache) == plain
-    assert len(list(tmp_path.rglob("*.json"))) == 1
+    assert len(list(tmp_path.rglob("*.arrow"))) == 1
 
     def never():
         raise AssertionError("the tokenizer was loaded for counts in the cache")
@@ -364,4 +364,4 @@ def test_token_counts_are_read_back_by_chat_without_the_tokenizer(tmp_path):
     assert counts[4] == len(tok.apply_chat_template(changed[4], tokenize=True, return_dict=False))
     assert chats_tokens(lambda: tok, chats[:1], [True], again)[0] > plain[0], (
         "the generation prompt is part of the key")
-    assert len(list(tmp_path.rglob("*.json"))) == 3
+    assert len(list(tmp_path.rglob("*.arrow"))) == 3

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from pipeline.engine import storage
+import pyarrow as pa
+
 from pipeline.engine.config import ConfigError, expand
+from pipeline.engine.memo import Memo
 
 
 def local_model_dir(model_dir: str) -> str:
@@ -66,11 +68,12 @@ def chats_tokens(tokenizer: Callable[[], Any], chats: list[list[dict[str, str]]]
                         count)
 
 
-def chat_key(messages: list[dict[str, str]], generation_prompt: bool) -> str:
+def chat_key(messages: list[dict[str, str]], generation_prompt: bool) -> tuple[int, int]:
     """What a count is kept under: the chat itself (what the template renders from it is fixed
-    by the tokenizer's digest, the cache's folder)."""
+    by the tokenizer's digest, the cache's folder), as a memo key."""
     text = json.dumps([generation_prompt, messages], ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:16].hex()
+    d = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(d[:8], "little"), int.from_bytes(d[8:16], "little")
 
 
 def tokenizer_digest(tok: Any) -> str:
@@ -95,34 +98,17 @@ class CountCache:
     Counting is what token caps cost: a warm `rmr1` rebuild spent 66 s of its 190 s encoding
     ~1.5K tokens per row again, and ~10 s more loading the tokenizer in each worker and rendering
     the templates. Counts live under the digest of the tokenizer's whole definition and chat
-    template (`tokenizer_digest`: a changed tokenizer or template counts afresh), in segment
-    files of {chat digest: count}: the first block a worker counts loads them all (a few bytes
-    a row), and each block adds one segment for the chats it had to count. Keyed by chat, not by
-    block, because which rows share a block after a shuffle is not the same from one run to the
-    next. Cheap to lose: a missing or unreadable segment is counted again. (A template that
-    prints today's date counts as of the day a chat was first counted.)"""
+    template (`tokenizer_digest`: a changed tokenizer or template counts afresh), in a memo
+    (pipeline/engine/memo.py) of {chat digest: count}: the first block a worker counts loads it
+    (a few bytes a row), and each block adds one segment for the chats it had to count. Keyed
+    by chat, not by block, because which rows share a block after a shuffle is not the same
+    from one run to the next. Cheap to lose: a missing or unreadable segment is counted again.
+    (A template that prints today's date counts as of the day a chat was first counted.)"""
 
     def __init__(self, root: str, digest: str) -> None:
-        self.dir = expand(root) / f"chats-{digest}"
-        self.known: dict[str, int] | None = None
+        self.memo = Memo(expand(root) / f"counts-{digest}", pa.int64())
 
-    def _load(self) -> dict[str, int]:
-        known: dict[str, int] = {}
-        for path in sorted(self.dir.glob("*.json")):
-            try:
-                known.update(json.loads(path.read_text()))
-            except (OSError, ValueError):
-                continue
-        return known
-
-    def counts(self, keys: list[str], count: Callable[[list[int]], list[int]]) -> list[int]:
+    def counts(self, keys: list[tuple[int, int]],
+               count: Callable[[list[int]], list[int]]) -> list[int]:
         """The count of each key; `count(positions)` counts those not known yet."""
-        if self.known is None:
-            self.known = self._load()
-        missing = sorted({k: i for i, k in enumerate(keys) if k not in self.known}.items())
-        if missing:
-            new = dict(zip((k for k, _ in missing), count([i for _, i in missing]), strict=True))
-            self.known.update(new)
-            name = hashlib.sha256("".join(new).encode()).hexdigest()[:32]
-            storage.write_bytes(str(self.dir / f"{name}.json"), json.dumps(new).encode())
-        return [self.known[k] for k in keys]
+        return self.memo.values(keys, count).to_pylist()
