@@ -20,7 +20,7 @@ import ray
 from pipeline.engine.config import ConfigError
 from pipeline.engine.reading import check_data_files
 from pipeline.engine.schema import REJECTED
-from pipeline.engine.stage import Stage, decide, map_rows
+from pipeline.engine.stage import Stage, decide, set_rows
 from pipeline.rules.ngrams import Match, NgramIndex
 from stages.benchmarks import SAMPLES_DIR, benchmark_prompts
 
@@ -91,10 +91,11 @@ class Decontaminate(Stage):
 
     def process(self, rows: pa.Table) -> pa.Table:
         index: NgramIndex = ray.get(self._index)
-        found = iter(index.matches_all(["\n".join(m["content"] for m in p)
-                                        for p in rows.column("prompt").to_pylist()]))
-        return map_rows(rows, lambda _row: _decision(next(found), index.n, self.name),
-                        self.outputs)
+        found = index.matches_all(["\n".join(m["content"] for m in p)
+                                   for p in rows.column("prompt").to_pylist()])
+        # only the (few) rows that overlap get an update: the prompts are not converted twice
+        return set_rows(rows, {i: _decision(m, index.n, self.name)
+                               for i, m in enumerate(found) if m}, self.outputs)
 
     def summary(self) -> dict[str, Any]:
         return getattr(self, "_summary", {})
