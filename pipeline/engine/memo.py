@@ -23,10 +23,15 @@ from pipeline.engine import storage
 from pipeline.engine.config import expand
 
 
-def digest(text: str) -> tuple[int, int]:
-    """The key of a text: 128 bits as two 64-bit halves (collisions are not a concern)."""
-    d = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+def key_of(data: bytes) -> tuple[int, int]:
+    """A memo key: 128 bits of digest as two 64-bit halves (collisions are not a concern)."""
+    d = hashlib.blake2b(data, digest_size=16).digest()
     return int.from_bytes(d[:8], "little"), int.from_bytes(d[8:], "little")
+
+
+def digest(text: str) -> tuple[int, int]:
+    """The key of a text."""
+    return key_of(text.encode("utf-8"))
 
 
 class Memo:

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.engine.config import ConfigError, expand
-from pipeline.engine.memo import Memo
+from pipeline.engine.memo import Memo, key_of
 
 
 def local_model_dir(model_dir: str) -> str:
@@ -72,8 +72,7 @@ def chat_key(messages: list[dict[str, str]], generation_prompt: bool) -> tuple[i
     """What a count is kept under: the chat itself (what the template renders from it is fixed
     by the tokenizer's digest, the cache's folder), as a memo key."""
     text = json.dumps([generation_prompt, messages], ensure_ascii=False, sort_keys=True)
-    d = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(d[:8], "little"), int.from_bytes(d[8:16], "little")
+    return key_of(text.encode("utf-8", "surrogatepass"))
 
 
 def tokenizer_digest(tok: Any) -> str:
