@@ -22,18 +22,17 @@ remove near-duplicate rows.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import datasketch
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
-from datasketch import MinHash
 
 from pipeline.engine.duplicates import mark_duplicates
 from pipeline.engine.memo import digest, memo_at
@@ -109,13 +108,18 @@ SIGNATURES = pa.schema([("id", pa.string()), ("keep", pa.string()), ("pair_id", 
 def band_memo_name(p: NearDedupParams, bands: int, rows: int) -> str:
     """The memo folder of bands computed with these settings (and this MinHash)."""
     settings = json.dumps({"ngram": p.ngram, "num_perm": p.num_perm, "seed": p.seed,
-                           "bands": bands, "rows": rows, "datasketch": datasketch.__version__,
+                           "bands": bands, "rows": rows,
+                           "datasketch": importlib.metadata.version("datasketch"),
                            "scheme": "word-shingles/minhash-sha1/blake2b-bands/v2"}, sort_keys=True)
     return f"bands-{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
 
 
 def band_keys(texts: list[str], p: NearDedupParams, bands: int, rows: int) -> list[list[int]]:
     """Each text's LSH bands: 64-bit hashes of its MinHash signature cut in `bands` pieces."""
+    # imported here: datasketch brings scipy, a second of start-up for every worker process,
+    # and a rebuild reads every band from the memo
+    from datasketch import MinHash
+
     hashes = MinHash.bulk([shingles(t, p.ngram) for t in texts], num_perm=p.num_perm, seed=p.seed)
     out = []
     for h in hashes:

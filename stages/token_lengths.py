@@ -20,8 +20,11 @@ from pipeline.teachers.tokenizers import (
     chats_tokens,
     load_tokenizer,
     local_model_dir,
+    named_tokenizer_digest,
     tokenizer_digest,
 )
+
+SETTING = "recipe.stages.token_lengths.tokenizer"
 
 
 @dataclass(frozen=True)
@@ -57,16 +60,16 @@ class TokenLengths(Stage):
         return Resources(num_cpus=1, actors=2)
 
     def preflight(self) -> None:
-        # a tokenizer that cannot be loaded stops the build before any work; the workers load
-        # their own, and only for chats whose counts are not in the cache
-        self._digest = tokenizer_digest(self._tokenizer())
-        self._tok = None
+        # a tokenizer that cannot be loaded stops the build before any work (its digest, which
+        # names the count cache, is computed by loading it, or read back for the same files);
+        # the workers load their own, and only for chats whose counts are not in the cache
+        self._digest = named_tokenizer_digest(self._name(), SETTING, self.params.cache_dir)
+
+    def _name(self) -> str:
+        return self.params.tokenizer or local_model_dir(self.ctx.cfg.teacher.model_dir)
 
     def _tokenizer(self) -> Any:
-        if getattr(self, "_tok", None) is None:
-            name = self.params.tokenizer or local_model_dir(self.ctx.cfg.teacher.model_dir)
-            self._tok = load_tokenizer(name, "recipe.stages.token_lengths.tokenizer")
-        return self._tok
+        return load_tokenizer(self._name(), SETTING)  # (once per process)
 
     def _cache(self) -> CountCache | None:
         if not self.params.cache_dir:

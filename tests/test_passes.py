@@ -332,6 +332,7 @@ def test_a_tokenizer_that_cannot_be_loaded_stops_the_build_first():
 
 
 def test_token_counts_are_read_back_by_chat_without_the_tokenizer(tmp_path):
+    import pipeline.engine.memo as memo
     from pipeline.teachers.tokenizers import (
         CountCache,
         chats_tokens,
@@ -354,6 +355,7 @@ def test_token_counts_are_read_back_by_chat_without_the_tokenizer(tmp_path):
         raise AssertionError("the tokenizer was loaded for counts in the cache")
 
     assert chats_tokens(never, chats, [False] * 5, cache) == plain, "read back"
+    memo._OPEN.clear()  # as in a new worker process
     again = CountCache(str(tmp_path), tokenizer_digest(tok))
     assert chats_tokens(never, chats[::-1], [False] * 5, again) == plain[::-1], (
         "by chat, whatever the block and the order: a new worker reads what others counted")
@@ -365,3 +367,28 @@ def test_token_counts_are_read_back_by_chat_without_the_tokenizer(tmp_path):
     assert chats_tokens(lambda: tok, chats[:1], [True], again)[0] > plain[0], (
         "the generation prompt is part of the key")
     assert len(list(tmp_path.rglob("*.arrow"))) == 3
+
+
+def test_the_tokenizer_digest_is_read_back_for_the_same_files(tmp_path, monkeypatch):
+    """A rebuild names its count cache without loading the tokenizer; a changed file digests
+    again."""
+    import shutil
+
+    import pipeline.teachers.tokenizers as tokenizers
+
+    source = tokenizers.local_model_dir(load_config([]).teacher.model_dir)
+    folder = tmp_path / "tok"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    loaded = tokenizers.tokenizer_digest(tokenizers.load_tokenizer(str(folder), "t"))
+    memo_dir = str(tmp_path / "memo")
+    assert tokenizers.named_tokenizer_digest(str(folder), "t", memo_dir) == loaded
+
+    def never(*_):
+        raise AssertionError("loaded the tokenizer for a digest already known")
+
+    monkeypatch.setattr(tokenizers, "load_tokenizer", never)
+    assert tokenizers.named_tokenizer_digest(str(folder), "t", memo_dir) == loaded
+    config = folder / "tokenizer_config.json"
+    config.write_text(config.read_text() + "\n")  # any change to a file: size or time
+    with pytest.raises(AssertionError, match="loaded the tokenizer"):
+        tokenizers.named_tokenizer_digest(str(folder), "t", memo_dir)

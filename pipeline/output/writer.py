@@ -14,13 +14,12 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
-from ray.data import Dataset
 
 from pipeline.engine import storage
 from pipeline.engine.schema import (
@@ -39,6 +38,9 @@ from pipeline.engine.schema import (
 from pipeline.output.formats import RL_SCHEMA, SFT_SCHEMA, to_rl, to_sft
 from pipeline.output.manifest import Tally
 from pipeline.output.shards import ShardWriter
+
+if TYPE_CHECKING:  # (ray.data brings pandas: a second for each worker process that writes)
+    from ray.data import Dataset
 
 log = logging.getLogger("rubricforge")
 

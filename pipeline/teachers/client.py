@@ -15,12 +15,10 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
-from openai.types.chat import ChatCompletion
 
 from pipeline.rules.verdict import trace_regex
 from pipeline.teachers.backends import backend_of
@@ -28,6 +26,12 @@ from pipeline.teachers.cache import RECORD_FIELDS, ResponseCache, completion_rec
 from pipeline.teachers.model_identity import checkpoint_identity
 from pipeline.teachers.rate_limit import SharedBudget
 from pipeline.teachers.spend import MeterHandle, not_sent_error, price_usd
+
+if TYPE_CHECKING:
+    import openai
+
+# `openai` is imported where a request is sent: a stage whose answers are all cached runs in
+# worker processes that never need it (importing it costs about a second per process).
 
 log = logging.getLogger("rubricforge.teacher")
 
@@ -59,6 +63,8 @@ def _retry_pause(exc: Exception, attempt: int) -> float | None:
     """Seconds to wait before trying again, or None when trying again cannot help (a 400, say).
     429s wait what the server's Retry-After says; the rest back off exponentially, with jitter
     so that workers do not retry in step."""
+    import openai
+
     # a body that is not JSON comes from a gateway in trouble, as a 5xx does
     retriable = (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError,
                  openai.InternalServerError, json.JSONDecodeError)
@@ -210,6 +216,8 @@ class TeacherClient:
         return asyncio.run(self._stream(batches))
 
     def _clients(self) -> list[openai.AsyncOpenAI]:
+        import openai
+
         # Retries are ours, not the client's: a 429 must pause every worker, not just this one.
         self.budget = SharedBudget(self.cfg)
         return [openai.AsyncOpenAI(base_url=url, api_key=api_key(self.cfg),
@@ -274,6 +282,7 @@ class TeacherClient:
         """The SDK's aiohttp transport, with a connection for every request in flight: it
         spends about 20% less CPU per request than the default httpx one (bench/RESULTS.md)."""
         import httpx2
+        import openai
 
         n = self.cfg.concurrency
         return openai.DefaultAioHttpClient(
@@ -309,6 +318,9 @@ class TeacherClient:
 
     async def _one(self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore, key: str,
                    req: dict[str, Any]) -> TeacherResult:
+        import openai
+        from openai.types.chat import ChatCompletion
+
         hit = self.cache.get(key)
         if hit is not None:
             self.meter.note_cached(1)

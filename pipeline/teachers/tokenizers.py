@@ -7,15 +7,18 @@ and `build --estimate` (the teacher's tokenizer, where it is public).
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from pipeline.engine import storage
 from pipeline.engine.config import ConfigError, expand
-from pipeline.engine.memo import Memo, key_of
+from pipeline.engine.memo import key_of, memo_at
 
 
 def local_model_dir(model_dir: str) -> str:
@@ -84,6 +87,42 @@ def tokenizer_digest(tok: Any) -> str:
     return hashlib.sha256(spec.encode()).hexdigest()[:24]
 
 
+def _files_of(name: str) -> Path | None:
+    """The folder a tokenizer is read from: a local directory, or the Hub cache's snapshot of
+    a Hub id (None: not on this machine yet)."""
+    if Path(expand(name)).is_dir():
+        return Path(expand(name))
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(name, "tokenizer_config.json")
+    except ValueError:  # not a valid Hub id: loading it will say so
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def named_tokenizer_digest(name: str, setting: str, memo_dir: str | None) -> str:
+    """`tokenizer_digest` of the tokenizer `name`, read back when the same files were digested
+    before (importing transformers and loading a tokenizer took ~5 s of a warm rebuild's
+    start-up, only to name the count cache). The files are known by their folder, names,
+    sizes and modification times, with the transformers and tokenizers versions; anything
+    else, or no `memo_dir`, loads the tokenizer (which checks that it loads)."""
+    folder = _files_of(name)
+    if folder is None or memo_dir is None:
+        return tokenizer_digest(load_tokenizer(name, setting))
+    stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in folder.iterdir() if p.is_file())
+    versions = [importlib.metadata.version(d) for d in ("transformers", "tokenizers")]
+    seen = hashlib.sha256(json.dumps([str(folder), stats, versions]).encode()).hexdigest()[:32]
+    known = expand(memo_dir) / "digests" / seen
+    try:
+        return known.read_text().strip()
+    except OSError:
+        digest = tokenizer_digest(load_tokenizer(name, setting))
+        storage.write_bytes(str(known), digest.encode())
+        return digest
+
+
 def _encode(tok: Any, texts: list[str]) -> list[int]:
     backend = getattr(tok, "backend_tokenizer", None)
     if backend is None:  # a slow (Python) tokenizer
@@ -105,7 +144,7 @@ class CountCache:
     (A template that prints today's date counts as of the day a chat was first counted.)"""
 
     def __init__(self, root: str, digest: str) -> None:
-        self.memo = Memo(expand(root) / f"counts-{digest}", pa.int64())
+        self.memo = memo_at(expand(root) / f"counts-{digest}", pa.int64())
 
     def counts(self, keys: list[tuple[int, int]],
                count: Callable[[list[int]], list[int]]) -> list[int]:
