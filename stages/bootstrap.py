@@ -45,7 +45,7 @@ class Bootstrap(TeacherStage):
     def request(self, row: dict[str, Any]) -> Messages:
         flawed = None if row["teacher_error"] else row["trace"]
         return hinted_messages(row["context_messages"], flawed, WINNER_TO_LABEL[row["winner"]],
-                               self.ctx.cfg.prompt)
+                               self.templates)
 
     def update(self, row: dict[str, Any], result: TeacherResult) -> dict[str, Any]:
         model = self.teacher_config().model
@@ -56,11 +56,11 @@ class Bootstrap(TeacherStage):
         out = result_columns(result, model) | {"pass_index": 2, "pass1": pass1,
                                                "pass1_cached": row["cached"]}
         check = check_response(result.content, row["winner"], result.error, result.finish_reason,
-                               placed(row, row["winner"]), self.ctx.cfg.prompt.system)
+                               placed(row, row["winner"]), self.templates.system)
         out["verdict"] = check.verdict
         reason, detail = check.reason, check.detail
         if not reason:
-            leak = hint_leak(result.content, fill(self.ctx.cfg.prompt.hint, {"label": label}))
+            leak = hint_leak(result.content, fill(self.templates.hint, {"label": label}))
             reason, detail = ("hint_leak", leak) if leak else ("", "")
         if not reason:
             return out | {"outcome": ALIVE, "reason": "", "detail": "", "decided_by": ""}

@@ -21,7 +21,13 @@ import ray
 
 from pipeline.engine.duplicates import Duplicates, mark_duplicates
 from pipeline.engine.stage import Stage
-from pipeline.rules.keys import compared_columns, keep_rank, row_id, row_text
+from pipeline.rules.keys import (
+    compared_columns,
+    keep_rank,
+    prompt_and_pair_text,
+    row_id,
+    row_text,
+)
 
 KEYS = ("prompt", "pair")
 
@@ -47,10 +53,13 @@ def _digest(text: str) -> str:
 
 def _keyed(batch: pa.Table, key: str, priority: list[str]) -> pa.Table:
     rows = batch.select(list(compared_columns(key))).to_pylist()
-    prompts = [_digest(row_text(r, "prompt")) for r in rows]
+    if key == "prompt":
+        prompts = digests = [_digest(row_text(r, "prompt")) for r in rows]
+    else:
+        texts = [prompt_and_pair_text(r) for r in rows]
+        prompts, digests = [_digest(p) for p, _ in texts], [_digest(t) for _, t in texts]
     return pa.table({"id": [row_id(r) for r in rows],
-                     "digest": prompts if key == "prompt" else
-                     [_digest(row_text(r, key)) for r in rows],
+                     "digest": digests,
                      "prompt": prompts,
                      "keep": [keep_rank(r, priority) for r in rows],
                      "pair_id": [r["pair_id"] for r in rows]}, schema=KEYED)

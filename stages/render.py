@@ -16,7 +16,7 @@ class Render(Stage):
     outputs = ("context_messages",)
 
     def process(self, rows: pa.Table) -> pa.Table:
-        templates = self.ctx.cfg.prompt
+        templates = self.templates
 
         def one(row: dict[str, Any]) -> dict[str, Any]:
             a, b = placed(row, row["winner"])

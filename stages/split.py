@@ -47,8 +47,8 @@ class Split(Stage):
         size = Counter(sources)
         target = {s: round(self.params.distill_fraction * n) for s, n in size.items()}
         taken = dict.fromkeys(size, 0)
-        order = sorted(units, key=lambda u: rank_key(self.ctx.cfg.seed, self.name, u,
-                                                     idx[first[u]]))
+        seed = self.ctx.cfg.seed
+        order = sorted(units, key=lambda u: rank_key(seed, self.name, u, idx[first[u]]))
         split = [RL] * len(ids)
         for u in order:
             home = sources[first[u]]

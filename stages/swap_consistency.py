@@ -50,12 +50,12 @@ class SwapConsistency(TeacherStage):
 
     def request(self, row: dict[str, Any]) -> Messages:
         a, b = placed(row, SWAPPED[row["winner"]])
-        return judge_messages(row["prompt"], a, b, self.ctx.cfg.prompt)
+        return judge_messages(row["prompt"], a, b, self.templates)
 
     def update(self, row: dict[str, Any], result: TeacherResult) -> dict[str, Any]:
         winner = SWAPPED[row["winner"]]
         check = check_response(result.content, winner, result.error, result.finish_reason,
-                               placed(row, winner), self.ctx.cfg.prompt.system)
+                               placed(row, winner), self.templates.system)
         if check.reason == COST_CAP:  # never asked: no swapped judgement to record
             return {"swap_cached": False} | decide(REJECTED, COST_CAP, self.name, check.detail)
         consistent = check.verdict == WINNER_TO_LABEL[winner] and not result.error

@@ -30,7 +30,7 @@ class VerdictFilter(Stage):
         def one(row: dict[str, Any]) -> dict[str, Any]:
             check = check_response(row["trace"], row["winner"], row["teacher_error"],
                                    row["finish_reason"], placed(row, row["winner"]),
-                                   self.ctx.cfg.prompt.system)
+                                   self.templates.system)
             if not check.reason:
                 return {"verdict": check.verdict}
             return {"verdict": check.verdict} | decide(REJECTED, check.reason, self.name, check.detail)

@@ -134,8 +134,28 @@ def test_normalized_text_folds_case_unicode_and_every_kind_of_space():
         assert normalize(text) == reference
 
 
+def test_prompt_and_pair_texts_normalized_together_equal_each_normalized_alone():
+    """exact_dedup normalizes the prompt once for both of its keys: the shortcut must give
+    the same texts, whatever sits at the joins (marks that combine, spaces, folded letters,
+    empty turns)."""
+    from pipeline.rules.keys import prompt_and_pair_text, row_text
+
+    pieces = ["a", "B", " ", "\n", "\t", "\u00a0", "\u0301", "\u2003", "ﬁ", "Σ", "ß", "İ",
+              "\u3000", "x\u0308", "\u1e9b\u0323", "", "Ａ", "①"]
+    rng = random.Random(7)
+
+    def some() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+
+    for _ in range(20_000):
+        row = {"prompt": [{"role": "user", "content": some()} for _ in range(rng.randint(1, 3))],
+               "chosen": [{"content": some()}], "rejected": [{"content": some()}]}
+        assert prompt_and_pair_text(row) == (row_text(row, "prompt"), row_text(row, "pair"))
+
+
 def test_bands_are_kept_by_text_and_read_back_without_computing_minhash(tmp_path, monkeypatch):
     import pyarrow as pa
+    from datasketch import MinHash
 
     import pipeline.engine.memo as memo
     import stages.near_dedup as near
@@ -153,7 +173,7 @@ def test_bands_are_kept_by_text_and_read_back_without_computing_minhash(tmp_path
         raise AssertionError("MinHash computed for a text whose bands are kept")
 
     monkeypatch.setattr(memo, "_OPEN", {})  # as a new worker process: read from disk
-    monkeypatch.setattr(near.MinHash, "bulk", never)
+    monkeypatch.setattr(MinHash, "bulk", never)
     assert near._signatures(batch, kept, b, r, []).equals(fresh)
     # other settings are another folder: nothing of these is reused for them
     with pytest.raises(AssertionError, match="MinHash computed"):

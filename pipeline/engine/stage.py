@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -87,6 +88,13 @@ class Stage:
     def __init__(self, params: Any, ctx: BuildContext) -> None:
         self.params = params
         self.ctx = ctx
+
+    @cached_property
+    def templates(self) -> Any:
+        """The judge prompt's templates (`prompt.*`) as plain strings, for stages that write
+        judge prompts or check traces row by row: a config lookup costs more than filling a
+        template."""
+        return OmegaConf.to_object(self.ctx.cfg.prompt)
 
     def resources(self) -> Resources:
         """What one worker of the stage needs by default (`configured_resources` is what runs)."""

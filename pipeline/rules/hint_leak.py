@@ -52,12 +52,13 @@ COPY_WORDS = 8
 
 def hint_leak(trace: str, hint: str) -> str | None:
     """Why the trace leaks the hint, or None when it argues on its own."""
-    text = " ".join(words(trace))
+    said = words(trace)
+    text = " ".join(said)
     for why, pattern in PATTERNS.items():
         m = pattern.search(text)
         if m:
             return f"{why}: '{m.group(0)}'"
     copied = set(ngram_hashes(words(hint), COPY_WORDS).tolist())
-    if copied and copied & set(ngram_hashes(words(trace), COPY_WORDS).tolist()):
+    if copied and copied & set(ngram_hashes(said, COPY_WORDS).tolist()):
         return f"copies {COPY_WORDS}+ words of the hint"
     return None

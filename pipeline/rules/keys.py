@@ -41,6 +41,15 @@ def row_text(row: dict[str, Any], key: str) -> str:
     return normalize("\n".join(parts))
 
 
+def prompt_and_pair_text(row: dict[str, Any]) -> tuple[str, str]:
+    """`row_text(row, "prompt")` and `row_text(row, "pair")` for the cost of one: normalizing
+    texts joined by a line break gives their normalized words joined, so the prompt is
+    normalized once."""
+    prompt = row_text(row, "prompt")
+    answers = normalize(row["chosen"][0]["content"] + "\n" + row["rejected"][0]["content"])
+    return prompt, " ".join(t for t in (prompt, answers) if t)
+
+
 def compared_columns(key: str) -> tuple[str, ...]:
     """What `row_text`, `row_id` and `keep_rank` read of a row: the rest need not be converted."""
     texts = ("prompt", "chosen", "rejected") if key == "pair" else ("prompt",)
