@@ -25,7 +25,7 @@ from ray.data import DataContext, Dataset
 from pipeline.engine import storage
 from pipeline.engine.batches import StageContractError
 from pipeline.engine.config import expand
-from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session
+from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session, rows_per_block
 from pipeline.engine.runner import apply_stage
 from pipeline.engine.schema import CANONICAL_COLUMNS
 from pipeline.output.writer import write_parts
@@ -39,13 +39,17 @@ from pipeline.teachers.stage import TeacherStage, requests_of
 log = logging.getLogger("rubricforge")
 
 
-def read_sources(plan: Plan, use_samples: bool, block_rows: int) -> tuple[Dataset, dict[str, int]]:
-    parts, inputs = [], {}
+def read_sources(plan: Plan, use_samples: bool, block_rows: int | None
+                 ) -> tuple[Dataset, dict[str, int]]:
+    parts, inputs, raws = [], {}, []
     for source, scfg in plan.sources:
         raw = source.raw_table(scfg, use_samples)
         inputs[source.name] = raw.num_rows
         log.warning("source %s: %d rows read", source.name, raw.num_rows)
-        ds = dataset_of(raw, block_rows).map_batches(
+        raws.append(raw)
+    per_block = rows_per_block(sum(inputs.values()), block_rows)
+    for (source, scfg), raw in zip(plan.sources, raws, strict=True):
+        ds = dataset_of(raw, per_block).map_batches(
             lambda t, s=source, c=scfg: s.map_batch(t, c), batch_format="pyarrow")
         parts.append(ds)
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]

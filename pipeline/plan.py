@@ -46,7 +46,7 @@ def make_plan(cfg: Any) -> Plan:
     if cfg.publish.repo is not None and storage.is_remote(cfg.output.dir):
         raise ConfigError(f"config error: publish.repo needs a local output.dir (it is "
                           f"{cfg.output.dir!r}); publish a copy with `rubricforge publish`")
-    if cfg.ray.block_rows < 1:
+    if cfg.ray.block_rows is not None and cfg.ray.block_rows < 1:
         raise ConfigError(f"config error: ray.block_rows={cfg.ray.block_rows} must be >= 1")
     ctx = BuildContext(cfg=cfg)
     sources = _sources(cfg)

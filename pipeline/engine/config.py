@@ -98,8 +98,9 @@ class PublishConfig:
 class RayConfig:
     address: str | None = None
     num_cpus: int | None = None
-    # Rows per block when a source is read: a unit of work (and of memory) for every stage.
-    block_rows: int = 4096
+    # Rows per block when a source is read: a unit of work (and of memory) for every stage;
+    # null: about two blocks per CPU, of 4,096 to 16,384 rows (pipeline/engine/ray_session.py).
+    block_rows: int | None = None
 
 
 @dataclass
