@@ -18,8 +18,10 @@ pages such as Ray's object store count once), with, per step, Ray's object store
 the disk written since the start (Ray's spill, the output, caches; the samples are saved beside
 the build's log as `<log>.memory.json`), and each
 teacher's utilization measured at the server: mean requests in flight from its first arrival to
-its last answer, divided by `teacher.concurrency`. Markdown tables for bench/RESULTS.md are
-printed; everything is also written to `<work>/results-<scale>.json`.
+its last answer, divided by `teacher.concurrency`, beside its ceiling: what a client that never
+leaves a slot empty gets with the same latencies (the drain of a heavy tail is the rest).
+Markdown tables for bench/RESULTS.md are printed; everything is also written to
+`<work>/results-<scale>.json`.
 """
 
 from __future__ import annotations
@@ -202,10 +204,11 @@ def main() -> None:
     print(f"\npeak memory (PSS of the build's process tree): cold {cold['peak_gib']} GiB, "
           f"warm {warm['peak_gib']} GiB; peak spill: cold {cold['peak_spill_gib']} GiB, "
           f"warm {warm.get('peak_spill_gib', 0.0)} GiB\n")
-    print("| teacher | requests | span (s) | mean in flight | utilization |\n|---|---|---|---|---|")
+    print("| teacher | requests | span (s) | mean in flight | utilization | ceiling (no empty slot) |"
+          "\n|---|---|---|---|---|---|")
     for key, u in util.items():
         print(f"| {key} ({MODELS[key]}) | {u['requests']:,} | {u['span_s']} | "
-              f"{u['mean_in_flight']} | {u['utilization']} |")
+              f"{u['mean_in_flight']} | {u['utilization']} | {u['ceiling']} |")
 
 
 if __name__ == "__main__":

@@ -420,3 +420,17 @@ def test_self_hosted_teachers_are_keyed_by_their_weights(tmp_path):
     api = request_for(load_config(["teacher=openai", "teacher.model=SmolLM2-135M-Instruct"]).teacher,
                       msgs)
     assert "checkpoint" not in api
+
+
+def test_the_utilization_ceiling_is_what_the_drain_of_the_slowest_answers_leaves():
+    """The scale benchmark compares the client's utilization with a client that never leaves
+    a slot empty: equal latencies fill every slot to the end; one slow answer at the end is
+    finished alone."""
+    from bench.slow_api import ceiling, utilization
+
+    assert ceiling([1.0] * 8, 4) == 1.0
+    assert ceiling([1.0] * 7 + [5.0], 4) == 12 / (4 * 6)  # the last answer alone for 5 s
+    assert ceiling([5.0] + [1.0] * 7, 4) == 12 / (4 * 5)  # sent first, it overlaps the rest
+    records = [["m", 0.0, 1.0], ["m", 0.0, 2.0], ["other", 0.0, 9.0]]
+    got = utilization(records, "m", 2)
+    assert (got["requests"], got["utilization"], got["ceiling"]) == (2, 0.75, 0.75)
