@@ -388,6 +388,10 @@ def test_the_tokenizer_digest_is_read_back_for_the_same_files(tmp_path, monkeypa
 
     monkeypatch.setattr(tokenizers, "load_tokenizer", never)
     assert tokenizers.named_tokenizer_digest(str(folder), "t", memo_dir) == loaded
+    (known,) = (tmp_path / "memo" / "digests").iterdir()
+    known.write_text("")  # damaged: digested again
+    with pytest.raises(AssertionError, match="loaded the tokenizer"):
+        tokenizers.named_tokenizer_digest(str(folder), "t", memo_dir)
     config = folder / "tokenizer_config.json"
     config.write_text(config.read_text() + "\n")  # any change to a file: size or time
     with pytest.raises(AssertionError, match="loaded the tokenizer"):

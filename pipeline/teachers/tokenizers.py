@@ -78,13 +78,16 @@ def chat_key(messages: list[dict[str, str]], generation_prompt: bool) -> tuple[i
     return key_of(text.encode("utf-8", "surrogatepass"))
 
 
+DIGEST_CHARS = 24
+
+
 def tokenizer_digest(tok: Any) -> str:
     """A digest of the tokenizer's whole definition and its chat template."""
     backend = getattr(tok, "backend_tokenizer", None)
     spec = backend.to_str() if backend is not None else (
         f"{type(tok).__name__}:{tok.name_or_path}:{len(tok)}")
     spec += "\n" + str(getattr(tok, "chat_template", "") or "")
-    return hashlib.sha256(spec.encode()).hexdigest()[:24]
+    return hashlib.sha256(spec.encode()).hexdigest()[:DIGEST_CHARS]
 
 
 def _files_of(name: str) -> Path | None:
@@ -116,11 +119,13 @@ def named_tokenizer_digest(name: str, setting: str, memo_dir: str | None) -> str
     seen = hashlib.sha256(json.dumps([str(folder), stats, versions]).encode()).hexdigest()[:32]
     known = expand(memo_dir) / "digests" / seen
     try:
-        return known.read_text().strip()
+        digest = known.read_text().strip()
     except OSError:
+        digest = ""
+    if len(digest) != DIGEST_CHARS:  # not digested yet, or the file is damaged
         digest = tokenizer_digest(load_tokenizer(name, setting))
         storage.write_bytes(str(known), digest.encode())
-        return digest
+    return digest
 
 
 def _encode(tok: Any, texts: list[str]) -> list[int]:
