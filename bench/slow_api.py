@@ -1,7 +1,9 @@
 """A loopback OpenAI-compatible chat API with heavy-tailed latency, for the scale benchmark.
 
 Each answer waits a log-normal time (default median 2 s, sigma 1: one answer in 100 takes over
-20 s), drawn from the request's hash so a rerun sees the same latencies. It answers a
+20 s), drawn from the request's hash so a rerun sees the same latencies. A request sent again
+(the client retries one that timed out) is served as a new one, with a fresh draw: with one
+draw per request, a request drawn beyond the client's time-out would time out on every try. It answers a
 well-formed Chain-of-Rubrics trace: with the pass-2 hint it follows the hint, otherwise it picks
 A or B from the hash (half right, like a weak judge). It reports the model it was asked for and
 usage (prompt characters / 4, and `completion_tokens`). `GET /v1/stats` returns every request's
@@ -61,12 +63,17 @@ def serve(port: int, median_s: float, sigma: float, completion_tokens: int,
     from aiohttp import web
 
     records: list[tuple[str, float, float]] = []
+    tries: dict[bytes, int] = {}  # how often each request has arrived
 
     async def complete(request: web.Request) -> web.Response:
         arrived = time.time()
         raw = await request.read()
         body = json.loads(raw)
-        await asyncio.sleep(latency_of(hashlib.sha256(raw).digest(), median_s, sigma))
+        digest = hashlib.sha256(raw).digest()
+        n = tries[digest] = tries.get(digest, 0) + 1
+        if n > 1:  # a retry: a new draw of its own
+            digest = hashlib.sha256(digest + n.to_bytes(4, "big")).digest()
+        await asyncio.sleep(latency_of(digest, median_s, sigma))
         reply = answer(body, completion_tokens)
         records.append((body["model"], arrived, time.time()))
         return web.Response(text=reply, content_type="application/json")
