@@ -92,17 +92,19 @@ def load_items(cfg: Any) -> dict[str, list[Item]]:
 
 def judgements(cfg: Any, items: dict[str, list[Item]]) -> list[Judgement]:
     """Every request: each comparison in both orders, or in one order alternating A and B."""
+    # read once as plain values, not through the config for every request (as the stages do)
+    templates, both_orders = OmegaConf.to_object(cfg.prompt), cfg.eval.both_orders
     out, k = [], 0
     for name, its in items.items():
         for it in its:
             for slot, (good, bad) in it.comparisons.items():
-                orders = ("model_a", "model_b") if cfg.eval.both_orders else (
+                orders = ("model_a", "model_b") if both_orders else (
                     ("model_a", "model_b")[k % 2],)
                 k += 1
                 for winner in orders:
                     a, b = (good, bad) if winner == "model_a" else (bad, good)
                     out.append(Judgement(name, it.id, slot, winner,
-                                         judge_messages(it.prompt, a, b, cfg.prompt)))
+                                         judge_messages(it.prompt, a, b, templates)))
     return out
 
 
