@@ -113,8 +113,8 @@ def named_tokenizer_digest(name: str, setting: str, memo_dir: str | None) -> str
     folder = _files_of(name)
     if folder is None or memo_dir is None:
         return tokenizer_digest(load_tokenizer(name, setting))
-    stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                   for p in folder.iterdir() if p.is_file())
+    stats = sorted((p.name, st.st_size, st.st_mtime_ns)
+                   for p in folder.iterdir() if p.is_file() and (st := p.stat()))
     versions = [importlib.metadata.version(d) for d in ("transformers", "tokenizers")]
     seen = hashlib.sha256(json.dumps([str(folder), stats, versions]).encode()).hexdigest()[:32]
     known = expand(memo_dir) / "digests" / seen
