@@ -331,8 +331,9 @@ def test_a_tokenizer_that_cannot_be_loaded_stops_the_build_first():
     assert "\n" not in str(err.value)
 
 
-def test_token_counts_are_read_back_by_chat_without_the_tokenizer(tmp_path):
+def test_token_counts_are_read_back_by_chat_without_the_tokenizer(tmp_path, monkeypatch):
     import pipeline.engine.memo as memo
+    import pipeline.teachers.tokenizers as tokenizers
     from pipeline.teachers.tokenizers import (
         CountCache,
         chats_tokens,
@@ -347,6 +348,8 @@ def test_token_counts_are_read_back_by_chat_without_the_tokenizer(tmp_path):
     plain = chats_tokens(lambda: tok, chats, [False] * 5)
     assert plain == [len(tok.apply_chat_template(c, tokenize=True, return_dict=False))
                      for c in chats]
+    monkeypatch.setattr(tokenizers, "COUNT_CHUNK", 2)
+    assert chats_tokens(lambda: tok, chats, [False] * 5) == plain, "a chunk at a time, all counted"
     cache = CountCache(str(tmp_path), tokenizer_digest(tok))
     assert chats_tokens(lambda: tok, chats, [False] * 5, cache) == plain
     assert len(list(tmp_path.rglob("*.arrow"))) == 1

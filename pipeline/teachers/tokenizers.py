@@ -48,13 +48,23 @@ def chat_tokens(tok: Any, messages: list[dict[str, str]], generation_prompt: boo
                                        add_generation_prompt=generation_prompt))
 
 
+# Chats rendered and encoded per call. An encoding keeps its tokens, offsets and masks: a
+# block of 16,384 chats of ~1.5K tokens encoded at once held 1.9 GB per counting actor (and was
+# slower than chunks: 14.0 s against 10.0 s).
+COUNT_CHUNK = 256
+
+
 def render_and_count(tok: Any, chats: list[list[dict[str, str]]],
                      generation_prompt: list[bool]) -> list[int]:
-    """`chat_tokens` of many chats at once: the templates are rendered in Python, the texts
-    encoded in one call to the Rust tokenizer (several threads, no per-row Python objects)."""
-    texts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=g)
-             for m, g in zip(chats, generation_prompt, strict=True)]
-    return _encode(tok, texts)
+    """`chat_tokens` of many chats: the templates are rendered in Python, the texts encoded a
+    chunk per call to the Rust tokenizer (several threads, no per-row Python objects)."""
+    counts: list[int] = []
+    for start in range(0, len(chats), COUNT_CHUNK):
+        texts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=g)
+                 for m, g in zip(chats[start:start + COUNT_CHUNK],
+                                 generation_prompt[start:start + COUNT_CHUNK], strict=True)]
+        counts += _encode(tok, texts)
+    return counts
 
 
 def chats_tokens(tokenizer: Callable[[], Any], chats: list[list[dict[str, str]]],
