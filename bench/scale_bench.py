@@ -7,7 +7,8 @@
    Math-Step-DPO (10.8K) and the four reward benchmarks (bench/scale_data.py), times `--scale`.
 2. Starts a loopback OpenAI-compatible API with log-normal latency (bench/slow_api.py) for
    both teachers (pass 1 and pass 2), and runs `rubricforge build recipe=rmr1` on the files with
-   `data_files`, from an empty teacher cache.
+   `data_files`, from empty caches (teacher answers, MinHash bands, token counts: a first
+   build on a new machine).
 3. Runs the same build again into another folder: every answer is cached, so this is the CPU
    path alone; its shards must be byte-identical to the first build's.
 
@@ -158,7 +159,12 @@ def main() -> None:
     try:
         common = ["recipe=rmr1", *data_overrides(data),
                   f"sources.code_preference_pairs.limit={round(8000 * args.scale)}",
-                  f"recipe.stages.split.distill_fraction={args.distill_fraction}"]
+                  f"recipe.stages.split.distill_fraction={args.distill_fraction}",
+                  # every cache of the build in one folder, emptied for a cold build: the
+                  # MinHash bands and token counts too, or a cold build would be as fast
+                  # as this machine's history made it
+                  f"++recipe.stages.near_dedup.cache_dir={cache}/minhash",
+                  f"++recipe.stages.token_lengths.cache_dir={cache}/token_counts"]
         if args.actors > 1:
             common += [f"++recipe.stages.{s}.resources.actors={args.actors}"
                        for s in ("teacher", "bootstrap")]
