@@ -79,3 +79,31 @@ def test_solid_blocks_drops_blocks_without_rows_and_keeps_a_schema(local_ray):
     assert [t.num_rows for t in tables] == [5, 5] and all(t.schema == schema for t in tables)
     none = solid_blocks(ds.filter(lambda r: False), schema)
     assert none.count() == 0 and none.schema().base_schema == schema
+
+
+def test_the_hang_warning_is_dropped_only_when_cpus_are_free(local_ray):
+    import logging
+    import time
+
+    from pipeline.engine.ray_session import _NoFalseHangWarning
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("ray.data.dataset", logging.WARNING, __file__, 1, message,
+                                 None, None)
+
+    hang = record("Warning: The Ray cluster currently does not have any available CPUs. "
+                  "The Dataset job will hang unless more CPUs are freed up.")
+    keep = _NoFalseHangWarning()
+    assert keep.filter(record("something else")), "other warnings pass untouched"
+
+    @ray.remote(num_cpus=2)
+    def hold(seconds: float) -> None:
+        time.sleep(seconds)
+
+    ray.get(hold.remote(0.1))  # done: Ray's view of the CPUs lags behind
+    assert not keep.filter(hang), "a false alarm once the finished task's CPUs show as free"
+    busy = hold.remote(6)
+    while ray.available_resources().get("CPU"):
+        time.sleep(0.02)
+    assert keep.filter(hang), "every CPU really held: the warning is a true one"
+    ray.cancel(busy, force=True)
