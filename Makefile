@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE := 1
 TRAINERS := trl verl openrlhf
 TRAINER_STAMPS := $(TRAINERS:%=.venv-%/.installed)
 
-.PHONY: install trainers run test test-fast lint clean
+.PHONY: install trainers run test test-fast lint mutate clean
 
 install: $(STAMP)
 
@@ -54,6 +54,11 @@ test: $(STAMP) $(TRAINER_STAMPS)
 # Unit tests only (seconds): no Ray cluster, no model.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not e2e and not ray" $(PYTEST_ARGS)
+
+# On demand, not in `make test`: plants small bugs one at a time and reports which the tests
+# catch (bench/mutation_check.py; scores in bench/RESULTS.md).
+mutate: $(STAMP)
+	$(PY) bench/mutation_check.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pipeline stages tests bench

@@ -25,6 +25,7 @@ from ray.data import DataContext, Dataset
 from pipeline.engine import storage
 from pipeline.engine.batches import StageContractError
 from pipeline.engine.config import expand
+from pipeline.engine.provenance import READ_METADATA
 from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session, rows_per_block
 from pipeline.engine.runner import apply_stage
 from pipeline.engine.schema import CANONICAL_COLUMNS
@@ -40,11 +41,13 @@ log = logging.getLogger("rubricforge")
 
 
 def read_sources(plan: Plan, use_samples: bool, block_rows: int | None
-                 ) -> tuple[Dataset, dict[str, int]]:
-    parts, inputs, raws = [], {}, []
+                 ) -> tuple[Dataset, dict[str, int], dict[str, Any]]:
+    """Every source's rows as one dataset, the raw rows per source, and what each read."""
+    parts, inputs, raws, read = [], {}, [], {}
     for source, scfg in plan.sources:
         raw = source.raw_table(scfg, use_samples)
         inputs[source.name] = raw.num_rows
+        read[source.name] = json.loads((raw.schema.metadata or {})[READ_METADATA.encode()])
         log.warning("source %s: %d rows read", source.name, raw.num_rows)
         raws.append(raw)
     per_block = rows_per_block(sum(inputs.values()), block_rows)
@@ -53,7 +56,7 @@ def read_sources(plan: Plan, use_samples: bool, block_rows: int | None
             lambda t, s=source, c=scfg: s.map_batch(t, c), batch_format="pyarrow")
         parts.append(ds)
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-    return ds, inputs
+    return ds, inputs, read
 
 
 class Endpoints:
@@ -127,7 +130,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
         DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
         if not sys.stderr.isatty():  # no bars to draw: keep the log to what happened
             logging.getLogger("ray.data").setLevel(logging.WARNING)
-        ds, inputs = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
+        ds, inputs, read = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
         # Steps not yet run: consecutive row stages run as one pass over each block (Ray Data
         # fuses their maps), so a copy of the rows is stored only where a stage must read its
         # input more than once. Their time is reported together.
@@ -181,7 +184,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
 
     order = ["collect"] + [s.name for s in plan.stages]
     summaries = {s.name: s.summary() for s in plan.stages}
-    manifest = build_manifest(cfg, inputs, order, tally, files, command, summaries)
+    manifest = build_manifest(cfg, inputs, order, tally, files, command, summaries, read)
     with tempfile.TemporaryDirectory(prefix="rubricforge-meta-") as meta:
         (Path(meta) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         write_card(Path(meta), manifest, tally, cfg)

@@ -73,7 +73,7 @@ def estimate(cfg: Any, plan: Plan, accuracy: float = ZERO_SHOT_ACCURACY
         return [], {}
     first = teachers[0]
     with ray_session(cfg.ray):
-        ds, _ = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
+        ds, _, _ = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             if stage is first:
                 break

@@ -59,30 +59,37 @@ def _sources(cfg: Any) -> list[tuple[Source, Any]]:
     if not cfg.sources:
         raise ConfigError("config error: no sources (key: sources); pick a recipe or add "
                           "+source@sources.<name>=<name>")
+    return [(checked_source(key, scfg, cfg.recipe.use_samples), scfg)
+            for key, scfg in cfg.sources.items()]
+
+
+def checked_source(key: str, scfg: Any, use_samples: bool) -> Source:
+    """The source configured under `sources.<key>`, after every check a build makes before
+    any work (`rubricforge sources` makes the same ones); raises ConfigError naming the key."""
     known = source_registry()
-    out = []
-    for key, scfg in cfg.sources.items():
-        if scfg.name != key:
-            raise ConfigError(f"config error: sources.{key}.name is '{scfg.name}', expected "
-                              f"'{key}' (the source's module name)")
-        if key not in known:
-            raise ConfigError(f"config error: unknown source '{key}' (key: sources.{key}); known: "
-                              f"{', '.join(sorted(known))}; add stages/sources/{key}.py")
-        # a source's own data_files are read whatever the recipe (the sample is the default)
-        sample = SAMPLES_DIR / scfg.sample_file
-        if scfg.data_files:
-            check_data_files(f"sources.{key}", scfg.data_files)
-        elif cfg.recipe.use_samples and not sample.exists():
-            raise ConfigError(f"config error: sources.{key}.sample_file: {sample} does not exist")
-        if not (cfg.recipe.use_samples or scfg.data_files or scfg.hub_id):
-            raise ConfigError(f"config error: sources.{key} has neither hub_id nor data_files: "
-                              f"set sources.{key}.data_files=<files> (or its hub_id)")
-        if scfg.limit is not None and scfg.limit < 0:
-            raise ConfigError(f"config error: sources.{key}.limit must be >= 0 or null")
-        cls = known[key]
-        out.append((cls(_params(cls, OmegaConf.to_container(scfg.params), f"sources.{key}.params")),
-                    scfg))
-    return out
+    if scfg.name != key:
+        raise ConfigError(f"config error: sources.{key}.name is '{scfg.name}', expected "
+                          f"'{key}' (the source's module name)")
+    if key not in known:
+        raise ConfigError(f"config error: unknown source '{key}' (key: sources.{key}); known: "
+                          f"{', '.join(sorted(known))}; add stages/sources/{key}.py")
+    # a source's own data_files are read whatever the recipe (the sample is the default)
+    sample = SAMPLES_DIR / scfg.sample_file
+    if scfg.data_files:
+        check_data_files(f"sources.{key}", scfg.data_files)
+        if scfg.data_dir:
+            raise ConfigError(f"config error: sources.{key}.data_dir={scfg.data_dir} picks a "
+                              f"folder of hub_id, but data_files is set: put the folder in the "
+                              f"data_files path, or drop one of them")
+    elif use_samples and not sample.exists():
+        raise ConfigError(f"config error: sources.{key}.sample_file: {sample} does not exist")
+    if not (use_samples or scfg.data_files or scfg.hub_id):
+        raise ConfigError(f"config error: sources.{key} has neither hub_id nor data_files: "
+                          f"set sources.{key}.data_files=<files> (or its hub_id)")
+    if scfg.limit is not None and scfg.limit < 0:
+        raise ConfigError(f"config error: sources.{key}.limit must be >= 0 or null")
+    cls = known[key]
+    return cls(_params(cls, OmegaConf.to_container(scfg.params), f"sources.{key}.params"))
 
 
 def _stages(cfg: Any, ctx: BuildContext) -> tuple[list[Stage], list[tuple[str, ...]]]:

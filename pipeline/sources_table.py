@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from pipeline.engine.config import CONF_DIR, SourceConfig
+from pipeline.engine.config import CONF_DIR, ConfigError, SourceConfig
 from pipeline.output.card import CARDS_DIR
+from pipeline.plan import checked_source
 from stages.sources import registry
 from stages.sources.base import SAMPLES_DIR
 
@@ -32,9 +33,14 @@ def sources_table() -> str:
             sample_rows = sum(1 for _ in sample.open()) if sample.exists() else "-"
             if not sample.exists():
                 missing.append(f"stages/sources/samples/{cfg.sample_file}")
+            status = "ok" if not missing else "missing " + ", ".join(missing)
+            if not missing:  # what a build's plan checks, with the shipped sample
+                try:
+                    checked_source(name, cfg, use_samples=True)
+                except ConfigError as exc:
+                    status = str(exc).removeprefix("config error: ")
             rows.append((name, cfg.hub_id or "- (files only)", cfg.license,
-                         f"{cfg.rows:,}" if cfg.rows else "?", str(sample_rows),
-                         "ok" if not missing else "missing " + ", ".join(missing)))
+                         f"{cfg.rows:,}" if cfg.rows else "?", str(sample_rows), status))
         else:
             rows.append((name, "?", "?", "?", "-", "missing " + ", ".join(missing)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

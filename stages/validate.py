@@ -1,4 +1,5 @@
-"""Quarantine pairs no judge should see: empty, mistyped, identical, mis-ordered or over-long."""
+"""Quarantine pairs no judge should see: empty, mistyped, identical, mis-ordered (roles that do
+not alternate) or over-long."""
 
 from __future__ import annotations
 
@@ -29,6 +30,26 @@ def visible(text: str) -> bool:
     return any(not ch.isspace() and unicodedata.category(ch)[0] != "C" for ch in text)
 
 
+def alternation_problem(prompt: list[dict[str, Any]]) -> str | None:
+    """Where a prompt's roles break the order every chat template expects: an optional system
+    turn first, then user and assistant in turn. Two turns of one role in a row render as two
+    "Chatbot A:" turns and read as a conversation that did not happen. A source whose data
+    splits one turn in several says so by merging them (`stages.sources.base.merged_turns`)."""
+    for i, m in enumerate(prompt):
+        role = m["role"]
+        if role == "system":
+            if i:
+                return f"prompt[{i}].role='system' after the first turn: only the first may be"
+            continue
+        start = 1 if prompt[0]["role"] == "system" else 0
+        expected = "user" if (i - start) % 2 == 0 else "assistant"
+        if role != expected:
+            before = prompt[i - 1]["role"] if i else "the start"
+            return (f"prompt[{i}].role={role!r} follows {before!r}: roles must alternate (an "
+                    f"optional system turn, then user and assistant in turn)")
+    return None
+
+
 def problem(row: dict[str, Any], max_chars: int) -> tuple[str, str] | None:
     """The first thing wrong with a canonical pair, as (reason, detail), or None."""
     for key in ("prompt", "chosen", "rejected"):
@@ -42,6 +63,9 @@ def problem(row: dict[str, Any], max_chars: int) -> tuple[str, str] | None:
                 return "bad_type", f"{key}[{i}].content is not text"
             if not visible(m["content"]):
                 return "empty_field", f"{key}[{i}].content has no visible text"
+    order = alternation_problem(row["prompt"])
+    if order:
+        return "bad_role", order
     if row["prompt"][-1]["role"] != "user":
         return "prompt_not_ending_with_user", (f"the prompt's last turn is "
                                                f"{row['prompt'][-1]['role']!r}, not the user's")

@@ -62,6 +62,15 @@ def test_short_benchmark_prompts_match_only_the_same_words():
     assert not INDEX.matches("the capital of France")
 
 
+@pytest.mark.parametrize("n_words", [1, 12])
+def test_a_benchmark_prompt_shorter_than_n_words_matches_its_own_words_in_a_batch(n_words):
+    """Up to n-1 words (no n-gram to share): matched whole, at every length below n."""
+    short = sentence(30 + n_words, n_words)
+    index = NgramIndex.build(13, {"bench": [("s1", short), ("l1", LONG)]})
+    texts = [sentence(40, 20), short.upper(), short + " and more"]
+    assert [[m.prompt_id for m in ms] for ms in index.matches_all(texts)] == [[], ["s1"], []]
+
+
 def test_clean_prompts_do_not_match():
     assert not INDEX.matches(sentence(3, 60))
     assert not INDEX.matches("")
@@ -80,6 +89,18 @@ def test_a_batch_finds_what_each_prompt_finds_and_no_n_gram_spans_two_prompts():
     # the batch lookup itself names exactly these (the rest are never looked at one by one)
     assert INDEX._any_hit([words(t) for t in texts]).tolist() == found
     assert NgramIndex.build(13, {"empty": []}).matches_all(texts) == [[]] * len(texts)
+
+
+@pytest.mark.parametrize("where", ["start", "end", "whole"])
+def test_a_batch_finds_a_shared_span_at_either_end_of_a_prompt(where):
+    """The first and last n-gram of each prompt are looked up too, in the batch as one by one
+    (the stage uses the batch lookup)."""
+    span = " ".join(LONG.split()[20:33])
+    text = {"start": f"{span} {sentence(20, 25)}", "end": f"{sentence(21, 25)} {span}",
+            "whole": span}[where]
+    texts = [sentence(22, 30), text, sentence(23, 30)]
+    assert [bool(m) for m in INDEX.matches_all(texts)] == [False, True, False]
+    assert bool(INDEX.matches(text))
 
 
 def test_index_reports_its_benchmarks():
@@ -142,9 +163,10 @@ def test_stage_rejects_contaminated_rows_with_benchmark_and_prompt_id(cfg):
 def test_manifest_counts_rows_per_source_and_benchmark():
     tally = Tally()
     base = {"outcome": REJECTED, "reason": "contaminated", "decided_by": "decontaminate"}
-    tally.add([base | {"source": "s", "contaminated_by": ["rewardbench", "rm_bench"]},
-               base | {"source": "s", "contaminated_by": ["rewardbench"]},
-               {"source": "t", "outcome": "", "reason": "", "decided_by": ""}])
+    tally.add([base | {"source": "s", "source_index": 0,
+                       "contaminated_by": ["rewardbench", "rm_bench"]},
+               base | {"source": "s", "source_index": 1, "contaminated_by": ["rewardbench"]},
+               {"source": "t", "source_index": 0, "outcome": "", "reason": "", "decided_by": ""}])
     assert tally.contamination == Counter({("s", "rewardbench"): 2, ("s", "rm_bench"): 1})
 
 

@@ -206,13 +206,14 @@ def test_quality_report_has_domains_passes_and_position_balance():
     base = {"source": "s", "split": SFT, "reason": "", "decided_by": "", "completion_tokens": 10}
     tally.add([
         base | {"outcome": "kept", "domain": "math", "winner": "model_a", "verdict": "A",
-                "teacher_model": "t1", "pass_index": 1, "trace": "x"},
+                "teacher_model": "t1", "pass_index": 1, "trace": "x", "source_index": 0},
         base | {"outcome": "kept", "domain": "chat", "winner": "model_b", "verdict": "B",
-                "teacher_model": "t2", "pass_index": 2, "trace": "y",
+                "teacher_model": "t2", "pass_index": 2, "trace": "y", "source_index": 1,
                 "pass1": {"teacher_model": "t1", "verdict": "A", "reason": "wrong_verdict",
                           "prompt_tokens": 5, "completion_tokens": 6}},
         base | {"outcome": "rejected", "domain": "chat", "winner": "model_a", "verdict": "B",
-                "teacher_model": "t1", "pass_index": 1, "trace": "z", "reason": "wrong_verdict"},
+                "teacher_model": "t1", "pass_index": 1, "trace": "z", "reason": "wrong_verdict",
+                "source_index": 2},
     ])
     q = quality(tally)
     by_domain = {(a["domain"], a["pass"], a["teacher"]): (a["judged"], a["verdict_correct"], a["kept"])
@@ -301,6 +302,13 @@ def test_token_lengths_count_what_the_trainer_sees_and_cap_it(cfg):
     assert (capped[0]["outcome"], capped[0]["reason"]) == (REJECTED, "over_token_limit")
     assert capped[0]["detail"] == f"SFT chat: {counted[0]['num_tokens']} tokens > 50"
     assert capped[1]["outcome"] == ALIVE, "no RL cap: counted only"
+    # a cap is the most a row may have: a row of exactly `cap` tokens fits, one more does not
+    for sft_cap, rl_cap, fits in ((counted[0]["num_tokens"], counted[1]["num_tokens"], True),
+                                  (counted[0]["num_tokens"] - 1, counted[1]["num_tokens"] - 1,
+                                   False)):
+        at = TokenLengths(TokenLengthsParams(max_sft_tokens=sft_cap, max_rl_prompt_tokens=rl_cap),
+                          BuildContext(cfg)).process(rows).to_pylist()
+        assert [r["outcome"] for r in at] == [ALIVE if fits else REJECTED] * 2, (sft_cap, at)
 
 
 def test_a_pair_kept_in_both_orders_must_fit_in_both(cfg):

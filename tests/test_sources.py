@@ -14,9 +14,10 @@ from pipeline.settings import load_config
 from stages.sources import get_source, registry
 from stages.sources.base import SAMPLES_DIR, Source, pair_id
 
-ALL = ["skywork", "code_preference_pairs", "math_step_dpo", "helpsteer3", "ultrafeedback",
-       "tulu3_preference"]
-DEFAULT = ("skywork", "code_preference_pairs", "math_step_dpo")
+# Every source module, found the way the build finds them: a new source is tested without
+# editing this file.
+ALL = sorted(registry())
+DEFAULT = tuple(load_config([]).sources)
 
 
 def config_with(name):
@@ -230,8 +231,31 @@ def test_every_source_is_complete():
         assert line.rstrip().endswith("ok"), line
 
 
+def test_sources_runs_the_checks_a_build_runs(tmp_path, monkeypatch):
+    """A YAML whose `name:` is misspelt, or that sets both data_dir and data_files, is not
+    `ok`: `rubricforge sources` says what the build would say, before any build."""
+    import shutil
+
+    import pipeline.sources_table as table_module
+
+    shutil.copytree(table_module.CONF_DIR / "source", tmp_path / "source")
+    yaml = tmp_path / "source" / "skywork.yaml"
+    yaml.write_text(yaml.read_text().replace("name: skywork", "name: skywrok"))
+    hs3 = tmp_path / "source" / "helpsteer3.yaml"
+    hs3.write_text(hs3.read_text().replace("data_dir: null", "data_dir: preference")
+                   .replace("data_files: null", f"data_files: {SAMPLES_DIR}/helpsteer3.jsonl"))
+    monkeypatch.setattr(table_module, "CONF_DIR", tmp_path)
+    lines = {ln.split()[0]: ln for ln in table_module.sources_table().splitlines() if ln.strip()}
+    assert lines["skywork"].endswith("sources.skywork.name is 'skywrok', expected 'skywork' "
+                                     "(the source's module name)")
+    assert "sources.helpsteer3.data_dir=preference picks a folder" in lines["helpsteer3"]
+    assert lines["math_step_dpo"].endswith("ok")
+
+
 def read_files(files: str, name: str = "skywork"):
-    cfg = load_config([f"sources.{name}.data_files='{files}'"])
+    plain = load_config([])
+    add = [] if name in plain.sources else [f"+source@sources.{name}={name}"]
+    cfg = load_config([*add, f"sources.{name}.data_files='{files}'"])
     source, scfg = get_source(name), cfg.sources[name]
     return source.map_batch(source.raw_table(scfg, use_sample=True), scfg).to_pylist()
 
@@ -329,3 +353,183 @@ def test_a_number_where_text_belongs_is_bad_type_and_the_other_rows_stay_text(tm
     sample = mapped(load_config([]), "code_preference_pairs")
     assert rows[0]["prompt"] == sample[0]["prompt"]
     assert [r["prompt"] for r in rows[2:]] == [r["prompt"] for r in sample[1:]]
+
+
+def test_a_fraction_in_an_integer_field_is_bad_type_never_rounded(tmp_path):
+    """HelpSteer3's `overall_preference` is an integer: `datasets` would store 1.5 as 1 (a
+    silently altered label), so the row-by-row reader quarantines it and keeps the others."""
+    lines = (SAMPLES_DIR / "helpsteer3.jsonl").read_text().splitlines()
+    bad = [json.loads(lines[1]) | {"overall_preference": v} for v in (1.5, -2.5, "2", True)]
+    (tmp_path / "hs3.jsonl").write_text("\n".join([lines[0], *map(json.dumps, bad),
+                                                   *lines[1:]]) + "\n")
+    rows = read_files(f"{tmp_path}/hs3.jsonl", "helpsteer3")
+    where = f"{tmp_path}/hs3.jsonl"
+    assert [(r["reason"], r["detail"]) for r in rows[1:5]] == [
+        ("bad_type", f"{where}:{i}: overall_preference is {t}, expected int64")
+        for i, t in ((2, "float"), (3, "float"), (4, "str"), (5, "bool"))]
+    sample = mapped(load_config([]), "helpsteer3")
+    assert [r["reason"] for r in rows[:1] + rows[5:]] == [r["reason"] for r in sample]
+
+
+def compress(data: bytes, kind: str) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    return {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress,
+            "zst": zstandard.ZstdCompressor().compress}[kind](data)
+
+
+@pytest.mark.parametrize("kind", ["gz", "zst", "bz2", "xz"])
+def test_a_compressed_file_is_read_as_its_format_and_one_bad_row_costs_one_row(tmp_path, kind):
+    """`x.jsonl.gz` is JSON Lines, not Parquet; read whole by `datasets`, and row by row when
+    one row breaks the schema: decompressed, so the bad row is quarantined and no other."""
+    good = (SAMPLES_DIR / "skywork.jsonl").read_bytes()
+    (tmp_path / f"good.jsonl.{kind}").write_bytes(compress(good, kind))
+    sample = mapped(load_config([]), "skywork")
+    assert read_files(f"{tmp_path}/good.jsonl.{kind}") == sample
+    lines = good.splitlines(keepends=True)
+    bad = b'{"chosen": 42, "rejected": [], "source": "x"}\n'
+    (tmp_path / f"one_bad.jsonl.{kind}").write_bytes(compress(b"".join([*lines[:2], bad,
+                                                                       *lines[2:]]), kind))
+    rows = read_files(f"{tmp_path}/one_bad.jsonl.{kind}")
+    assert len(rows) == len(sample) + 1
+    assert [r["reason"] for r in rows if r["outcome"] == QUARANTINED and r["source_index"] == 2] \
+        == ["bad_type"]
+    assert rows[2]["detail"] == f"{tmp_path}/one_bad.jsonl.{kind}:3: chosen is int, expected a list"
+    strip = ("source_index",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in rows[:2] + rows[3:]] == [
+        {k: v for k, v in r.items() if k not in strip} for r in sample]
+
+
+def test_a_broken_archive_and_mixed_formats_are_one_line_each(tmp_path):
+    (tmp_path / "cut.jsonl.gz").write_bytes(compress(b'{"chosen": 1}\n' * 50, "gz")[:30])
+    with pytest.raises(InputLoadError, match=f"cannot .*{tmp_path}/cut.jsonl.gz") as err:
+        read_files(f"{tmp_path}/cut.jsonl.gz")
+    assert "\n" not in str(err.value)
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "a.jsonl.gz").write_bytes(compress(b"{}\n", "gz"))
+    (tmp_path / "mixed" / "b.parquet").write_bytes(b"PAR1")
+    from pipeline.engine.config import ConfigError
+    from pipeline.plan import make_plan
+
+    with pytest.raises(ConfigError, match=r"mixes formats: .*a.jsonl.gz \(json\), .*b.parquet "
+                                          r"\(parquet\); narrow the glob"):
+        make_plan(load_config([f"sources.skywork.data_files={tmp_path}/mixed/*"]))
+
+
+def test_a_transcript_splits_at_labels_after_a_blank_line_and_reports_the_others():
+    from stages.sources.base import BadRow, transcript
+
+    t = transcript("\n\nHuman: Hi.\nAssistant: is not a turn here\n\nAssistant: Hello! Human: "
+                   "and you?\n\nHuman: Bye.")
+    assert [(m["role"], m["content"]) for m in t.turns] == [
+        ("user", "Hi.\nAssistant: is not a turn here"), ("assistant", "Hello! Human: and you?"),
+        ("user", "Bye.")]
+    assert t.inline == ["turn 0: 'Assistant:' inside a Human turn",
+                        "turn 1: 'Human:' inside a Assistant turn"]
+    with pytest.raises(BadRow) as err:
+        t.strict()
+    assert err.value.reason == "inline_marker"
+    assert transcript("Human: one\n\nAssistant: two").strict() == [
+        {"role": "user", "content": "one"}, {"role": "assistant", "content": "two"}]
+    for bad in ("no labels at all", "Intro.\n\nHuman: q"):
+        with pytest.raises(BadRow, match="bad_transcript"):
+            transcript(bad)
+
+
+def test_merged_turns_joins_consecutive_turns_of_one_role():
+    from stages.sources.base import merged_turns
+
+    msgs = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"},
+            {"role": "assistant", "content": "c"}]
+    assert merged_turns(msgs) == [{"role": "user", "content": "a\n\nb"},
+                                  {"role": "assistant", "content": "c"}]
+    assert msgs[0]["content"] == "a", "the input is read, never changed"
+
+
+def test_hh_rlhf_mapping():
+    """Transcripts become turns; the shared turns are the prompt; the malformed sample rows
+    land in quarantine for their own reasons (validate takes the role order and empty text)."""
+    from stages.validate import problem
+
+    rows = mapped(config_with("hh_rlhf"), "hh_rlhf")
+    raw = [json.loads(line) for line in (SAMPLES_DIR / "hh_rlhf.jsonl").read_text().splitlines()]
+    ok = [r for r in rows if r["outcome"] == ALIVE and not problem(r, 32000)]
+    for r in ok:
+        src = raw[r["source_index"]]
+        assert src["chosen"].endswith(r["chosen"][0]["content"])
+        assert src["rejected"].endswith(r["rejected"][0]["content"])
+        assert [m["role"] for m in r["prompt"]][::2] == ["user"] * ((len(r["prompt"]) + 1) // 2)
+    assert any(len(r["prompt"]) > 1 for r in ok), "multi-turn prompts keep every turn"
+    assert Counter(r["reason"] for r in rows if r["outcome"] == QUARANTINED) == {
+        "prompt_mismatch": 1, "inline_marker": 1, "bad_transcript": 1}
+    assert Counter(problem(r, 32000)[0] for r in rows
+                   if r["outcome"] == ALIVE and problem(r, 32000)) == {"bad_role": 1,
+                                                                         "empty_field": 1}
+
+
+def test_hh_rlhf_as_published_a_gzipped_folder_with_one_bad_row_costs_that_row(tmp_path):
+    """The shape of the real files: `harmless-base/test.jsonl.gz` in a copy of the Hub
+    repository, read as the Hub is (hub_id a local folder, data_dir the part), or by path;
+    one row with a number where the transcript belongs is quarantined, and only it."""
+    lines = (SAMPLES_DIR / "hh_rlhf.jsonl").read_bytes().splitlines(keepends=True)
+    bad = b'{"chosen": 42, "rejected": "\\n\\nHuman: q\\n\\nAssistant: a"}\n'
+    part = tmp_path / "hh-rlhf" / "harmless-base"
+    part.mkdir(parents=True)
+    (part / "test.jsonl.gz").write_bytes(compress(b"".join([*lines[:5], bad, *lines[5:]]), "gz"))
+    (part / "train.jsonl.gz").write_bytes(compress(b"".join(lines[:3]), "gz"))
+    (tmp_path / "hh-rlhf" / "helpful-base").mkdir()
+    (tmp_path / "hh-rlhf" / "helpful-base" / "test.jsonl.gz").write_bytes(
+        compress(b"".join(lines[:7]), "gz"))
+    by_path = read_files(f"{part}/test.jsonl.gz", "hh_rlhf")
+    sample = mapped(config_with("hh_rlhf"), "hh_rlhf")
+    assert len(by_path) == len(sample) + 1
+    assert [(r["source_index"], r["reason"]) for r in by_path if r["reason"] == "bad_type"] == [
+        (5, "bad_type")]
+    assert by_path[5]["detail"] == f"{part}/test.jsonl.gz:6: chosen is int, expected string"
+    # the Hub's way: the repository's folder and split, here a local copy of it
+    cfg = load_config(["+source@sources.hh_rlhf=hh_rlhf",
+                       f"sources.hh_rlhf.hub_id={tmp_path}/hh-rlhf",
+                       "sources.hh_rlhf.data_dir=helpful-base", "sources.hh_rlhf.split=test"])
+    source = get_source("hh_rlhf")
+    ds, problems, read = source.read(cfg.sources.hh_rlhf, use_sample=False)
+    assert len(ds) == 7 and not problems
+    assert read == {"kind": "hub", "hub_id": f"{tmp_path}/hh-rlhf", "revision": "main",
+                    "commit": None, "config": None, "data_dir": "helpful-base", "split": "test",
+                    "files": [{"path": f"{tmp_path}/hh-rlhf/helpful-base/test.jsonl.gz",
+                               "bytes": (tmp_path / "hh-rlhf/helpful-base/test.jsonl.gz")
+                               .stat().st_size,
+                               "sha256": sha256(tmp_path / "hh-rlhf/helpful-base/test.jsonl.gz")}]}
+
+
+def sha256(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_what_was_read_names_files_with_checksums_and_hub_commits(tmp_path):
+    from pipeline.engine.provenance import hub_read
+
+    good = (SAMPLES_DIR / "skywork.jsonl").read_bytes()
+    (tmp_path / "a.jsonl").write_bytes(good[: len(good) // 2].rsplit(b"\n", 1)[0] + b"\n")
+    (tmp_path / "b.jsonl.gz").write_bytes(compress(good, "gz"))
+    cfg = load_config([f"sources.skywork.data_files={tmp_path}/*.jsonl*"])
+    _, _, read = get_source("skywork").read(cfg.sources.skywork, use_sample=False)
+    assert read == {"kind": "files", "data_files": f"{tmp_path}/*.jsonl*", "files": [
+        {"path": f"{tmp_path}/{n}", "bytes": (tmp_path / n).stat().st_size,
+         "sha256": sha256(tmp_path / n)} for n in ("a.jsonl", "b.jsonl.gz")]}
+    _, _, sample = get_source("skywork").read(load_config([]).sources.skywork, use_sample=True)
+    assert sample["sample"] and sample["files"][0]["path"] == "skywork.jsonl"
+    # what `datasets` resolves on the Hub: every file at the commit the revision named
+    hub = load_config(["+source@sources.hh_rlhf=hh_rlhf", "sources.hh_rlhf.revision=v1",
+                       "sources.hh_rlhf.data_dir=harmless-base"]).sources.hh_rlhf
+    sha = "09be8c5bbc57cb3887f3a9732ad6aa7ec602a1fa"
+    assert hub_read(hub, "harmless-base",
+                    [f"hf://datasets/Anthropic/hh-rlhf@{sha}/harmless-base/train.jsonl.gz"]) == {
+        "kind": "hub", "hub_id": "Anthropic/hh-rlhf", "revision": "v1", "commit": sha,
+        "config": None, "data_dir": "harmless-base", "split": "train",
+        "files": ["harmless-base/train.jsonl.gz"]}

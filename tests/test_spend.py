@@ -94,3 +94,32 @@ def test_after_ctrl_c_nothing_more_is_sent_and_what_is_in_flight_settles():
     assert meter.admit("teacher", 0.1) == "stop"
     meter.settle("teacher", 0.1, 0.05, 10, 5, False, 0)
     assert meter.spent == pytest.approx(0.05)
+
+
+class _ActorLike:
+    """A Meter called the way the build calls its actor (`meter.stop.remote()`)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.stop = type("m", (), {"remote": staticmethod(meter.stop)})
+
+
+@pytest.mark.parametrize("second_ctrl_c", [False, True])
+def test_ctrl_c_stops_the_meter_before_waiting_for_the_answers_in_flight(monkeypatch,
+                                                                          second_ctrl_c):
+    """The drain after Ctrl-C: no new request may go out while it waits (the meter says "stop"
+    first), the wait is bounded, and a second Ctrl-C ends it at once."""
+    import pipeline.teachers.answering as answering
+
+    meter = Meter(None)
+    waited = []
+
+    def wait(calls, num_returns, timeout):
+        waited.append((meter.admit("teacher", 0.1), len(calls), num_returns, timeout))
+        if second_ctrl_c:
+            raise KeyboardInterrupt
+        return calls, []
+
+    monkeypatch.setattr(answering.ray, "wait", wait)
+    answering._drain(_ActorLike(meter), ["call-1", "call-2"])
+    assert waited == [("stop", 2, 2, answering.DRAIN_S)]

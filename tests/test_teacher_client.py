@@ -52,6 +52,21 @@ def test_sampling_settings_are_sent_and_keyed(teacher):
     assert request_key(request_for(teacher, MSGS[0])) != request_key(request_for(longer, MSGS[0]))
 
 
+@pytest.mark.parametrize("setting, value, sent_as", [
+    ("temperature", 0.7, "temperature"), ("top_p", 0.9, "top_p"), ("seed", 7, "seed"),
+    ("max_tokens", 99, "max_completion_tokens")])
+def test_every_sampling_setting_sent_is_in_the_cache_key(teacher, setting, value, sent_as):
+    """A user who changes a setting is never served answers asked with the old one: each
+    setting sent to the API changes the key, and the key changes only with what is sent."""
+    changed = OmegaConf.merge(teacher, {setting: value})
+    with FakeOpenAI(lambda body, n: completion("ok")) as s:
+        TeacherClient(changed, s.base_url).complete_all(MSGS[:1])
+        assert s.requests[0][sent_as] == value
+    assert request_key(request_for(teacher, MSGS[0])) != request_key(request_for(changed, MSGS[0]))
+    again = OmegaConf.merge(teacher, {setting: value})
+    assert request_key(request_for(changed, MSGS[0])) == request_key(request_for(again, MSGS[0]))
+
+
 def test_endpoint_and_key_are_not_part_of_the_cache_key(teacher):
     moved = load_config(["teacher=openai", "teacher.model=fake-judge",
                          "teacher.base_url=http://elsewhere:1/v1", "teacher.api_key_env=OTHER",

@@ -37,3 +37,23 @@ def test_good_pair_passes():
 def test_reasons(row, reason):
     found = problem(row, 1000)
     assert found is not None and found[0] == reason
+
+
+@pytest.mark.parametrize("roles", [
+    ("user",), ("system", "user"), ("user", "assistant", "user"),
+    ("system", "user", "assistant", "user", "assistant", "user")])
+def test_alternating_prompts_pass(roles):
+    assert problem(pair(prompt=messages(*[(r, f"turn {i}") for i, r in enumerate(roles)])),
+                   1000) is None
+
+
+@pytest.mark.parametrize("roles, detail", [
+    (("user", "assistant", "assistant", "user"), "prompt[2].role='assistant' follows 'assistant'"),
+    (("user", "user"), "prompt[1].role='user' follows 'user'"),
+    (("assistant", "user"), "prompt[0].role='assistant' follows 'the start'"),
+    (("system", "assistant", "user"), "prompt[1].role='assistant' follows 'system'"),
+    (("user", "system", "user"), "prompt[1].role='system' after the first turn"),
+])
+def test_prompts_whose_roles_do_not_alternate_are_bad_role_with_the_position(roles, detail):
+    found = problem(pair(prompt=messages(*[(r, f"turn {i}") for i, r in enumerate(roles)])), 1000)
+    assert found is not None and found[0] == "bad_role" and found[1].startswith(detail), found

@@ -195,3 +195,69 @@ def test_the_prompt_shows_no_single_verdict_and_no_placeholder_to_copy():
     assert "<answer>[[B]]</answer>" in tail.splitlines()[0] + tail.splitlines()[1]
     assert "..." not in INSTRUCTIONS and "\u2026" not in INSTRUCTIONS
     assert check_trace(INSTRUCTIONS, "model_a", ANSWERS, INSTRUCTIONS).reason != ""
+
+
+# -- quotes as real judges write them: typeset differently, never invented --------------------
+
+LISTED = ("Try these steps:\n\n* **Sign Out and Back In:**\n    * Sign out of your account.\n"
+          "    * Restart your computer.\n\n1. Check the *status* page ([https://status.example]"
+          "(https://status.example)) for outages.\n2. Delete any characters before \"https://x.\"")
+
+
+@pytest.mark.parametrize("quote", [
+    "Sign out and back in: Sign out of your account. Restart your computer.",  # bold, bullets, case
+    "\u201cCheck the status page for outages.\u201d",  # emphasis and the link target dropped
+    "Check the *status* page ([https://status.example](https://status.example)) for outages.",
+    "delete any characters before 'https://x.'",  # quote-mark style
+    "Try these steps: ... Restart your computer.",  # elided with an ellipsis
+    "Try these steps: Check the status page",  # joined across skipped lines, no ellipsis
+    "1. Check the status page for outages. 2. Delete any characters",  # list numbers flattened
+])
+def test_quotes_typeset_differently_are_the_answers_words(quote):
+    trace = CHAT.replace("<quote_A>Canberra</quote_A>", f"<quote_A>{quote}</quote_A>")
+    assert check_trace(trace, "model_a", (LISTED, ANSWERS[1]), INSTRUCTIONS).reason == ""
+
+
+@pytest.mark.parametrize("quote", [
+    "Sign out of your account. Restart your router.",  # one word changed in the second piece
+    "Sign out of your account ... Never restart your computer.",  # a word added after an ellipsis
+    "Check the status page for 3 outages.",  # a number added
+    "Restart your computer. Sign out of your account. Buy a new one.",  # an invented sentence
+    "The capital of Australia is Sydney",  # the other chatbot's words
+])
+def test_a_quote_with_any_word_not_in_its_answer_is_a_misquote(quote):
+    trace = CHAT.replace("<quote_A>Canberra</quote_A>", f"<quote_A>{quote}</quote_A>")
+    got = check_trace(trace, "model_a", (LISTED, ANSWERS[1]), INSTRUCTIONS)
+    assert got.reason == "misquote" and "<quote_A>" in got.detail, got
+
+
+@pytest.mark.parametrize("winner, right", [("model_a", "A"), ("A", "A"), ("model_b", "B"),
+                                           ("B", "B")])
+def test_score_reads_the_winner_in_both_spellings(winner, right):
+    """`model_a`/`model_b` (the data's winner) and `A`/`B` (a verdict label) name the same side."""
+    wrong = {"A": "B", "B": "A"}[right]
+    assert score(f"<answer>[[{right}]]</answer>", winner) == 1
+    assert score(f"<answer>[[{wrong}]]</answer>", winner) == -1
+    assert compute_score("x", f"<answer>[[{wrong}]]</answer>", winner) == -1.0
+
+
+def test_check_response_turns_away_failed_and_cut_answers_before_reading_them():
+    """A failed call, a call the cost cap held back and an answer cut at max_tokens are never
+    judged as traces, even when their text would pass."""
+    from pipeline.rules.verdict import COST_CAP, check_response
+
+    assert check_response(CHAT, "model_a").reason == ""
+    assert check_response(CHAT, "model_a", finish_reason="length").reason == "truncated"
+    assert check_response(CHAT, "model_a", finish_reason="stop").reason == ""
+    assert check_response(CHAT, "model_a", error="HTTP 500").reason == "teacher_error"
+    assert check_response(None, "model_a", error=f"{COST_CAP}: not sent").reason == COST_CAP
+
+
+@pytest.mark.parametrize("side", ["A", "B"])
+def test_the_evaluation_must_cite_both_chatbots(side):
+    other = {"A": "B", "B": "A"}[side]
+    text = (f"<type>Chat</type>\n<rubric>Accuracy<justify>Facts.</justify>\n</rubric>\n"
+            f"<eval><summary_{side}>says Canberra</summary_{side}> and nothing of the other."
+            f"</eval>\n<answer>[[A]]</answer>")
+    got = check_trace(text, "model_a")
+    assert (got.reason, got.detail) == ("bad_format", f"<eval> cites nothing of Chatbot {other}")

@@ -25,6 +25,9 @@ class SourceConfig:
     hub_id: str | None = None
     revision: str = "main"
     subset: str | None = None
+    # A folder of the Hub repository (HH-RLHF's `harmless-base`): parts published as folders,
+    # not as configs. Read with hub_id; a local copy of the repository works as hub_id too.
+    data_dir: str | None = None
     split: str = "train"
     license: str = "???"
     # Rows as published (for `rubricforge sources`; the build counts what it reads).

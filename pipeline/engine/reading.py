@@ -11,7 +11,9 @@ from typing import Any
 from urllib.parse import quote
 
 import datasets
+import fsspec
 
+from pipeline.engine import provenance
 from pipeline.engine.config import ConfigError
 
 log = logging.getLogger("rubricforge")
@@ -28,7 +30,15 @@ class InputLoadError(RuntimeError):
 
 def read_dataset(key: str, cfg: Any, sample: Path | None,
                  features: datasets.Features | None = None) -> datasets.Dataset:
-    """One split of the dataset `cfg` describes (hub_id, revision, subset, split, data_files).
+    """One split of the dataset `cfg` describes (see `read_with_provenance`)."""
+    return read_with_provenance(key, cfg, sample, features)[0]
+
+
+def read_with_provenance(key: str, cfg: Any, sample: Path | None,
+                         features: datasets.Features | None = None
+                         ) -> tuple[datasets.Dataset, dict[str, Any]]:
+    """One split of the dataset `cfg` describes (hub_id, revision, subset, data_dir, split,
+    data_files), and what was read (pipeline/engine/provenance.py).
 
     `key` is where it is configured (`sources.skywork`), for the error message. `data_files`,
     when set, are read whatever the recipe; else `sample`, when given, instead of the Hub.
@@ -38,15 +48,18 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
     files: list[str] | None = None
     if cfg.data_files:
         files = local_files(key, cfg.data_files)
-        path, split = builder_for(cfg.data_files), "train"
+        path, split = builder_of(key, files or [cfg.data_files]), "train"
         kwargs: dict[str, Any] = {"data_files": files if files is not None else cfg.data_files}
         where = f"{key}.data_files={cfg.data_files}"
     elif sample is not None:
         path, kwargs, split = "json", {"data_files": str(sample)}, "train"
         where = f"sample file {sample}"
     elif cfg.hub_id:
-        path, kwargs, split = cfg.hub_id, {"name": cfg.subset, "revision": cfg.revision}, cfg.split
-        where = f"Hub dataset {cfg.hub_id}@{cfg.revision}"
+        data_dir = getattr(cfg, "data_dir", None)
+        path, split = cfg.hub_id, cfg.split
+        kwargs = {"name": cfg.subset, "revision": cfg.revision, "data_dir": data_dir}
+        where = f"Hub dataset {cfg.hub_id}@{cfg.revision}" + (f", folder {data_dir}"
+                                                              if data_dir else "")
     elif getattr(cfg, "url", None) and cfg.files:
         urls = [f"{cfg.url.rstrip('/')}/{quote(f)}" for f in cfg.files]
         path, kwargs, split = builder_for(cfg.files[0]), {"data_files": urls}, "train"
@@ -58,7 +71,10 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
         # of the files after it, when one row has a number where text belongs
         kwargs["on_mixed_types"] = None
     try:
-        return datasets.load_dataset(path, split=split, features=features, **kwargs)
+        # load_dataset's own steps, so that the files it resolved (and their commit) are known
+        builder = datasets.load_dataset_builder(path, features=features, **kwargs)
+        builder.download_and_prepare()
+        ds = builder.as_dataset(split=split)
     except Exception as exc:  # datasets raises many kinds; the user needs one clear line
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "Offline mode" in msg and "://" in str(kwargs.get("data_files") or ""):
@@ -73,6 +89,16 @@ def read_dataset(key: str, cfg: Any, sample: Path | None,
             f"{key}: cannot read {where}: {msg}. Download it first, or point {key}.data_files "
             f"at local parquet/json files."
         ) from None
+    resolved = provenance.resolved_files(builder.config.data_files, split)
+    if files is not None:
+        read = provenance.files_read(files, cfg.data_files)
+    elif sample is not None:
+        read = provenance.sample_read(sample)
+    elif cfg.hub_id:
+        read = provenance.hub_read(cfg, kwargs["data_dir"], resolved)
+    else:
+        read = {"kind": "urls", "files": resolved}
+    return ds, read
 
 
 def local_files(key: str, data_files: str) -> list[str] | None:
@@ -119,15 +145,41 @@ def _first_unreadable(builder: str, files: list[str], features: datasets.Feature
 
 def check_data_files(key: str, data_files: str) -> None:
     """Before any work: local `data_files` must match a file (remote URLs are read later)."""
-    if "://" not in data_files and not glob.glob(data_files, recursive=True):
+    if "://" in data_files:
+        return
+    files = glob.glob(data_files, recursive=True)
+    if not files:
         raise ConfigError(f"config error: {key}.data_files={data_files} matches no file; "
                           "download the data there first, or fix the path")
+    try:
+        builder_of(key, sorted(files))
+    except InputLoadError as exc:
+        raise ConfigError(f"config error: {exc}") from None
+
+
+# Compressed files are read through `datasets` (which decompresses these) and row by row through
+# fsspec; the format is the suffix before the compression's.
+COMPRESSIONS = (".gz", ".zst", ".zstd", ".bz2", ".xz")
 
 
 def builder_for(data_files: str) -> str:
-    """The `datasets` builder for local files, from their extension."""
-    suffix = Path(str(data_files).rstrip("*")).suffix.lower()
-    return {".jsonl": "json", ".json": "json", ".csv": "csv"}.get(suffix, "parquet")
+    """The `datasets` builder for local files, from their extension (`x.jsonl.gz` is JSON)."""
+    name = str(data_files).rstrip("*").lower()
+    for ending in COMPRESSIONS:
+        name = name.removesuffix(ending)
+    return {".jsonl": "json", ".json": "json", ".csv": "csv"}.get(Path(name).suffix, "parquet")
+
+
+def builder_of(key: str, files: list[str]) -> str:
+    """The one builder of all these files: a glob over a folder may hold several formats, and
+    `datasets` reads one format per load."""
+    builders = {f: builder_for(f) for f in files}
+    if len(set(builders.values())) > 1:
+        first = {b: f for f, b in reversed(builders.items())}
+        shown = ", ".join(f"{f} ({b})" for b, f in sorted(first.items()))
+        raise InputLoadError(f"{key}: data_files mixes formats: {shown}; narrow the glob to "
+                             "one format (e.g. *.jsonl.gz)")
+    return next(iter(builders.values()))
 
 
 # -- row by row, for local JSON files the fast reader refuses ----------------------------------
@@ -145,7 +197,12 @@ def read_json_rows(key: str, files: list[str], features: datasets.Features
     problems: dict[int, tuple[str, str]] = {}
     blank = dict.fromkeys(features)
     for path in files:
-        data = Path(path).read_bytes()
+        try:
+            with fsspec.open(path, "rb", compression="infer") as f:  # .gz, .zst, .bz2, .xz
+                data = f.read()
+        except (OSError, EOFError, ValueError) as exc:  # a cut or mislabelled archive
+            raise InputLoadError(f"{key}: cannot decompress {path}: {cause_of(exc)}; fix or "
+                                 "remove that file") from None
         if data.lstrip().startswith(b"["):  # one JSON array: parsed whole or not at all
             try:
                 records = json.loads(data.decode("utf-8"))

@@ -73,10 +73,13 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def funnel_rows(m: dict[str, Any]) -> list[dict[str, int]]:
-    """Per source: rows in, then where they went. Each row adds up to its input (its pairs)."""
+    """Per source: rows in, then where they went, every column in pairs (a row adds up to its
+    input, or its pairs). A pair the teacher judged twice (pass 2) counts once: calls are
+    the teacher table's."""
     judged: dict[str, int] = {}
     for q in m["quality"]["verdict_accuracy"]:
-        judged[q["source"]] = judged.get(q["source"], 0) + q["judged"]
+        if q["pass"] == 1:  # every judged pair had a pass 1
+            judged[q["source"]] = judged.get(q["source"], 0) + q["judged"]
     out = []
     for source, acc in m["accounting"].items():
         by_reason = {}
@@ -120,6 +123,41 @@ def _input_cell(f: dict[str, Any]) -> str:
     """Rows read, and the pairs they hold where a source gives several per row (the other
     columns count pairs)."""
     return str(f["input"]) if f["pairs"] == f["input"] else f"{f['input']} ({f['pairs']} pairs)"
+
+
+def calls_line(calls: list[dict[str, Any]]) -> str:
+    """The teacher's calls, apart from the funnel's pairs: a pair may be asked more than once."""
+    per = {}
+    for c in calls:
+        per[c["call"]] = per.get(c["call"], 0) + c["calls"]
+    if not per:
+        return "No teacher calls."
+    said = ", ".join(f"{call} {n}" for call, n in sorted(per.items()))
+    return (f"Every column counts pairs. Teacher calls, apart: {said} (pass 2 asks again for "
+            "what pass 1 got wrong; see Teacher).")
+
+
+def read_table(read: dict[str, Any]) -> str:
+    """Where each source's rows came from, one line a file (a Hub read: one line, its commit)."""
+    rows = []
+    for source, r in sorted(read.items()):
+        if r["kind"] == "hub":
+            where = " / ".join(str(x) for x in (r["config"], r["data_dir"], r["split"]) if x)
+            files = r.get("files") or []
+            local = [f for f in files if isinstance(f, dict)]
+            if local:
+                rows += [[source, f"`{r['hub_id']}` ({where})", f"`{f['path']}`", f["bytes"],
+                          f"`{f['sha256'][:16]}`"] for f in local]
+            else:
+                rows.append([source, f"Hub `{r['hub_id']}` ({where})",
+                             f"{len(files)} files at commit `{r['commit'] or r['revision']}`",
+                             "", ""])
+        else:
+            label = "shipped sample" if r.get("sample") else "local files"
+            rows += [[source, label, f"`{f['path']}`", f["bytes"], f"`{f['sha256'][:16]}`"]
+                     for f in r.get("files", [])]
+    return _table(["source", "from", "file", "bytes", "sha256 (first 16)"], rows) if rows else \
+        "Not recorded."
 
 
 def contamination_text(m: dict[str, Any]) -> str:
@@ -186,15 +224,19 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
         "config_yaml": OmegaConf.to_yaml(cfg).strip(),
         "funnel_table": _table(
             ["source", "input", "quarantined", "deduplicated", "excluded by recipe",
-             "contaminated", "RL prompts", "judged by teacher", "rejected by filter", "SFT traces"],
+             "contaminated", "RL prompts", "pairs judged by teacher", "rejected by filter",
+             "SFT pairs"],
             [[f["source"], _input_cell(f)]
              + [f[k] for k in ("quarantined", "deduplicated", "excluded", "contaminated", "rl",
                                "judged", "rejected_by_filter", "sft")]
              for f in funnel]),
+        "read_table": read_table(m.get("read") or {}),
+        "funnel_calls": calls_line(m["teacher"]["by_call"]),
         "contamination": contamination_text(m),
         "reasons_table": _table(["source", "outcome", "reason", "stage", "rows"],
                                 [[r["source"], r["outcome"], r["reason"], r["stage"], r["rows"]]
                                  for r in m["reasons"]]),
+        "filter_table": _filter_table(q["filter_rejections"], m["teacher"]["by_call"]),
         "accuracy_table": _accuracy_table(q["verdict_accuracy"], "source"),
         "domain_accuracy_table": _accuracy_table(q["verdict_accuracy_by_domain"], "domain"),
         "swap_table": _table(["source", "teacher", "judged in both orders", "consistent",
@@ -222,6 +264,18 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
     path = out / "README.md"
     card.save(path)
     return path
+
+
+def _filter_table(rejections: list[dict[str, Any]], calls: list[dict[str, Any]]) -> str:
+    """Teacher answers each check turned away, per pass, beside the answers each pass got:
+    every one was paid for."""
+    if not rejections:
+        return "The filter turned no teacher answer away."
+    passes = sorted({k for r in rejections for k in r if k != "reason"})
+    answered = {p: sum(c["calls"] - c["not_sent"] for c in calls if c["call"] == p) for p in passes}
+    rows = [[r["reason"], *(r.get(p, 0) for p in passes)] for r in rejections]
+    rows.append(["**teacher answers**", *(answered[p] for p in passes)])
+    return _table(["reason", *passes], rows)
 
 
 def _accuracy_table(rows: list[dict[str, Any]], by: str) -> str:

@@ -8,6 +8,9 @@ from pipeline.engine.schema import MESSAGES
 from pipeline.rules.verdict import SWAPPED
 
 LINEAGE = ("pair_id", "source", "subset", "domain", "license")
+# The raw row a kept row came from, in one lookup: row `source_index` of the source as read,
+# and its `pair_index`-th pair (0 for sources with one pair per row).
+ORIGIN = [("source_index", pa.int64()), ("pair_index", pa.int64())]
 
 SFT_SCHEMA = pa.schema([
     ("messages", MESSAGES),          # TRL SFTTrainer: judge prompt + the teacher's trace
@@ -15,6 +18,7 @@ SFT_SCHEMA = pa.schema([
     ("judge_response", MESSAGES),    # the trace as one assistant turn (--data.output_key)
     ("winner", pa.string()),
     *[(c, pa.string()) for c in LINEAGE],
+    *ORIGIN,
     ("teacher_model", pa.string()),
     ("pass_index", pa.int64()),
     ("prompt_tokens", pa.int64()),
@@ -33,6 +37,7 @@ RL_SCHEMA = pa.schema([
     ("context_messages", MESSAGES),
     ("winner", pa.string()),
     *[(c, pa.string()) for c in LINEAGE],
+    *ORIGIN,
     ("num_tokens", pa.int64()),      # the prompt with the generation prompt added
 ])
 
@@ -56,7 +61,8 @@ def to_sft(rows: list[dict]) -> pa.Table:
 def _sft_row(r: dict, messages: list[dict]) -> dict:
     return {"messages": messages, "context_messages": messages[:-1], "judge_response": messages[-1:],
             **{k: r[k] for k in SFT_SCHEMA.names if k in r and k not in
-               ("messages", "context_messages", "judge_response")}}
+               ("messages", "context_messages", "judge_response")},
+            "pair_index": r.get("pair_index") or 0}
 
 
 def to_rl(rows: list[dict], first_index: int) -> pa.Table:
@@ -69,6 +75,7 @@ def to_rl(rows: list[dict], first_index: int) -> pa.Table:
             "extra_info": {"split": "train", "index": first_index + i, "pair_id": r["pair_id"],
                            "source": r["source"]},
             "context_messages": r["context_messages"], "winner": r["winner"],
-            **{k: r[k] for k in LINEAGE}, "num_tokens": r.get("num_tokens"),
+            **{k: r[k] for k in LINEAGE}, "source_index": r["source_index"],
+            "pair_index": r.get("pair_index") or 0, "num_tokens": r.get("num_tokens"),
         })
     return pa.Table.from_pylist(out, schema=RL_SCHEMA)

