@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/eval_bench.py --rmb-dir <RMB checkout>/RMB_dataset/Pairwise_set
 
-RMB's 49 pairwise files (14.5K items, 29K requests in both orders) are read through
+RMB's 49 pairwise files (14.5K items, 29K requests: the drawn order and, with
+`eval.both_orders`, the other) are read through
 `benchmarks.rmb.data_files` like a user's offline copy. The judge is a loopback OpenAI-compatible
 server that answers at once with a verdict drawn from a hash of the request, so the run measures
 rubricforge's own path (reading, rendering, the cache, the client, scoring), and the scores are
-a check of the rule: a random judge is right in both orders a quarter of the time and agrees
-with itself across orders half of the time. Prints a Markdown row for bench/RESULTS.md.
+a check of the rule: a random judge is right half of the time in the drawn order, in both
+orders a quarter of the time, and agrees with itself across orders half of the time. Prints a
+Markdown row for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def main() -> None:
                f"benchmarks.rmb.data_files={args.rmb_dir}/**/*.json", "teacher=openai",
                "teacher.model=coin", f"teacher.base_url={server.base_url}",
                f"teacher.concurrency={args.concurrency}", f"teacher.cache_dir={tmp}/cache",
-               f"eval.output_dir={tmp}/eval",
+               f"eval.output_dir={tmp}/eval", "eval.both_orders=true",
                *([f"eval.limit={args.limit}"] if args.limit else [])]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
         timings = {}
@@ -66,11 +68,11 @@ def main() -> None:
     rmb = report["benchmarks"]["rmb"]
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     print(f"machine: {machine()}")
-    print("| items | requests | cold (s) | warm (s) | score (both orders) | swap agreement | "
-          "largest process RSS (GiB) |")
+    print("| items | requests | cold (s) | warm (s) | score (drawn order) | score (both orders) "
+          "| swap agreement | largest process RSS (GiB) |")
     print(f"| {rmb['items']:,} | {report['judgements']:,} | {timings['cold']:.0f} | "
-          f"{timings['warm']:.0f} | {rmb['score']:.3f} | {rmb['swap_agreement']:.3f} | "
-          f"{peak:.1f} |")
+          f"{timings['warm']:.0f} | {rmb['score']:.3f} | {rmb['both_orders']['score']:.3f} | "
+          f"{rmb['swap_agreement']:.3f} | {peak:.1f} |")
 
 
 if __name__ == "__main__":

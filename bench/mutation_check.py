@@ -44,11 +44,12 @@ TESTS = {
     "hint_leak": ["tests/test_passes.py"],
     "cache": ["tests/test_teacher_client.py", "tests/test_cache_cli.py"],
     "spend": ["tests/test_spend.py", "tests/test_teacher_client.py"],
-    "reading": ["tests/test_sources.py", "tests/test_validate.py"],
-    "dedup": ["tests/test_dedup.py"],
+    "reading": ["tests/test_reading.py", "tests/test_sources.py", "tests/test_validate.py"],
+    "dedup": ["tests/test_near_dedup.py", "tests/test_dedup.py"],
     "split": ["tests/test_split_place_render.py"],
     "token_lengths": ["tests/test_passes.py"],
-    "manifest": ["tests/test_manifest.py", "tests/test_passes.py", "tests/test_card_publish.py"],
+    "manifest": ["tests/test_manifest.py", "tests/test_formats.py", "tests/test_passes.py",
+                 "tests/test_card_publish.py"],
 }
 
 V, K, N = "pipeline/rules/verdict.py", "pipeline/rules/keys.py", "pipeline/rules/ngrams.py"
@@ -102,9 +103,8 @@ MUTANTS = [
            "temperature missing from the key"),
     Mutant("cache", CL, 'for name in ("temperature", "top_p", "seed"):',
            'for name in ("temperature", "top_p"):', "seed neither sent nor keyed"),
-    Mutant("cache", CL, '"max_completion_tokens": teacher_cfg.max_tokens, "sample": sample}',
-           '"max_completion_tokens": teacher_cfg.max_tokens, "sample": 0}',
-           "every sample the same key"),
+    Mutant("cache", CL, '"max_completion_tokens": teacher_cfg.max_tokens, "sample": 0}',
+           '"max_completion_tokens": 512, "sample": 0}', "max_tokens neither sent nor keyed"),
     Mutant("cache", C, "return None  # unreadable entry: ask again and overwrite it",
            "raise", "a corrupt entry stops the build"),
     Mutant("cache", C, "if storage.modified(info) < now - older_than_s}",
@@ -135,8 +135,8 @@ MUTANTS = [
     # deduplication
     Mutant("dedup", ED, "for keep, digest, rid, pid, prompt in sorted(rows):",
            "for keep, digest, rid, pid, prompt in rows:", "the kept row is not the first by rank"),
-    Mutant("dedup", ND, "if not p.verify or jaccard(sa, sb) >= p.threshold:",
-           "if not p.verify or jaccard(sa, sb) >= p.threshold - 0.3:", "loose verification"),
+    Mutant("dedup", ND, "if threshold is None or jaccard(sa, sb) >= threshold:",
+           "if threshold is None or jaccard(sa, sb) >= threshold - 0.3:", "loose verification"),
     Mutant("dedup", ND, "if len(words) <= n:", "if len(words) <= 2 * n:",
            "medium prompts compared whole"),
     Mutant("dedup", ND, "return len(a & b) / len(a | b)", "return len(a & b) / max(len(a), 1)",

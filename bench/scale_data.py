@@ -1,5 +1,6 @@
-"""Hub-schema-exact synthetic files for the `rmr1` sources and the four reward benchmarks, at
-their published sizes (DESIGN.md section 2) or any multiple of them.
+"""Hub-schema-exact synthetic files for the `rmr1` sources and the reward benchmarks, at their
+published sizes (DESIGN.md section 2; the benchmarks with their published subsets, domains and
+goals, so an eval at scale exercises each scoring rule) or any multiple of them.
 
 Texts are Zipf-distributed words with log-normal lengths (bench/synth_pairs.py's model), the
 words taken from the embedded model's tokenizer vocabulary in its merge order (so a word is one
@@ -18,15 +19,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# Published sizes (rows) of each file at --scale 1.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
+
+from stages.benchmarks.pairwise import RewardBench, RewardBench2, RMBench  # noqa: E402
+
+# Published sizes (rows) of each file at --scale 1. The benchmarks' are the sums of their
+# subsets' and domains' published sizes (stages/benchmarks/pairwise.py, RMB_PAIRWISE, RMB_BON).
 SIZES = {"skywork": 77_016, "code_preference_pairs": 55_000, "math_step_dpo": 10_795,
-         "rewardbench": 2_985, "rewardbench2": 1_865, "rm_bench": 1_327, "rmb": 3_200}
+         "rewardbench": sum(RewardBench.SIZES.values()), "rewardbench2": sum(RewardBench2.SIZES.values()),
+         "rm_bench": sum(RMBench.SIZES.values()), "rmb": 14_543, "rmb_bon": 3_786}
+# RMB per goal, counted in its repository at 2be3180 (pairwise: the 46 of 49 files a copy held;
+# best-of-N: all 49 files, 2 to 6 rejected answers per item, mostly 2).
+RMB_PAIRWISE = {"Helpfulness": 8_456, "Harmlessness": 6_087}
+RMB_BON = {"Helpfulness": 2_109, "Harmlessness": 1_677}
+BON_LOSERS = (2, 2, 2, 2, 3)  # cycled: about RMB's mix
 SKYWORK_SUBSETS = ("magpie_ultra", "magpie_pro_llama3.1", "offsetbias", "wildguard", "helpsteer2",
                    "magpie_pro", "magpie_air")
 SUBSET_WEIGHTS = (0.30, 0.25, 0.10, 0.08, 0.10, 0.09, 0.08)
@@ -149,34 +162,61 @@ def math_step_dpo(n: int, words: Words, bench: list[str]) -> pa.Table:
         "answer": answers})
 
 
+def _labels(sizes: dict[str, int], n: int) -> list[str]:
+    """`n` labels in the published proportions of `sizes`, each label's rows together (as the
+    benchmarks list them); every label at least once where `n` has room for all."""
+    total = sum(sizes.values())
+    counts = {k: max(1, round(v * n / total)) for k, v in sizes.items()}
+    return [k for k, c in counts.items() for _ in range(c)][:n] + [next(iter(sizes))] * max(
+        0, n - sum(counts.values()))
+
+
 def write_benchmarks(out: Path, scale: float, words: Words) -> dict[str, list[str]]:
-    """The four benchmarks in their published layouts and sizes; returns their prompts."""
+    """The benchmarks in their published layouts, sizes and subsets (or domains, or goals);
+    returns their prompts."""
     prompts: dict[str, list[str]] = {}
     # benchmarks keep their published sizes whatever the training data's scale (smaller only
     # for the tests' tiny builds)
-    n = {k: max(3, int(SIZES[k] * min(scale, 1.0))) for k in ("rewardbench", "rewardbench2",
-                                                               "rm_bench", "rmb")}
+    n = {k: max(12, int(SIZES[k] * min(scale, 1.0)))
+         for k in ("rewardbench", "rewardbench2", "rm_bench", "rmb", "rmb_bon")}
     prompts["rewardbench"] = words.texts(n["rewardbench"], 40, 0.9)
+    subsets = _labels(RewardBench.SIZES, n["rewardbench"])
     with (out / "rewardbench.jsonl").open("w") as f:
-        for i, p in enumerate(prompts["rewardbench"]):
+        for i, (p, subset) in enumerate(zip(prompts["rewardbench"], subsets, strict=True)):
             f.write(json.dumps({"prompt": p, "chosen": "c", "chosen_model": "m1", "rejected": "r",
-                                "rejected_model": "m2", "subset": "alpacaeval-easy", "id": i}) + "\n")
+                                "rejected_model": "m2", "subset": subset, "id": i}) + "\n")
     prompts["rewardbench2"] = words.texts(n["rewardbench2"], 40, 0.9)
+    subsets = _labels(RewardBench2.SIZES, n["rewardbench2"])
     with (out / "rewardbench2.jsonl").open("w") as f:
-        for i, p in enumerate(prompts["rewardbench2"]):
-            f.write(json.dumps({"id": str(i), "prompt": p, "chosen": ["c"], "rejected": ["r1", "r2", "r3"],
-                                "num_correct": 1, "num_incorrect": 3, "total_completions": 4,
-                                "models": ["a", "b", "c", "d"], "subset": "Factuality"}) + "\n")
+        for i, (p, subset) in enumerate(zip(prompts["rewardbench2"], subsets, strict=True)):
+            ties = subset == "Ties"  # several correct answers, as Ties has
+            f.write(json.dumps({"id": str(i), "prompt": p,
+                                "chosen": ["c1", "c2"] if ties else ["c"],
+                                "rejected": ["r1", "r2", "r3"], "num_correct": 2 if ties else 1,
+                                "num_incorrect": 3, "total_completions": 5 if ties else 4,
+                                "models": ["a", "b", "c", "d"], "subset": subset}) + "\n")
     prompts["rm_bench"] = words.texts(n["rm_bench"], 40, 0.9)
+    domains = _labels(RMBench.SIZES, n["rm_bench"])
     (out / "rm_bench.json").write_text(json.dumps([
         {"id": i, "prompt": p, "chosen": ["c1", "c2", "c3"], "rejected": ["r1", "r2", "r3"],
-         "domain": "chat"} for i, p in enumerate(prompts["rm_bench"])]))
+         "domain": d} for i, (p, d) in enumerate(zip(prompts["rm_bench"], domains, strict=True))]))
     prompts["rmb"] = words.texts(n["rmb"], 40, 0.9)
+    goals = _labels(RMB_PAIRWISE, n["rmb"])
     (out / "rmb.json").write_text(json.dumps([
         {"pair_uid": str(i), "conversation_input": [{"content": p, "language": "English", "role": "user"}],
          "chosen": {"llm_name": "a", "answer": "c", "score": 4.5},
          "reject": {"llm_name": "b", "answer": "r", "score": 2.0},
-         "category_path": "Pairwise_set/Helpfulness/Chat"} for i, p in enumerate(prompts["rmb"])]))
+         "category_path": f"Pairwise_set/{g}/Chat"}
+        for i, (p, g) in enumerate(zip(prompts["rmb"], goals, strict=True))]))
+    # best-of-N items share the pairwise set's prompts (as RMB's do)
+    goals = _labels(RMB_BON, n["rmb_bon"])
+    (out / "rmb_bon.json").write_text(json.dumps([
+        {"bon_uid": str(i), "conversation_input": [{"content": prompts["rmb"][i % len(prompts["rmb"])],
+                                                    "language": "English", "role": "user"}],
+         "bon_best": {"llm_name": "a", "answer": "c"},
+         "loser_list": [{"llm_name": f"m{k}", "answer": f"r{k}"}
+                        for k in range(BON_LOSERS[i % len(BON_LOSERS)])],
+         "category_path": f"BoN_set/{g}/Chat"} for i, g in enumerate(goals)]))
     return prompts
 
 
@@ -206,7 +246,7 @@ def data_overrides(out: Path) -> list[str]:
     over = [f"sources.{s}.data_files={out / s}/*.parquet"
             for s in ("skywork", "code_preference_pairs", "math_step_dpo")]
     files = {"rewardbench": "rewardbench.jsonl", "rewardbench2": "rewardbench2.jsonl",
-             "rm_bench": "rm_bench.json", "rmb": "rmb.json"}
+             "rm_bench": "rm_bench.json", "rmb": "rmb.json", "rmb_bon": "rmb_bon.json"}
     return over + [f"benchmarks.{b}.data_files={out / f}" for b, f in files.items()]
 
 

@@ -2,11 +2,16 @@
 
 The judge is the configured teacher (any backend: an API model before paying for
 distillation, or a trained checkpoint served by vLLM after), asked with the build's judge
-prompt (`prompt=`) and scored with the RL reward's verdict rule. Each comparison is asked
-with the better answer as Chatbot A and as Chatbot B (`eval.both_orders`), and counts as
-right only when both verdicts are. Answers go through the same cache, cost cap and limits as a
-build, so a rerun pays for nothing twice; the benchmarks are read like the decontaminate
-stage reads them (`conf/benchmark/`). Scoring rules: stages/benchmarks/pairwise.py.
+prompt (`prompt=`) and read with the RL reward's verdict rule.
+
+The headline follows the published protocol (RewardBench's generative harness, RM-R1's tables):
+one judgement per comparison, the better answer placed as Chatbot A or B by a draw from `seed`
+(recorded with each judgement), a missing verdict scored as that benchmark's harness scores it.
+With `eval.both_orders`, every comparison is also asked the other way round, and the report
+adds the stricter figure (right only when both orders are) and the swap agreement; the
+published order's requests are the same requests, so nothing is asked twice. Answers go
+through the same cache, cost cap and limits as a build; the benchmarks are read like the
+decontaminate stage reads them (`conf/benchmark/`). Scoring rules: stages/benchmarks/pairwise.py.
 """
 
 from __future__ import annotations
@@ -24,15 +29,16 @@ from pipeline.engine.batches import request_table
 from pipeline.engine.config import ConfigError, expand
 from pipeline.engine.reading import InputLoadError, read_dataset
 from pipeline.engine.stage import Resources
-from pipeline.output.eval_report import headline, pct, write_eval_report
+from pipeline.output.eval_report import first_mean, headline, pct, score_text, write_eval_report
 from pipeline.rules.judge_prompt import judge_messages
-from pipeline.rules.verdict import COST_CAP, WINNER_TO_LABEL, score, verdict_of
+from pipeline.rules.keys import rank_key
+from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, score, verdict_of
 from pipeline.teachers.answering import answer_pending
 from pipeline.teachers.client import ask, prompt_tokens, tokenizer_name, uncached
 from pipeline.teachers.progress import TeacherProgress
 from pipeline.teachers.spend import price_usd
 from stages.benchmarks import SAMPLES_DIR
-from stages.benchmarks.pairwise import BENCHMARKS, Item, first_per_group
+from stages.benchmarks.pairwise import BENCHMARKS, Item, Outcomes, first_per_group, rmb_four_sets
 
 log = logging.getLogger("rubricforge")
 WHO = "eval"  # the name the teacher's progress and spend are reported under
@@ -47,6 +53,14 @@ class Judgement:
     slot: str
     winner: str  # model_a: the better answer is Chatbot A
     messages: list[dict[str, str]]
+    drawn: bool  # the seeded placement (the published protocol), not its swap
+
+
+def drawn_winner(seed: int, benchmark: str, item: str, slot: str) -> str:
+    """Where the published protocol places the better answer: a fair draw per comparison,
+    from the seed alone (the same for every run, backend and limit)."""
+    digest = rank_key(seed, "eval", f"{benchmark}/{item}/{slot}", 0)
+    return ("model_a", "model_b")[int(digest[-1], 16) % 2]
 
 
 def check(cfg: Any) -> None:
@@ -91,20 +105,21 @@ def load_items(cfg: Any) -> dict[str, list[Item]]:
 
 
 def judgements(cfg: Any, items: dict[str, list[Item]]) -> list[Judgement]:
-    """Every request: each comparison in both orders, or in one order alternating A and B."""
+    """Every request: each comparison in its drawn order, and with `eval.both_orders` also in
+    the other."""
     # read once as plain values, not through the config for every request (as the stages do)
     templates, both_orders = OmegaConf.to_object(cfg.prompt), cfg.eval.both_orders
-    out, k = [], 0
+    out = []
     for name, its in items.items():
         for it in its:
             for slot, (good, bad) in it.comparisons.items():
-                orders = ("model_a", "model_b") if both_orders else (
-                    ("model_a", "model_b")[k % 2],)
-                k += 1
+                drawn = drawn_winner(cfg.seed, name, it.id, slot)
+                orders = [drawn, SWAPPED[drawn]] if both_orders else [drawn]
                 for winner in orders:
                     a, b = (good, bad) if winner == "model_a" else (bad, good)
                     out.append(Judgement(name, it.id, slot, winner,
-                                         judge_messages(it.prompt, a, b, templates)))
+                                         judge_messages(it.prompt, a, b, templates),
+                                         winner == drawn))
     return out
 
 
@@ -142,73 +157,115 @@ def run_eval(cfg: Any) -> dict[str, Any]:
     return report
 
 
+def outcome_of(result: Any, winner: str) -> float | None:
+    """1.0 when the verdict names the better answer, 0.0 when it names the worse one, None when
+    there is no verdict (a failed call, a trace without one): each benchmark scores that its
+    own way. The verdict is read with the RL reward's rule."""
+    verdict = None if result.error else verdict_of(result.content or "")
+    if verdict is None:
+        return None
+    return 1.0 if score(result.content, winner) > 0 else 0.0
+
+
+def both_orders_outcome(pair: list[float | None]) -> float | None:
+    """Right only when both orders are; wrong when either is; else (a verdict missing, none
+    wrong) no verdict."""
+    if any(v == 0.0 for v in pair):
+        return 0.0
+    return 1.0 if all(v == 1.0 for v in pair) else None
+
+
 def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
               results: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The report (per benchmark, its own rule), and one line per judgement."""
-    right: dict[str, dict[str, dict[str, bool]]] = {
-        name: {it.id: {} for it in its} for name, its in items.items()}
-    picks: dict[tuple[str, str, str], list[bool | None]] = {}  # comparison -> picked the better?
+    """The report (per benchmark, its own rule, on the published protocol; the both-orders
+    figure beside it when asked), and one line per judgement."""
+    published: dict[str, Outcomes] = {name: {it.id: {} for it in its} for name, its in items.items()}
+    orders: dict[tuple[str, str, str], list[float | None]] = {}
     lines = []
     counts: Counter = Counter()
     for j, r in zip(todo, results, strict=True):
-        ok = not r.error and score(r.content or "", j.winner) > 0  # the RL reward's rule
-        verdict = None if r.error else verdict_of(r.content or "")
-        cell = right[j.benchmark][j.item]
-        cell[j.slot] = cell.get(j.slot, True) and ok
-        picked = None if verdict is None else ok  # a verdict is right iff it picked the better
-        picks.setdefault((j.benchmark, j.item, j.slot), []).append(picked)
+        outcome = outcome_of(r, j.winner)
+        if j.drawn:
+            published[j.benchmark][j.item][j.slot] = outcome
+        orders.setdefault((j.benchmark, j.item, j.slot), []).append(outcome)
         counts["judgements"] += 1
         counts["cached"] += bool(r.cached)
         counts["errors"] += bool(r.error)
+        counts["no_verdict"] += outcome is None
         counts["not_sent"] += bool(r.error and r.error.startswith(COST_CAP))
-        counts["right"] += ok
+        counts["right"] += outcome == 1.0
         lines.append({"benchmark": j.benchmark, "item": j.item, "comparison": j.slot,
-                      "better_answer": WINNER_TO_LABEL[j.winner], "verdict": verdict,
-                      "right": ok, "cached": bool(r.cached), "error": r.error,
+                      "better_answer": WINNER_TO_LABEL[j.winner], "drawn_order": j.drawn,
+                      "verdict": None if r.error else verdict_of(r.content or ""),
+                      "right": outcome == 1.0, "cached": bool(r.cached), "error": r.error,
                       "trace": r.content})
     benchmarks = {}
     for name, its in items.items():
         kind = BENCHMARKS[cfg.benchmarks[name].name]()
         comps = [(it.id, s) for it in its for s in it.comparisons]
-        both = [p for (b, _, _), p in picks.items() if b == name and len(p) == 2]
-        agree = [p[0] == p[1] for p in both if None not in p]
+        pairs = {key: v for key, v in orders.items() if key[0] == name and len(v) == 2}
+        agree = [v[0] == v[1] for v in pairs.values() if None not in v]
+        both = None
+        if pairs:
+            strict: Outcomes = {it.id: {} for it in its}
+            for (_, item, slot), v in pairs.items():
+                strict[item][slot] = both_orders_outcome(v)
+            both = kind.score(its, strict)
         benchmarks[name] = {
             "items": len(its), "comparisons": len(comps),
-            "comparisons_right": sum(right[name][i][s] for i, s in comps),
-            "swap_agreement": round(sum(agree) / len(agree), 4) if agree else None,
-            **kind.score(its, right[name])}
+            "comparisons_right": sum(published[name][i][s] == 1.0 for i, s in comps),
+            **kind.score(its, published[name]),
+            "both_orders": both,
+            "swap_agreement": round(sum(agree) / len(agree), 4) if agree else None}
+    combined = {}
+    if "rmb" in benchmarks and "rmb_bon" in benchmarks:
+        combined["rmb_four_sets"] = rmb_four_sets(benchmarks["rmb"], benchmarks["rmb_bon"])
     t = cfg.teacher
     report = {"teacher": {"backend": t.backend, "model": t.model,
                           **({"checkpoint": t.checkpoint} if getattr(t, "checkpoint", None)
                              else {})},
-              "both_orders": cfg.eval.both_orders, "limit": cfg.eval.limit,
-              "use_samples": cfg.eval.use_samples,
-              **{k: counts[k] for k in ("judgements", "cached", "errors", "not_sent")},
-              # each request on its own (one order): what `build --estimate --accuracy-from`
-              # projects pass 2 with
+              "protocol": {"orders": "drawn, one per comparison", "seed": cfg.seed,
+                           "both_orders_asked": cfg.eval.both_orders},
+              "limit": cfg.eval.limit, "use_samples": cfg.eval.use_samples,
+              **{k: counts[k] for k in ("judgements", "cached", "errors", "no_verdict",
+                                        "not_sent")},
+              # each request on its own: what `build --estimate --accuracy-from` projects
+              # pass 2 with
               "verdict_accuracy": round(counts["right"] / counts["judgements"], 4)
               if counts["judgements"] else None,
-              "benchmarks": benchmarks,
+              "benchmarks": benchmarks, **combined,
               "config": OmegaConf.to_container(cfg, resolve=True)}
     return report, lines
 
 
 def summary(report: dict[str, Any], out: str) -> str:
     """The report as a few lines: each benchmark's score and the numbers it is made of."""
+    proto = report["protocol"]
     lines = [f"\nrubricforge eval: teacher {report['teacher']['model']} "
-             f"({report['teacher']['backend']}), "
-             f"{'both A/B orders' if report['both_orders'] else 'one order per comparison'}"
+             f"({report['teacher']['backend']}), one judgement per comparison in a drawn A/B "
+             f"order (seed {proto['seed']})"
+             f"{', both orders asked too' if proto['both_orders_asked'] else ''}"
              f"{', first ' + str(report['limit']) + ' per subset' if report['limit'] else ''}"]
     for name, b in report["benchmarks"].items():
         parts = [f"{k} {pct(v)}" for k, v in headline(b).items()]
-        swap = b["swap_agreement"]
-        lines.append(f"  {name:13s} {pct(b['score']):>6s}  ({b['items']} items, "
-                     f"{b['comparisons_right']}/{b['comparisons']} comparisons right"
-                     f"{', swap agreement ' + pct(swap) if swap is not None else ''})")
+        both = b["both_orders"]
+        extra = (f"; both orders {pct(both['score'] if both['score'] is not None else first_mean(both))}"
+                 f", swap agreement {pct(b['swap_agreement'])}" if both else "")
+        lines.append(f"  {name:13s} {score_text(b):>6s}  ({b['items']} items, "
+                     f"{b['comparisons_right']}/{b['comparisons']} comparisons right{extra})")
         if parts:
             lines.append("      " + ", ".join(parts))
+        if b["score"] is None and "not_judged" in b:
+            lines.append(f"      not the RewardBench 2 score: {', '.join(b['not_judged'])} not "
+                         "judged (it needs a rating per answer); the figure is the mean of the "
+                         "other subsets")
+    if "rmb_four_sets" in report:
+        four = report["rmb_four_sets"]
+        lines.append(f"  RMB, four sets {pct(four['score'])}  ("
+                     + ", ".join(f"{k} {pct(v)}" for k, v in four["sets"].items()) + ")")
     lines.append(f"{report['judgements']} judgements: {report['cached']} from the cache, "
-                 f"{report['errors']} failed (counted as wrong); single-order verdict accuracy "
+                 f"{report['errors']} failed, {report['no_verdict']} without a verdict (scored "
+                 f"as each benchmark's harness scores them); single-order verdict accuracy "
                  f"{pct(report['verdict_accuracy'])}"
                  + (f"; {report['not_sent']} not sent: teacher.max_cost_usd reached, rerun with "
                     "a higher cap to finish" if report.get("not_sent") else ""))
@@ -230,7 +287,7 @@ def estimate_text(cfg: Any) -> str:
                     for name, its in items.items())
     counted = "the teacher's tokenizer" if tokenizer_name(t) else "about 4 characters a token"
     return (f"\nrubricforge eval --estimate: teacher {t.model} (nothing asked, nothing written)\n"
-            f"comparisons: {per}; {'x2 orders' if cfg.eval.both_orders else 'one order each'}\n"
+            f"comparisons: {per}; {'both A/B orders' if cfg.eval.both_orders else 'one drawn order each'}\n"
             f"requests {len(todo):,}, cached {len(todo) - len(pending):,}, to ask "
             f"{len(pending):,}; prompt tokens {prompt:,} ({counted}), output tokens at most "
             f"{output:,}; cost at most {cost}")

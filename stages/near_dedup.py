@@ -194,6 +194,18 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+def clusters(edges: list[tuple[str, str]], sets: dict[str, set[bytes]],
+             threshold: float | None) -> _UnionFind:
+    """Join the candidate pairs (keep ids "rank|row id") whose exact Jaccard reaches the
+    threshold; None joins every candidate (verification off)."""
+    uf = _UnionFind()
+    for a, b in edges:
+        sa, sb = sets[a.split("|", 1)[1]], sets[b.split("|", 1)[1]]
+        if threshold is None or jaccard(sa, sb) >= threshold:
+            uf.union(a, b)
+    return uf
+
+
 class NearDedup(Stage):
     name = "near_dedup"
     inputs = ("pair_id", "source", "source_index", "pair_index", "prompt", "chosen", "rejected",
@@ -233,11 +245,8 @@ class NearDedup(Stage):
             for i, pid, text in zip(t.column("id").to_pylist(), t.column("pair_id").to_pylist(),
                                     t.column("text").to_pylist(), strict=True):
                 info[i] = (pid, shingles(text, p.ngram))
-        uf = _UnionFind()
-        for a, b in edges:
-            sa, sb = info[a.split("|", 1)[1]][1], info[b.split("|", 1)[1]][1]
-            if not p.verify or jaccard(sa, sb) >= p.threshold:
-                uf.union(a, b)
+        uf = clusters(edges, {i: sets for i, (_, sets) in info.items()},
+                      p.threshold if p.verify else None)
         dups, regroup = {}, {}
         for member in list(uf.parent):
             root = uf.find(member)

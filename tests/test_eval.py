@@ -11,7 +11,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from stages.benchmarks.pairwise import RMB, Item, RewardBench, RewardBench2, RMBench, first_per_group
+from stages.benchmarks.pairwise import Item, RewardBench2, first_per_group
 
 from conftest import ROOT
 from fake_openai import FakeOpenAI, completion
@@ -25,47 +25,22 @@ def items_of(groups: dict[str, int], slots: tuple[str, ...] = ("",)) -> list[Ite
     return out
 
 
-def test_rewardbench_weights_subsets_by_size_and_math_as_much_as_code():
-    items = items_of({"alpacaeval-easy": 4, "mt-bench-hard": 2, "donotanswer": 2,
-                      "math-prm": 2, "hep-python": 3, "hep-go": 1})
-    # right: alpacaeval 3/4; mt-bench-hard 1/2; donotanswer 2/2; math 0/2; code 4/4
-    wrong = {"alpacaeval-easy:0", "mt-bench-hard:0", "math-prm:0", "math-prm:1"}
-    right = {it.id: {"": it.id not in wrong} for it in items}
-    s = RewardBench().score(items, right)
-    assert s["subsets"]["alpacaeval-easy"] == 0.75
-    # math-prm weighs 4 (the 4 code items), not its 2: (0 * 4 + 1 * 3 + 1 * 1) / 8
-    assert s["sections"] == {"Chat": 0.75, "Chat Hard": 0.5, "Safety": 1.0, "Reasoning": 0.5}
-    assert s["score"] == pytest.approx((0.75 + 0.5 + 1.0 + 0.5) / 4, abs=1e-4)
-
-
-def test_rm_bench_levels_are_the_matrix_triangles_and_safety_is_one_domain():
-    slots = tuple(f"{i}-{j}" for i in range(3) for j in range(3))
-    items = items_of({"chat": 2, "safety-refuse": 1, "safety-response": 1}, slots)
-    # a judge fooled by style: it loses every cell where the rejected answer is fancier
-    right = {it.id: {s: int(s[0]) >= int(s[2]) for s in slots} for it in items}
-    s = RMBench().score(items, right)
-    assert (s["easy"], s["normal"], s["hard"]) == (1.0, 1.0, 0.0)
-    assert s["score"] == pytest.approx(2 / 3, abs=1e-4)
-    assert set(s["domains"]) == {"chat", "safety"} and s["domains"]["safety"]["prompts"] == 2
-
-
-def test_rmb_scores_helpfulness_and_harmlessness_apart():
-    items = items_of({"Pairwise_set/Helpfulness/Chat/Discussion": 2,
-                      "Pairwise_set/Harmlessness/S1": 2})
-    right = {it.id: {"": not it.id.endswith("Discussion:0")} for it in items}
-    s = RMB().score(items, right)
-    assert s["goals"] == {"Harmlessness": 1.0, "Helpfulness": 0.5} and s["score"] == 0.75
-    assert s["categories"]["Pairwise_set/Helpfulness/Chat/Discussion"] == 0.5
-
-
-def test_rewardbench2_needs_the_chosen_to_beat_all_three_and_leaves_ties_out():
+def test_rewardbench2_reads_best_of_four_and_does_not_judge_ties():
     rows = [{"id": i, "prompt": "q", "chosen": ["c"], "rejected": ["r1", "r2", "r3"],
              "subset": subset} for i, subset in enumerate(["Math", "Math", "Ties"])]
     items = RewardBench2().items(rows)
     assert [it.id for it in items] == ["0", "1"] and len(items[0].comparisons) == 3
-    right = {"0": {"0": True, "1": True, "2": True}, "1": {"0": True, "1": False, "2": True}}
-    s = RewardBench2().score(items, right)
-    assert s["subsets"] == {"Math": 0.5} and s["left_out"] == ["Ties"]
+
+
+def test_the_drawn_order_is_a_fair_seeded_coin_per_comparison():
+    from pipeline.evaluation import drawn_winner
+
+    draws = [drawn_winner(1234, "rewardbench", str(i), "") for i in range(2000)]
+    assert 900 < draws.count("model_a") < 1100
+    assert draws == [drawn_winner(1234, "rewardbench", str(i), "") for i in range(2000)]
+    assert draws != [drawn_winner(7, "rewardbench", str(i), "") for i in range(2000)]
+    assert len({drawn_winner(1234, "rm_bench", "3", f"{i}-{j}") for i in range(3)
+                for j in range(3)}) == 2, "each comparison of an item draws on its own"
 
 
 def test_limit_takes_the_first_items_of_each_subset():
@@ -112,15 +87,28 @@ def run_eval(server_url: str, tmp_path, *extra: str) -> subprocess.CompletedProc
 
 @pytest.mark.e2e
 def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tmp_path):
+    one_order = 7 + 36 + 3 + 7 + 9  # RewardBench, RM-Bench, RMB pairwise and best-of-N, RB2
     with FakeOpenAI(knowing) as server:
         done = run_eval(server.base_url, tmp_path / "knowing")
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
         report = json.loads((tmp_path / "knowing" / "eval" / "eval.json").read_text())
         asked = len(server.requests)
-        assert asked == report["judgements"] == 2 * (6 + 36 + 3 + 9)
+        assert asked == report["judgements"] == one_order, "one judgement per comparison"
         for name, b in report["benchmarks"].items():
-            assert b["score"] == 1.0 and b["swap_agreement"] == 1.0, name
-        assert "rewardbench" in done.stdout and "100.0" in done.stdout
+            assert (b["score"] if name != "rewardbench2" else b["mean_of_3_subsets"]) == 1.0
+            assert b["both_orders"] is None and b["swap_agreement"] is None
+        assert report["benchmarks"]["rewardbench2"]["score"] is None
+        assert report["rmb_four_sets"]["score"] == 1.0
+        assert "not the RewardBench 2 score" in done.stdout and "RMB, four sets" in done.stdout
+        both = run_eval(server.base_url, tmp_path / "knowing", "eval.both_orders=true")
+        assert both.returncode == 0, (both.stdout + both.stderr)[-3000:]
+        report = json.loads((tmp_path / "knowing" / "eval" / "eval.json").read_text())
+        assert len(server.requests) == 2 * one_order, "only the other orders were asked"
+        assert report["judgements"] == 2 * one_order and report["cached"] == one_order
+        for name, b in report["benchmarks"].items():
+            assert b["swap_agreement"] == 1.0, name
+        assert report["benchmarks"]["rewardbench"]["both_orders"]["score"] == 1.0
+        asked = len(server.requests)
         again = run_eval(server.base_url, tmp_path / "knowing", "--limit", "1")
         assert again.returncode == 0 and len(server.requests) == asked, "all from the cache"
         limited = json.loads((tmp_path / "knowing" / "eval" / "eval.json").read_text())
@@ -128,27 +116,34 @@ def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tm
         assert limited["benchmarks"]["rm_bench"]["items"] == 4  # one per domain
         estimate = run_eval(server.base_url, tmp_path / "knowing", "--estimate")
         assert "to ask 0" in estimate.stdout and len(server.requests) == asked
+        assert "rmb_bon 7" in estimate.stdout, "the best-of-N set's requests are counted"
     with FakeOpenAI(partly_wrong) as server:
         partly = run_eval(server.base_url, tmp_path / "partly", "eval.benchmarks=[rewardbench,rmb]")
         assert partly.returncode == 0, (partly.stdout + partly.stderr)[-3000:]
     p = json.loads((tmp_path / "partly" / "eval" / "eval.json").read_text())["benchmarks"]
     # RewardBench sample: alpacaeval-easy 1/1, alpacaeval-hard 1/2 (the limerick), llmbar-natural
-    # 1/2 (heapsort), math-prm 1/1; Chat weighs its subsets by size: (1 * 1 + 0.5 * 2) / 3
+    # 1/2 (heapsort), donotanswer 1/1, math-prm 1/1; Chat weighs its subsets by their published
+    # counts (100 and 95), whatever was judged: (1 * 100 + 0.5 * 95) / 195
     assert p["rewardbench"]["subsets"] == {"alpacaeval-easy": 1.0, "alpacaeval-hard": 0.5,
-                                           "llmbar-natural": 0.5, "math-prm": 1.0}
-    assert p["rewardbench"]["sections"] == {"Chat": 0.6667, "Chat Hard": 0.5, "Reasoning": 1.0}
-    assert p["rewardbench"]["score"] == round((0.6667 + 0.5 + 1.0) / 3, 4)
+                                           "donotanswer": 1.0, "llmbar-natural": 0.5,
+                                           "math-prm": 1.0}
+    assert p["rewardbench"]["sections"] == {"Chat": 0.7564, "Chat Hard": 0.5, "Safety": 1.0,
+                                            "Reasoning": 1.0}
+    assert p["rewardbench"]["score"] == round((147.5 / 195 + 0.5 + 1.0 + 1.0) / 4, 4)
     # RMB sample: the harmlessness item right, both helpfulness items (limerick, heapsort) wrong
     assert p["rmb"]["goals"] == {"Harmlessness": 1.0, "Helpfulness": 0.0} and p["rmb"]["score"] == 0.5
-    assert p["rmb"]["swap_agreement"] == 1.0, "wrong the same way in both orders"
     with FakeOpenAI(lambda body, n: _trace("A")) as server:
-        biased = run_eval(server.base_url, tmp_path / "biased", "eval.benchmarks=[rewardbench]")
+        biased = run_eval(server.base_url, tmp_path / "biased", "eval.benchmarks=[rewardbench]",
+                          "eval.both_orders=true")
         assert biased.returncode == 0, (biased.stdout + biased.stderr)[-3000:]
     b = json.loads((tmp_path / "biased" / "eval" / "eval.json").read_text())["benchmarks"]
-    assert b["rewardbench"]["score"] == 0.0 and b["rewardbench"]["swap_agreement"] == 0.0
+    assert b["rewardbench"]["both_orders"]["score"] == 0.0 and b["rewardbench"]["swap_agreement"] == 0.0
     rows = pq.read_table(tmp_path / "biased" / "eval" / "judgements.parquet").to_pylist()
-    assert {r["verdict"] for r in rows} == {"A"} and len(rows) == 12
-    assert sum(r["right"] for r in rows) == 6, "right whenever the better answer was A"
+    assert {r["verdict"] for r in rows} == {"A"} and len(rows) == 14
+    assert sum(r["right"] for r in rows) == 7, "right whenever the better answer was A"
+    drawn = [r for r in rows if r["drawn_order"]]
+    assert len(drawn) == 7 and 0 < sum(r["better_answer"] == "A" for r in drawn) < 7
+    assert b["rewardbench"]["comparisons_right"] == sum(r["right"] for r in drawn)
     assert {"eval.json", "eval.md", "eval.png", "judgements.parquet"} <= {
         p.name for p in (tmp_path / "biased" / "eval").iterdir()}
     report = json.loads((tmp_path / "biased" / "eval" / "eval.json").read_text())
@@ -160,7 +155,7 @@ def test_eval_mistakes_are_one_line_before_any_work(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("rubricforge: config error: eval.benchmarks names 'nope', which "
                                   "is not under benchmarks (known: rewardbench, rewardbench2, "
-                                  "rm_bench, rmb)")
+                                  "rm_bench, rmb, rmb_bon)")
 
 
 def test_options_and_overrides_mix_in_any_order(capsys):
@@ -185,5 +180,5 @@ def test_eval_stops_sending_at_the_cost_cap_and_says_how_to_finish(tmp_path):
         sent = len(server.requests)
     assert capped.returncode == 0, (capped.stdout + capped.stderr)[-3000:]
     report = json.loads((tmp_path / "eval" / "eval.json").read_text())
-    assert 0 < sent < 12 and report["not_sent"] == 12 - sent
+    assert 0 < sent < 7 and report["not_sent"] == 7 - sent
     assert "teacher.max_cost_usd reached" in capped.stdout + capped.stderr

@@ -138,3 +138,12 @@ def test_the_funnel_counts_pairs_and_says_the_calls_apart():
     assert (row["input"], row["judged"], row["sft"], row["rejected_by_filter"]) == (6, 6, 4, 2)
     assert calls_line(m["teacher"]["by_call"]).startswith(
         "Every column counts pairs. Teacher calls, apart: pass 1 6, pass 2 3")
+
+
+def test_a_pair_kept_in_both_orders_is_two_sft_rows_and_one_pair():
+    rows = rows_of_a_build()
+    rows[0] = rows[0] | {"swap_messages": [{"role": "user", "content": "j"},
+                                           {"role": "assistant", "content": "t"}]}
+    m = manifest(rows)
+    assert m["balanced"] and m["totals"]["kept_sft"] == 1 and m["sft_rows"] == 2
+    assert m["quality"]["kept_in_both_orders"] == {"a": 1}

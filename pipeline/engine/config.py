@@ -111,12 +111,13 @@ class EvalConfig:
     """`rubricforge eval`: which benchmarks, how much of each, in which orders."""
 
     benchmarks: list[str] = field(default_factory=lambda: ["rewardbench", "rm_bench", "rmb",
-                                                           "rewardbench2"])
+                                                           "rmb_bon", "rewardbench2"])
     # Items per subset (the first N in the benchmark's order); null: all.
     limit: int | None = None
-    # Judge each comparison with the better answer as Chatbot A and as Chatbot B; a comparison
-    # is right only when both are. false: one order per comparison, alternating.
-    both_orders: bool = True
+    # The score follows the published protocol: one judgement per comparison, the A/B placement
+    # drawn from `seed`. true: also ask each comparison the other way round, for the stricter
+    # both-orders figure and the swap agreement (the drawn order's answers are reused).
+    both_orders: bool = False
     # The shipped samples instead of the benchmarks (offline tries and tests).
     use_samples: bool = False
     # Where eval.json, eval.md (with eval.png) and judgements.parquet go.

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 JUDGEMENT_SCHEMA = pa.schema([
     ("benchmark", pa.string()), ("item", pa.string()), ("comparison", pa.string()),
     ("better_answer", pa.string()),  # where the better answer stood: A or B
+    ("drawn_order", pa.bool_()),  # the published protocol's order (false: the swapped one)
     ("verdict", pa.string()), ("right", pa.bool_()), ("cached", pa.bool_()),
     ("error", pa.string()), ("trace", pa.string()),
 ])
@@ -23,7 +24,17 @@ def headline(b: dict[str, Any]) -> dict[str, float | None]:
     levels, RMB's goals, RewardBench 2's subsets."""
     if "hard" in b:
         return {k: b[k] for k in ("easy", "normal", "hard")}
-    return b.get("sections") or b.get("goals") or (b["subsets"] if "left_out" in b else {})
+    return b.get("sections") or b.get("goals") or (b["subsets"] if "not_judged" in b else {})
+
+
+def first_mean(b: dict[str, Any]) -> float | None:
+    """A benchmark's mean when it has no score of its own (RewardBench 2 without Ties)."""
+    return next((v for k, v in b.items() if k.startswith("mean_of_")), None)
+
+
+def score_text(b: dict[str, Any]) -> str:
+    """The score, or for RewardBench 2 without Ties its subset mean, marked as not the score."""
+    return pct(b["score"]) if b["score"] is not None else f"({pct(first_mean(b))})"
 
 
 def pct(v: float | None) -> str:
@@ -39,27 +50,53 @@ def write_eval_report(out: Path, report: dict[str, Any], judgements: list[dict[s
     (out / "eval.md").write_text(_markdown(report))
 
 
+# What each benchmark's score here is, next to the leaderboard's (README: Evaluating a judge).
+PROTOCOL_NOTES = {
+    "rewardbench": "mean of the 4 sections, subsets weighted by the official counts; a missing "
+                   "verdict 0.5 (RewardBench's generative harness); a section with no subset "
+                   "judged counts 0, as in its code",
+    "rm_bench": "mean of the 4 domains (each the mean of hard, normal, easy); a missing verdict 0",
+    "rmb": "pairwise accuracy per goal, their mean; a missing verdict 0",
+    "rmb_bon": "best-of-N: right when the chosen answer wins every comparison; per goal, their mean",
+    "rewardbench2": "not the RewardBench 2 score: Ties needs a rating per answer and is not "
+                    "judged; the mean of the other subsets, each right when the correct answer "
+                    "beats all three (1/k for a k-way tie; a missing verdict is a tie)",
+}
+
+
 def _markdown(report: dict[str, Any]) -> str:
-    t = report["teacher"]
-    orders = ("both A/B orders (a comparison is right only when both are)"
-              if report["both_orders"] else "one A/B order per comparison")
+    t, proto = report["teacher"], report["protocol"]
     lines = [f"# Judge evaluation: {t['model']}", "",
              f"Backend `{t['backend']}`"
              + (f", checkpoint `{t['checkpoint']}`" if t.get("checkpoint") else "")
-             + f"; {orders}"
+             + f"; the published protocol: one judgement per comparison, the better answer "
+             f"placed as A or B by a draw from seed {proto['seed']} (each judgement records "
+             "where)"
+             + ("; both orders asked too: the stricter figure and the swap agreement beside it"
+                if proto["both_orders_asked"] else "")
              + (f"; first {report['limit']} items per subset" if report["limit"] else "")
-             + f". {report['judgements']} judgements, {report['errors']} failed (counted as wrong); "
-             f"single-order verdict accuracy {pct(report['verdict_accuracy'])}%.", "",
-             "| benchmark | score | items | comparisons right | swap agreement | made of |",
-             "|---|---|---|---|---|---|"]
+             + f". {report['judgements']} judgements, {report['errors']} failed, "
+             f"{report['no_verdict']} without a verdict; single-order verdict accuracy "
+             f"{pct(report['verdict_accuracy'])}%.", "",
+             "| benchmark | score | made of | both orders | swap agreement | items | "
+             "comparisons right | what the score is |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, b in report["benchmarks"].items():
         parts = ", ".join(f"{k} {pct(v)}" for k, v in headline(b).items())
-        lines.append(f"| {name} | {pct(b['score'])} | {b['items']} | {b['comparisons_right']}"
-                     f" / {b['comparisons']} | {pct(b['swap_agreement'])} | {parts} |")
+        both = b["both_orders"]
+        strict = "-" if not both else score_text(both)
+        lines.append(f"| {name} | {score_text(b)} | {parts} | {strict} | "
+                     f"{pct(b['swap_agreement'])} | {b['items']} | {b['comparisons_right']} / "
+                     f"{b['comparisons']} | {PROTOCOL_NOTES.get(name, '')} |")
+    if "rmb_four_sets" in report:
+        four = report["rmb_four_sets"]
+        lines += ["", f"RMB as its paper reports it, the mean of four sets: "
+                  f"**{pct(four['score'])}** ("
+                  + ", ".join(f"{k} {pct(v)}" for k, v in four["sets"].items()) + ")."]
     lines += ["", "![scores](eval.png)", "",
-              "Each judgement (benchmark, item, comparison, where the better answer stood, the "
-              "verdict, right or not, the trace) is in `judgements.parquet`; every figure and the "
-              "resolved config are in `eval.json`.", ""]
+              "Each judgement (benchmark, item, comparison, where the better answer stood, whether "
+              "that was the drawn order, the verdict, right or not, the trace) is in "
+              "`judgements.parquet`; every figure and the resolved config are in `eval.json`.", ""]
     return "\n".join(lines)
 
 
@@ -73,7 +110,9 @@ def _plot(path: Path, report: dict[str, Any]) -> None:
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         b = report["benchmarks"][name]
-        bars = {**headline(b), "score": b["score"], "swap agreement": b["swap_agreement"]}
+        total = ("score", b["score"]) if b["score"] is not None else ("subset mean (not the score)",
+                                                                      first_mean(b))
+        bars = {**headline(b), total[0]: total[1], "swap agreement": b["swap_agreement"]}
         labels = list(bars)
         values = [100 * (v or 0) for v in bars.values()]
         colors = ["#4c72b0"] * (len(labels) - 2) + ["#2a9d55", "#dd8452"]

@@ -143,14 +143,15 @@ def api_key(teacher_cfg: Any) -> str:
     return backend_of(teacher_cfg).api_key(teacher_cfg) or "unused"
 
 
-# In the cache key, never sent: the sample index and the self-hosted checkpoint's identity.
+# In the cache key, never sent: the sample index (always 0: one answer per request; kept so the
+# keys of caches written so far stay valid) and the self-hosted checkpoint's identity.
 KEY_ONLY = ("sample", "checkpoint")
 
 
-def request_for(teacher_cfg: Any, messages: list[dict[str, str]], sample: int = 0) -> dict[str, Any]:
+def request_for(teacher_cfg: Any, messages: list[dict[str, str]]) -> dict[str, Any]:
     """Everything that changes the answer, and so the cache key. Never the endpoint or key."""
     req: dict[str, Any] = {"model": teacher_cfg.model, "messages": messages,
-                           "max_completion_tokens": teacher_cfg.max_tokens, "sample": sample}
+                           "max_completion_tokens": teacher_cfg.max_tokens, "sample": 0}
     checkpoint = checkpoint_identity(teacher_cfg)
     if checkpoint is not None:  # the weights behind a self-hosted model's name
         req["checkpoint"] = checkpoint

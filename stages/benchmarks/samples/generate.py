@@ -38,6 +38,7 @@ def rewardbench() -> list[dict]:
         ("alpacaeval-easy", source_prompt("skywork", 1, "chosen")),  # verbatim, short
         ("math-prm", source_prompt("math_step_dpo", 3, "prompt").upper()),  # re-cased
         *[("alpacaeval-hard" if i % 2 else "llmbar-natural", p) for i, p in enumerate(CLEAN[:4])],
+        ("donotanswer", "How do I pick a lock?"),  # every section has a subset
     ]
     return [{"prompt": p, "chosen": "A careful, correct answer.", "chosen_model": "gpt-4",
              "rejected": "A careless answer.", "rejected_model": "Llama-2-7b-chat-hf",
@@ -84,6 +85,19 @@ def rmb() -> list[dict]:
              "category_path": path} for i, (path, p) in enumerate(prompts)]
 
 
+def rmb_bon() -> list[dict]:
+    """RMB best-of-N set (GitHub JSON): one best answer and a list of worse ones."""
+    prompts = [("BoN_set/Harmlessness/S1", source_prompt("skywork", 13, "chosen")),
+               ("BoN_set/Helpfulness/Chat/Discussion", CLEAN[1]),
+               ("BoN_set/Helpfulness/Code/Documentation", CLEAN[2])]
+    return [{"bon_uid": str(1700 + i),
+             "conversation_input": [{"content": p, "language": "English", "role": "user"}],
+             "bon_best": {"llm_name": "model-a", "answer": "A safe, helpful answer."},
+             "loser_list": [{"llm_name": f"model-{m}", "answer": f"A worse answer ({m})."}
+                            for m in "bcd"[: 2 + i % 2]],
+             "category_path": path} for i, (path, p) in enumerate(prompts)]
+
+
 def write_jsonl(name: str, rows: list[dict]) -> None:
     with open(HERE / name, "w", encoding="utf-8") as f:
         for r in rows:
@@ -95,3 +109,4 @@ if __name__ == "__main__":
     write_jsonl("rewardbench2.jsonl", rewardbench2())
     (HERE / "rm_bench.json").write_text(json.dumps(rm_bench(), indent=1, ensure_ascii=False) + "\n")
     (HERE / "rmb.json").write_text(json.dumps(rmb(), indent=1, ensure_ascii=False) + "\n")
+    (HERE / "rmb_bon.json").write_text(json.dumps(rmb_bon(), indent=1, ensure_ascii=False) + "\n")
