@@ -1,13 +1,17 @@
-"""Teacher client throughput: requests/s against a loopback server with a fixed latency.
+"""Teacher client throughput: requests/s against a loopback server with a fixed latency, beside
+the bare openai SDK on the same workload.
 
-    .venv/bin/python bench/client_bench.py --concurrency 64 --latency 0.2
-    .venv/bin/python bench/client_bench.py --concurrency 256 --latency 0.2
+    .venv/bin/python bench/client_bench.py --concurrency 64 --latency 0.2 --runs 3
+    .venv/bin/python bench/client_bench.py --concurrency 256 --latency 0.2 --runs 3
 
 The server (aiohttp, in its own process so it does not take the client's CPU) answers every
 chat completion after `latency` seconds. The client is the build's own `TeacherClient`, with
 its durable cache in a temporary directory, so every answer is also written and fsynced. The
-ideal is concurrency / latency requests/s; the achieved fraction of it and the client's CPU per
-request are printed as a Markdown row for bench/RESULTS.md.
+baseline, in the same run, is the openai SDK with its aiohttp transport behind a semaphore of
+the same concurrency (`chat.completions.create`, no cache): what any user would write. Runs
+alternate baseline and client; each figure is the median of `--runs`. The ideal is concurrency
+/ latency requests/s; the achieved fraction and CPU per request of each are printed as Markdown
+rows for bench/RESULTS.md, so a rework shows its cost against the SDK before it lands.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import json
 import multiprocessing
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -80,16 +85,65 @@ def serve(latency: float, rpm: int | None, tpm: int | None, port_out: multiproce
     asyncio.run(main())
 
 
+
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run_baseline(port: int, convs: list, concurrency: int) -> tuple[float, float, int]:
+    """The bare SDK: (wall s, CPU s, errors)."""
+    import openai
+
+    async def go() -> int:
+        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench",
+                                    max_retries=4, timeout=30,
+                                    http_client=openai.DefaultAioHttpClient(timeout=30))
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(messages: list) -> bool:
+            async with limit:
+                try:
+                    await client.chat.completions.create(model="bench", messages=messages,
+                                                         max_completion_tokens=300)
+                    return False
+                except openai.OpenAIError:
+                    return True
+
+        try:
+            return sum(await asyncio.gather(*(one(m) for m in convs)))
+        finally:
+            await client.close()
+
+    cpu0, t = cpu_s(), time.monotonic()
+    errors = asyncio.run(go())
+    return time.monotonic() - t, cpu_s() - cpu0, errors
+
+
+def run_client(port: int, convs: list, args: argparse.Namespace) -> tuple[float, float, int]:
+    """rubricforge's TeacherClient, its cache written: (wall s, CPU s, errors)."""
+    with tempfile.TemporaryDirectory() as cache:
+        cfg = load_config(["teacher=openai", "teacher.model=bench", f"teacher.cache_dir={cache}",
+                           f"teacher.concurrency={args.concurrency}", "teacher.max_attempts=5",
+                           "teacher.timeout_s=30", "teacher.max_tokens=300",
+                           f"teacher.rpm={args.rpm or 'null'}", f"teacher.tpm={args.tpm or 'null'}"])
+        client = TeacherClient(cfg.teacher, f"http://127.0.0.1:{port}/v1")
+        cpu0, t = cpu_s(), time.monotonic()
+        results = client.complete_all(convs)
+        return time.monotonic() - t, cpu_s() - cpu0, sum(bool(r.error) for r in results)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--latency", type=float, default=0.2, help="seconds per request")
     ap.add_argument("--requests", type=int, default=0,
-                    help="default: 20 x concurrency, or 1.5 minutes' worth under --rpm")
+                    help="default: 2,000, or 1.5 minutes' worth under --rpm")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each; medians are printed")
     ap.add_argument("--rpm", type=int, help="the server's (and the client's) requests per minute")
     ap.add_argument("--tpm", type=int, help="the server's (and the client's) tokens per minute")
     args = ap.parse_args()
-    n = args.requests or (int(args.rpm * 1.5) if args.rpm else 20 * args.concurrency)
+    n = args.requests or (int(args.rpm * 1.5) if args.rpm else 2000)
 
     ports: multiprocessing.Queue = multiprocessing.Queue()
     counts = multiprocessing.Array("q", 3)  # accepted, refused with 429, tokens accepted
@@ -97,40 +151,42 @@ def main() -> None:
                                                          counts), daemon=True)
     server.start()
     port = ports.get(timeout=30)
+    # the same prompts for both, different for each run (nothing is answered from a cache)
+    runs: dict[str, list[tuple[float, float, int]]] = {"openai SDK": [], "rubricforge": []}
     try:
-        with tempfile.TemporaryDirectory() as cache:
-            cfg = load_config(["teacher=openai", "teacher.model=bench", f"teacher.cache_dir={cache}",
-                               f"teacher.concurrency={args.concurrency}", "teacher.max_attempts=5",
-                               "teacher.timeout_s=30", "teacher.max_tokens=300",
-                               f"teacher.rpm={args.rpm or 'null'}", f"teacher.tpm={args.tpm or 'null'}"])
-            client = TeacherClient(cfg.teacher, f"http://127.0.0.1:{port}/v1")
+        if args.rpm or args.tpm:
             convs = [[{"role": "user", "content": f"request {i}"}] for i in range(n)]
-            cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-            t = time.monotonic()
-            results = client.complete_all(convs)
-            wall = time.monotonic() - t
-            cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+            wall, _, errors = run_client(port, convs, args)
+            return _limits_row(args, n, wall, errors, counts)
+        for k in range(args.runs):
+            convs = [[{"role": "user", "content": f"run {k} request {i}"}] for i in range(n)]
+            runs["openai SDK"].append(run_baseline(port, convs, args.concurrency))
+            runs["rubricforge"].append(run_client(port, convs, args))
     finally:
         server.terminate()
-    errors = sum(bool(r.error) for r in results)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    print(f"machine: {machine()}; {n} requests, {errors} errors")
-    if args.rpm or args.tpm:
-        accepted, refused, tokens = counts[0], counts[1], counts[2]
-        # the budget spaces requests evenly: n requests take (n - 1) spacings
-        rpm, tpm = 60 * (accepted - 1) / wall, 60 * tokens * (accepted - 1) / accepted / wall
-        # the binding limit's share: the one the client came closest to
-        fraction = max(rpm / args.rpm if args.rpm else 0, tpm / args.tpm if args.tpm else 0)
-        print("| limit (RPM / TPM) | requests | wall (s) | achieved RPM / TPM | fraction of the "
-              "binding limit | refused with 429 |")
-        print(f"| {args.rpm or '-'} / {args.tpm or '-'} | {n:,} | {wall:.0f} | {rpm:,.0f} / "
-              f"{tpm:,.0f} | {fraction:.3f} | {refused} ({refused / (accepted + refused):.2%}) |")
-        return
     ideal = args.concurrency / args.latency
-    print("| concurrency | latency (ms) | requests | wall (s) | requests/s | ideal | fraction "
-          "| client CPU per request (ms) |")
-    print(f"| {args.concurrency} | {args.latency * 1000:.0f} | {n:,} | {wall:.1f} | {n / wall:,.0f} "
-          f"| {ideal:,.0f} | {n / wall / ideal:.3f} | {1000 * cpu / n:.2f} |")
+    print(f"machine: {machine()}; {n} requests a run, {args.runs} runs each, medians")
+    print("| client | concurrency | latency (ms) | requests/s | fraction of ideal | "
+          "CPU per request (ms) | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rows in runs.items():
+        rate = statistics.median(n / wall for wall, _, _ in rows)
+        cpu = statistics.median(1000 * c / n for _, c, _ in rows)
+        print(f"| {name} | {args.concurrency} | {args.latency * 1000:.0f} | {rate:,.0f} | "
+              f"{rate / ideal:.3f} | {cpu:.2f} | {sum(e for _, _, e in rows)} |")
+
+
+def _limits_row(args: argparse.Namespace, n: int, wall: float, errors: int, counts: Any) -> None:
+    accepted, refused, tokens = counts[0], counts[1], counts[2]
+    # the budget spaces requests evenly: n requests take (n - 1) spacings
+    rpm, tpm = 60 * (accepted - 1) / wall, 60 * tokens * (accepted - 1) / accepted / wall
+    # the binding limit's share: the one the client came closest to
+    fraction = max(rpm / args.rpm if args.rpm else 0, tpm / args.tpm if args.tpm else 0)
+    print(f"machine: {machine()}; {n} requests, {errors} errors")
+    print("| limit (RPM / TPM) | requests | wall (s) | achieved RPM / TPM | fraction of the "
+          "binding limit | refused with 429 |")
+    print(f"| {args.rpm or '-'} / {args.tpm or '-'} | {n:,} | {wall:.0f} | {rpm:,.0f} / "
+          f"{tpm:,.0f} | {fraction:.3f} | {refused} ({refused / (accepted + refused):.2%}) |")
 
 
 if __name__ == "__main__":

@@ -112,3 +112,58 @@ def test_written_files_get_the_users_normal_permissions(tmp_path):
     here = tmp_path / "here.json"
     storage.write_bytes(str(here), b"{}")
     assert stat.S_IMODE(here.stat().st_mode) == storage.FILE_MODE
+
+
+def test_many_answers_are_written_whole_with_one_sync(root, monkeypatch):
+    """A batch of cache answers: every file complete under its final name, no temp file left,
+    and (locally, where the system has syncfs) one sync for the batch instead of one per file."""
+    syncs, fsyncs = [], []
+    if storage._SYNCFS is not None:
+        real = storage._SYNCFS
+        monkeypatch.setattr(storage, "_SYNCFS", lambda fd: syncs.append(fd) or real(fd))
+    real_fsync = storage.os.fsync
+    monkeypatch.setattr(storage.os, "fsync", lambda fd: fsyncs.append(fd) or real_fsync(fd))
+    store = ResponseCache(root)
+    answers = [(f"{i:02x}" + "ab" * 31, RECORD | {"content": f"answer {i}"}) for i in range(20)]
+    store.put_many(answers)
+    for key, record in answers:
+        assert store.get(key) == record
+    assert cache.stats(root)["leftover_temp_files"] == 0
+    if root.startswith("s3://"):
+        return
+    if storage._SYNCFS is not None:
+        assert len(syncs) == 1 and not fsyncs
+    else:
+        assert len(fsyncs) == 20
+    store.put(answers[0][0], RECORD)  # one file: synced alone
+    assert len(fsyncs) == (1 if storage._SYNCFS is not None else 21)
+
+
+def test_the_writer_batches_concurrent_puts_and_reports_a_failure_to_each(tmp_path):
+    import asyncio
+
+    from pipeline.teachers.cache import BatchedWriter
+
+    store = ResponseCache(str(tmp_path / "c"))
+    calls = []
+    real = store.put_many
+    store.put_many = lambda answers: calls.append(len(answers)) or real(answers)
+
+    async def many(writer, n):
+        await asyncio.gather(*(writer.put(f"{i:064x}", RECORD) for i in range(n)))
+
+    asyncio.run(many(BatchedWriter(store), 50))
+    assert sum(calls) == 50 and len(calls) < 5, calls
+    assert all(store.get(f"{i:064x}") == RECORD for i in range(50))
+
+    def full(answers):
+        raise OSError(28, "No space left on device")
+
+    store.put_many = full
+
+    async def failing():
+        writer = BatchedWriter(store)
+        return await asyncio.gather(*(writer.put(f"{i:064x}", RECORD) for i in range(3)),
+                                    return_exceptions=True)
+
+    assert [type(e) for e in asyncio.run(failing())] == [OSError] * 3

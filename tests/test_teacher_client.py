@@ -78,6 +78,8 @@ def test_endpoint_and_key_are_not_part_of_the_cache_key(teacher):
 @pytest.mark.parametrize("reply, kind", [
     ((500, json.dumps({"error": {"message": "boom"}})), "InternalServerError"),
     ((200, "{not json"), ""),
+    ((200, "[]"), "response without choices"),
+    ((200, json.dumps({"id": "x", "choices": []})), "response without choices"),
     ((400, json.dumps({"error": {"message": f"bad key {SECRET}"}})), "BadRequestError"),
 ])
 def test_failures_become_row_errors_without_the_key(teacher, tmp_path, reply, kind):

@@ -8,6 +8,7 @@ node never clash and a crash leaves either the whole response or nothing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -75,8 +76,56 @@ class ResponseCache:
         return fs.exists(path)
 
     def put(self, key: str, response: dict[str, Any]) -> None:
-        blob = json.dumps(response, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        storage.write_bytes(self._path(key), blob)
+        self.put_many([(key, response)])
+
+    def put_many(self, answers: list[tuple[str, dict[str, Any]]]) -> None:
+        """Store answers; returns once every one is on disk (one sync for them all)."""
+        storage.write_files([(self._path(key), json.dumps(
+            response, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+            for key, response in answers])
+
+
+# How long a batch of answers waits for more before it is written (seconds).
+LINGER_S = 0.02
+
+
+class BatchedWriter:
+    """Puts into a cache from an event loop through a worker thread, a batch per hop: handing
+    each answer to a thread of its own cost more CPU than writing it (bench/client_bench.py).
+    `put` returns once the answer is on disk (written and synced), as a direct put would; the
+    answers that arrive while a batch is written form the next one, and share its sync."""
+
+    def __init__(self, cache: ResponseCache) -> None:
+        self.cache = cache
+        self.pending: list[tuple[str, dict[str, Any], asyncio.Future[None]]] = []
+        self.draining: asyncio.Task[None] | None = None
+
+    async def put(self, key: str, record: dict[str, Any]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.pending.append((key, record, done))
+        if self.draining is None or self.draining.done():
+            self.draining = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self.pending:
+            # let the answers that arrive within a few ms join the batch: one sync serves them
+            # all, and a put waits at most this much longer
+            await asyncio.sleep(LINGER_S)
+            batch, self.pending = self.pending, []
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except Exception as exc:  # a full disk, say: every put of the batch raises it
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    def _write(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[None]]]) -> None:
+        self.cache.put_many([(key, record) for key, record, _ in batch])
 
 
 ENTRY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}\.json$")
