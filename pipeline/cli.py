@@ -329,6 +329,16 @@ def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str
         lines.append(f"teacher {c['call']} {c['model']}: {c['calls']} calls, {c['requests']} "
                      f"requests, {c['cached']} from cache{held}, {c['errors']} errors, "
                      f"{c['prompt_tokens']} prompt + {c['completion_tokens']} completion tokens")
+    from pipeline.output.manifest import far_cues
+
+    what = {"longer": "the chosen answer is the longer", "more_markdown": "the chosen answer has "
+            "more markdown", "more_code_blocks": "the chosen answer has more code blocks",
+            "verdict_a": "the verdict is A"}
+    for c in far_cues(m["quality"].get("cues", [])):
+        low, high = c["interval"]
+        lines.append(f"cue: {c['part']}/{c['source']}: {what[c['cue']]} in {c['share']:.0%} of "
+                     f"{c['differ']} pairs (95%: {low:.0%}-{high:.0%}): a judge can learn it "
+                     "instead of quality (card: Cues)")
     lines.append(f"manifest: {out}/manifest.json   card: {out}/README.md")
     return "\n".join(lines)
 

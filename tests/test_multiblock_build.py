@@ -149,26 +149,28 @@ def test_multi_pair_sources_keep_every_pair_and_never_put_a_prompt_on_both_sides
     side: dict[str, set[str]] = {}
     verdicts: Counter = Counter()  # SFT rows per (source, winner)
     second_rows, sft_rows, previous = 0, 0, None
-    # rows that name themselves first: a kept row then takes a row of its pair_id not yet seen
+    # every row names its raw row and pair (sft and rl too): the second SFT row of a pair kept
+    # in both orders is the same pair, swapped
     for part in ("rejected", "quarantine", "deduplicated", "sft", "rl"):
         for f in sorted((tmp_path / "out" / part).glob("*.parquet")):
             for r in pq.read_table(f).to_pylist():
-                if "source_index" in r:
-                    seen[(r["source"], r["source_index"], r["pair_index"])] += 1
-                    continue
                 if part == "sft":
                     sft_rows += 1
                     verdicts[(r["source"], r["winner"])] += 1
                     if previous and previous["pair_id"] == r["pair_id"]:  # the same pair, swapped
                         assert r["winner"] != previous["winner"]
                         assert r["context_messages"] != previous["context_messages"]
+                        assert (r["source_index"], r["pair_index"]) == (
+                            previous["source_index"], previous["pair_index"])
                         second_rows += 1
                         previous = None
                         continue
                     previous = r
-                key = next(k for k in by_id[r["pair_id"]] if k not in seen)
+                key = (r["source"], r["source_index"], r["pair_index"])
                 seen[key] += 1
-                side.setdefault(prompts[r["pair_id"]], set()).add(part)
+                if part in ("sft", "rl"):
+                    assert key in by_id[r["pair_id"]], "the row leads back to its raw row"
+                    side.setdefault(prompts[r["pair_id"]], set()).add(part)
     assert set(seen) == {k for keys in by_id.values() for k in keys}
     assert set(seen.values()) == {1}
     assert all(len(parts) == 1 for parts in side.values()), "a prompt in both sft and rl"

@@ -125,6 +125,21 @@ def _input_cell(f: dict[str, Any]) -> str:
     return str(f["input"]) if f["pairs"] == f["input"] else f"{f['input']} ({f['pairs']} pairs)"
 
 
+CUE_NAMES = {"longer": "chosen is longer (words)", "more_markdown": "chosen has more markdown",
+             "more_code_blocks": "chosen has more code blocks", "verdict_a": "verdict is A"}
+
+
+def cue_table(cues: list[dict[str, Any]]) -> str:
+    """Each cue's share among the pairs that differ in it, with its 95% interval."""
+    if not cues:
+        return "No pair kept."
+    return _table(["part", "source", "cue", "pairs that differ", "share", "95% interval"],
+                  [[c["part"], c["source"], CUE_NAMES[c["cue"]], f"{c['differ']} of {c['pairs']}",
+                    "-" if c["share"] is None else f"{c['share']:.1%}",
+                    "-" if c["interval"] is None else
+                    f"{c['interval'][0]:.1%} - {c['interval'][1]:.1%}"] for c in cues])
+
+
 def calls_line(calls: list[dict[str, Any]]) -> str:
     """The teacher's calls, apart from the funnel's pairs: a pair may be asked more than once."""
     per = {}
@@ -245,6 +260,7 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
                                a["agreement"]] for a in q["swap_agreement"]])
         if q["swap_agreement"] else "Not checked (the recipe has no `swap_consistency` stage).",
         "identical_traces": _identical_text(q["identical_traces"]),
+        "cue_table": cue_table(q.get("cues") or []),
         "position_table": _table(["part", "source", "winner A", "winner B", "share A"],
                                  [[p["part"], p["source"], p["winner_a"], p["winner_b"],
                                    p["share_a"]] for p in q["position_balance"]]),

@@ -17,6 +17,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from pipeline.engine.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED, SFT
+from pipeline.rules.cues import CUES, pair_cues, wilson
 from pipeline.rules.keys import row_name
 from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL
 
@@ -51,6 +52,9 @@ class Tally:
     # kept rows per (part, source, winner): the position balance of the labels (a pair kept in
     # both orders counts once on each side)
     positions: Counter = field(default_factory=Counter)
+    # kept pairs per (part, source, cue, sign): whether the chosen answer has more of a cue than
+    # the rejected one (1), less (-1) or as much (0) (pipeline/rules/cues.py)
+    cues: Counter = field(default_factory=Counter)
     # kept SFT pairs per source that give a second row, A and B swapped
     both_orders: Counter = field(default_factory=Counter)
     # kept SFT traces by a digest of their text: the same text for different pairs is a copy
@@ -79,6 +83,10 @@ class Tally:
                 self._add_teacher(r)
 
     def _add_kept(self, r: dict[str, Any], split: str) -> None:
+        if r.get("chosen") and r.get("rejected"):
+            for cue, sign in pair_cues(r["chosen"][0]["content"],
+                                       r["rejected"][0]["content"]).items():
+                self.cues[(split, r["source"], cue, sign)] += 1
         rows = [(r.get("winner") or "", r.get("trace"), r.get("num_tokens"))]
         if split == SFT and r.get("swap_messages"):
             self.both_orders[r["source"]] += 1
@@ -124,7 +132,7 @@ class Tally:
         for source, seen in other.firsts.items():
             self.firsts.setdefault(source, array("q")).extend(seen)
         for name in ("fates", "further", "usage", "judged", "correct", "kept",
-                     "filter_rejections", "swap_judged", "swap_consistent", "positions",
+                     "filter_rejections", "swap_judged", "swap_consistent", "positions", "cues",
                      "both_orders", "sft_traces", "contamination"):
             getattr(self, name).update(getattr(other, name))
         for side, values in other.trace_tokens.items():
@@ -193,6 +201,7 @@ def quality(tally: Tally) -> dict[str, Any]:
         a, b = tally.positions[(part, source, "model_a")], tally.positions[(part, source, "model_b")]
         positions.append({"part": part, "source": source, "winner_a": a, "winner_b": b,
                           "share_a": _rate(a, a + b)})
+    cues = cue_report(tally)
     shared = {h: n for h, n in tally.sft_traces.items() if n > 1}
     identical = {"sft_traces": sum(tally.sft_traces.values()), "distinct": len(tally.sft_traces),
                  "texts_kept_more_than_once": len(shared),
@@ -203,11 +212,39 @@ def quality(tally: Tally) -> dict[str, Any]:
                   for reason in sorted({reason for _, reason in tally.filter_rejections})]
     return {"verdict_accuracy": accuracy["source"], "filter_rejections": rejections,
             "verdict_accuracy_by_domain": accuracy["domain"],
-            "swap_agreement": swap, "position_balance": positions,
+            "swap_agreement": swap, "position_balance": positions, "cues": cues,
             "kept_in_both_orders": dict(sorted(tally.both_orders.items())),
             "identical_traces": identical,
             "trace_completion_tokens": {side: _stats(v) for side, v in tally.trace_tokens.items()},
             "num_tokens": {part: _stats(v) for part, v in sorted(tally.num_tokens.items())}}
+
+
+def cue_report(tally: Tally) -> list[dict[str, Any]]:
+    """Per part and source, each cue's share among the kept pairs whose answers differ in it
+    (the chosen answer has more of it), with a 95% interval; and in sft, the share of verdicts
+    for Chatbot A (a pair kept in both orders counts on each side)."""
+    out = []
+    for part, source in sorted({(p, s) for p, s, _, _ in tally.cues}):
+        for cue in CUES:
+            more, less, tie = (tally.cues[(part, source, cue, v)] for v in (1, -1, 0))
+            out.append({"part": part, "source": source, "cue": cue, "pairs": more + less + tie,
+                        "differ": more + less, "chosen_more": more,
+                        "share": _rate(more, more + less), "interval": wilson(more, more + less)})
+        if part == SFT:
+            a, b = (tally.positions[(part, source, w)] for w in ("model_a", "model_b"))
+            out.append({"part": part, "source": source, "cue": "verdict_a", "pairs": a + b,
+                        "differ": a + b, "chosen_more": a, "share": _rate(a, a + b),
+                        "interval": wilson(a, a + b)})
+    return out
+
+
+# A cue whose whole 95% interval lies outside this band is said in the build's summary.
+CUE_BAND = (0.4, 0.6)
+
+
+def far_cues(cues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in cues if c["interval"] and (c["interval"][0] > CUE_BAND[1]
+                                                   or c["interval"][1] < CUE_BAND[0])]
 
 
 def _stats(values: list[int]) -> dict[str, Any]:

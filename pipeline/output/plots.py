@@ -41,6 +41,10 @@ def draw_plots(assets: Path, m: dict[str, Any], tally: Tally) -> list[tuple[str,
     if accuracy:
         labels = [f"{q['source']}\npass {q['pass']}" for q in accuracy]
         ax.bar(labels, [q["accuracy"] or 0 for q in accuracy], color="#55a868")
+        # source names are long: turned, so that neighbours do not overlap
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
         for i, q in enumerate(accuracy):
             ax.text(i, (q["accuracy"] or 0) + 0.02, f"{q['verdict_correct']}/{q['judged']}",
                     ha="center")
@@ -63,4 +67,24 @@ def draw_plots(assets: Path, m: dict[str, Any], tally: Tally) -> list[tuple[str,
     ax.set_ylabel("traces")
     ax.set_title("Trace length")
     out.append(("Trace length", _save(fig, assets / "trace_length.png")))
+
+    cues = [c for c in m["quality"].get("cues", []) if c["share"] is not None]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(cues) + 1.4))
+    if cues:
+        labels = [f"{c['part']}/{c['source']}: {CUE_LABELS[c['cue']]}" for c in cues][::-1]
+        shares = [100 * c["share"] for c in cues][::-1]
+        errors = [[100 * (c["share"] - c["interval"][0]) for c in cues][::-1],
+                  [100 * (c["interval"][1] - c["share"]) for c in cues][::-1]]
+        ax.barh(labels, shares, xerr=errors, color="#4c72b0", ecolor="#333333", capsize=2)
+        ax.axvline(50, color="#c44e52", linestyle="--", linewidth=1)
+        ax.set_xlim(0, 100)
+    else:
+        ax.text(0.5, 0.5, "no pair kept", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("% of the pairs that differ (95% interval); 50% is no cue")
+    ax.set_title("Cues other than quality in the kept pairs")
+    out.append(("Cues", _save(fig, assets / "cues.png")))
     return out
+
+
+CUE_LABELS = {"longer": "chosen longer", "more_markdown": "chosen more markdown",
+              "more_code_blocks": "chosen more code", "verdict_a": "verdict A"}
