@@ -101,10 +101,6 @@ def _band_hash(band: int, values: np.ndarray) -> int:
     return int.from_bytes(h.digest(), "little")
 
 
-SIGNATURES = pa.schema([("id", pa.string()), ("keep", pa.string()), ("pair_id", pa.string()),
-                        ("bands", pa.list_(pa.uint64()))])
-
-
 def band_memo_name(p: NearDedupParams, bands: int, rows: int) -> str:
     """The memo folder of bands computed with these settings (and this MinHash)."""
     settings = json.dumps({"ngram": p.ngram, "num_perm": p.num_perm, "seed": p.seed,

@@ -82,11 +82,6 @@ def of_blocks(refs: list[Any], schema: pa.Schema) -> Any:
     return ray.data.from_arrow_refs(refs) if refs else ray.data.from_arrow(schema.empty_table())
 
 
-def shuffle_partitions() -> int:
-    """Partitions for a groupby: one per CPU (groups are few or bucketed), not Ray's 200."""
-    return max(1, min(32, int(ray.cluster_resources().get("CPU", 1))))
-
-
 @ray.remote(num_cpus=0)
 def _ready() -> bool:
     return True
