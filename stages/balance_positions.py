@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.engine.schema import ALIVE, REJECTED, SFT
-from pipeline.engine.stage import Stage
+from pipeline.engine.schema import REJECTED, SFT
+from pipeline.engine.stage import Stage, decide, with_fates
 from pipeline.rules.keys import seeded_order
 
 LABEL = {"model_a": "A", "model_b": "B"}
@@ -31,7 +31,7 @@ class BalancePositions(Stage):
 
     def process(self, rows: pa.Table) -> pa.Table:
         n = rows.num_rows
-        outcome, reason, detail, decided_by = [ALIVE] * n, [""] * n, [""] * n, [""] * n
+        decided = {}
         if rows.column("split")[0].as_py() == SFT:
             winners = rows.column("winner").to_pylist()
             ids = rows.column("pair_id").to_pylist()
@@ -44,10 +44,6 @@ class BalancePositions(Stage):
             order = seeded_order(self.ctx.cfg.seed, self.name, ids, idx, sides[major])
             why = (f"{len(sides[major])} kept traces say {LABEL[major]}, "
                    f"{keep} say {LABEL[minor]}: {LABEL[major]} cut to {keep}")
-            for i in order[keep:]:
-                outcome[i], reason[i], detail[i], decided_by[i] = (
-                    REJECTED, "position_balance", why, self.name)
-        return rows.append_column("outcome", pa.array(outcome, pa.string())).append_column(
-            "reason", pa.array(reason, pa.string())).append_column(
-            "detail", pa.array(detail, pa.string())).append_column(
-            "decided_by", pa.array(decided_by, pa.string()))
+            decided = {i: decide(REJECTED, "position_balance", self.name, why)
+                       for i in order[keep:]}
+        return with_fates(rows, decided)

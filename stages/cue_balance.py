@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipeline.engine.schema import ALIVE, REJECTED
-from pipeline.engine.stage import Stage
+from pipeline.engine.schema import REJECTED
+from pipeline.engine.stage import Stage, decide, with_fates
 from pipeline.rules.cues import CUES, pair_cues
 from pipeline.rules.keys import seeded_order
 
@@ -46,7 +46,6 @@ class CueBalance(Stage):
 
     def process(self, rows: pa.Table) -> pa.Table:
         n, p = rows.num_rows, self.params
-        outcome, reason, detail, decided_by = [ALIVE] * n, [""] * n, [""] * n, [""] * n
         chosen, rejected = rows.column("chosen").to_pylist(), rows.column("rejected").to_pylist()
         signs = [pair_cues(c[0]["content"], r[0]["content"])[p.cue] for c, r in
                  zip(chosen, rejected, strict=True)]
@@ -55,6 +54,7 @@ class CueBalance(Stage):
         major, minor = (more, less) if len(more) >= len(less) else (less, more)
         # the most of the majority side that keeps its share within 0.5 + tolerance
         cap = math.floor(len(minor) * (0.5 + p.tolerance) / (0.5 - p.tolerance) + 1e-9)
+        decided = {}
         if len(major) > cap:
             ids = rows.column("pair_id").to_pylist()
             idx = rows.column("source_index").to_pylist()
@@ -62,10 +62,5 @@ class CueBalance(Stage):
             side = "more" if major is more else "less"
             why = (f"{p.cue}: the chosen answer has {side} in {len(major)} pairs, the other way "
                    f"in {len(minor)}; cut to {cap} (tolerance {p.tolerance})")
-            for i in order[cap:]:
-                outcome[i], reason[i], detail[i], decided_by[i] = (
-                    REJECTED, "cue_balance", why, self.name)
-        return rows.append_column("outcome", pa.array(outcome, pa.string())).append_column(
-            "reason", pa.array(reason, pa.string())).append_column(
-            "detail", pa.array(detail, pa.string())).append_column(
-            "decided_by", pa.array(decided_by, pa.string()))
+            decided = {i: decide(REJECTED, "cue_balance", self.name, why) for i in order[cap:]}
+        return with_fates(rows, decided)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.engine.schema import put_column
+from pipeline.engine.schema import ALIVE, put_column
 
 
 @dataclass(frozen=True)
@@ -162,3 +162,18 @@ def set_rows(rows: pa.Table, updates: dict[int, dict[str, Any]],
 def decide(outcome: str, reason: str, stage: str, detail: str = "") -> dict[str, Any]:
     """Column updates that settle a row's fate."""
     return {"outcome": outcome, "reason": reason, "detail": detail, "decided_by": stage}
+
+
+FATE = ("outcome", "reason", "detail", "decided_by")
+
+
+def with_fates(rows: pa.Table, decided: dict[int, dict[str, Any]]) -> pa.Table:
+    """`rows` with the fate columns of a group stage that settles some rows (position ->
+    `decide(...)`) and leaves the others in play."""
+    columns = {name: [ALIVE if name == "outcome" else ""] * rows.num_rows for name in FATE}
+    for i, fate in decided.items():
+        for name in FATE:
+            columns[name][i] = fate[name]
+    for name in FATE:
+        rows = rows.append_column(name, pa.array(columns[name], pa.string()))
+    return rows
