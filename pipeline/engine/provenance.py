@@ -51,14 +51,13 @@ def resolved_files(data_files: Any, split: str) -> list[str]:
 def hub_read(cfg: Any, data_dir: str | None, files: list[str]) -> dict[str, Any]:
     """A Hub dataset (or a local folder laid out like one, read the same way): the commit is
     the one every resolved file came from; a local folder's files get sizes and checksums."""
-    hub = [m for f in files if (m := _HUB_FILE.match(f))]
+    matches = [(f, _HUB_FILE.match(f)) for f in files]
+    hub = [m for _, m in matches if m]
     commits = sorted({m["commit"] for m in hub})
     record = {"kind": "hub", "hub_id": cfg.hub_id, "revision": cfg.revision,
               "commit": commits[0] if len(commits) == 1 else (commits or None),
               "config": cfg.subset, "data_dir": data_dir, "split": cfg.split}
-    local = [f for f in files if not _HUB_FILE.match(f) and "://" not in f]
-    if local:
-        record["files"] = [local_file(f) for f in local]
-    else:
-        record["files"] = [m["path"] for m in hub] or files
+    local = [f for f, m in matches if not m and "://" not in f]
+    record["files"] = ([local_file(f) for f in local] if local
+                       else [m["path"] for m in hub] or files)
     return record

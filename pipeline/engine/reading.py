@@ -89,15 +89,14 @@ def read_with_provenance(key: str, cfg: Any, sample: Path | None,
             f"{key}: cannot read {where}: {msg}. Download it first, or point {key}.data_files "
             f"at local parquet/json files."
         ) from None
-    resolved = provenance.resolved_files(builder.config.data_files, split)
     if files is not None:
         read = provenance.files_read(files, cfg.data_files)
     elif sample is not None:
         read = provenance.sample_read(sample)
-    elif cfg.hub_id:
-        read = provenance.hub_read(cfg, kwargs["data_dir"], resolved)
-    else:
-        read = {"kind": "urls", "files": resolved}
+    else:  # the Hub, or URLs: what `datasets` resolved
+        resolved = provenance.resolved_files(builder.config.data_files, split)
+        read = (provenance.hub_read(cfg, kwargs["data_dir"], resolved) if cfg.hub_id
+                else {"kind": "urls", "files": resolved})
     return ds, read
 
 
