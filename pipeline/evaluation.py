@@ -29,10 +29,10 @@ from pipeline.engine.batches import request_table
 from pipeline.engine.config import ConfigError, expand
 from pipeline.engine.reading import InputLoadError, read_dataset
 from pipeline.engine.stage import Resources
-from pipeline.output.eval_report import first_mean, headline, pct, score_text, write_eval_report
+from pipeline.output.eval_report import headline, pct, score_text, write_eval_report
 from pipeline.rules.judge_prompt import judge_messages
 from pipeline.rules.keys import rank_key
-from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, score, verdict_of
+from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, verdict_of
 from pipeline.teachers.answering import answer_pending
 from pipeline.teachers.client import ask, prompt_tokens, tokenizer_name, uncached
 from pipeline.teachers.progress import TeacherProgress
@@ -157,14 +157,11 @@ def run_eval(cfg: Any) -> dict[str, Any]:
     return report
 
 
-def outcome_of(result: Any, winner: str) -> float | None:
-    """1.0 when the verdict names the better answer, 0.0 when it names the worse one, None when
-    there is no verdict (a failed call, a trace without one): each benchmark scores that its
-    own way. The verdict is read with the RL reward's rule."""
-    verdict = None if result.error else verdict_of(result.content or "")
-    if verdict is None:
-        return None
-    return 1.0 if score(result.content, winner) > 0 else 0.0
+def outcome_of(verdict: str | None, winner: str) -> float | None:
+    """1.0 when the verdict (read with the RL reward's rule) names the better answer, 0.0 when
+    it names the worse one, None when there is none (a failed call, a trace without one): each
+    benchmark scores that its own way."""
+    return None if verdict is None else float(verdict == WINNER_TO_LABEL[winner])
 
 
 def both_orders_outcome(pair: list[float | None]) -> float | None:
@@ -184,7 +181,8 @@ def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
     lines = []
     counts: Counter = Counter()
     for j, r in zip(todo, results, strict=True):
-        outcome = outcome_of(r, j.winner)
+        verdict = None if r.error else verdict_of(r.content or "")
+        outcome = outcome_of(verdict, j.winner)
         if j.drawn:
             published[j.benchmark][j.item][j.slot] = outcome
         orders.setdefault((j.benchmark, j.item, j.slot), []).append(outcome)
@@ -196,7 +194,7 @@ def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
         counts["right"] += outcome == 1.0
         lines.append({"benchmark": j.benchmark, "item": j.item, "comparison": j.slot,
                       "better_answer": WINNER_TO_LABEL[j.winner], "drawn_order": j.drawn,
-                      "verdict": None if r.error else verdict_of(r.content or ""),
+                      "verdict": verdict,
                       "right": outcome == 1.0, "cached": bool(r.cached), "error": r.error,
                       "trace": r.content})
     benchmarks = {}
@@ -249,8 +247,8 @@ def summary(report: dict[str, Any], out: str) -> str:
     for name, b in report["benchmarks"].items():
         parts = [f"{k} {pct(v)}" for k, v in headline(b).items()]
         both = b["both_orders"]
-        extra = (f"; both orders {pct(both['score'] if both['score'] is not None else first_mean(both))}"
-                 f", swap agreement {pct(b['swap_agreement'])}" if both else "")
+        extra = (f"; both orders {score_text(both)}, swap agreement {pct(b['swap_agreement'])}"
+                 if both else "")
         lines.append(f"  {name:13s} {score_text(b):>6s}  ({b['items']} items, "
                      f"{b['comparisons_right']}/{b['comparisons']} comparisons right{extra})")
         if parts:
