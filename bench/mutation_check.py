@@ -38,18 +38,21 @@ class Mutant:
 
 
 TESTS = {
-    "verdict": ["tests/test_verdict.py", "tests/test_verdict_calibration.py"],
-    "keys": ["tests/test_keys.py", "tests/test_split_place_render.py", "tests/test_dedup.py"],
-    "ngrams": ["tests/test_decontaminate.py"],
-    "hint_leak": ["tests/test_passes.py"],
-    "cache": ["tests/test_teacher_client.py", "tests/test_cache_cli.py"],
-    "spend": ["tests/test_spend.py", "tests/test_teacher_client.py"],
-    "reading": ["tests/test_reading.py", "tests/test_sources.py", "tests/test_validate.py"],
-    "dedup": ["tests/test_near_dedup.py", "tests/test_dedup.py"],
-    "split": ["tests/test_split_place_render.py"],
-    "token_lengths": ["tests/test_passes.py"],
-    "manifest": ["tests/test_manifest.py", "tests/test_formats.py", "tests/test_passes.py",
-                 "tests/test_card_publish.py"],
+    "verdict": ["tests/rules/test_verdict.py", "tests/rules/test_verdict_calibration.py"],
+    "keys": ["tests/rules/test_keys.py", "tests/stages/test_split_place_render.py",
+             "tests/stages/test_dedup.py"],
+    "ngrams": ["tests/stages/test_decontaminate.py"],
+    "hint_leak": ["tests/rules/test_hint_leak.py", "tests/stages/test_bootstrap.py"],
+    "cache": ["tests/teachers/test_teacher_client.py", "tests/test_cache_cli.py"],
+    "spend": ["tests/teachers/test_spend.py", "tests/teachers/test_teacher_client.py"],
+    "reading": ["tests/engine/test_reading.py", "tests/sources/test_sources.py",
+                "tests/stages/test_validate.py"],
+    "dedup": ["tests/stages/test_near_dedup.py", "tests/stages/test_dedup.py"],
+    "split": ["tests/stages/test_split_place_render.py"],
+    "token_lengths": ["tests/stages/test_token_lengths.py"],
+    "manifest": ["tests/output/test_manifest.py", "tests/output/test_formats.py",
+                 "tests/output/test_quality.py", "tests/stages/test_swap_consistency.py",
+                 "tests/output/test_card_publish.py"],
 }
 
 V, K, N = "pipeline/rules/verdict.py", "pipeline/rules/keys.py", "pipeline/rules/ngrams.py"

@@ -4,7 +4,7 @@ good traces each check throws away, and how many flawed ones it catches.
     .venv/bin/python bench/trace_checks.py
 
 Real traces: tests/data/traces/rmr1_rmb_logs.jsonl (RM-R1's released RMB logs); adversarial:
-tests/data/traces/adversarial.jsonl. tests/test_verdict_calibration.py pins the same numbers.
+tests/data/traces/adversarial.jsonl. tests/rules/test_verdict_calibration.py pins the same numbers.
 """
 
 from __future__ import annotations

@@ -12,12 +12,11 @@ import contextlib
 import gc
 import json
 import logging
-import sys
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import ray
 from ray.data import DataContext, Dataset
@@ -28,7 +27,7 @@ from pipeline.engine.config import expand
 from pipeline.engine.provenance import READ_METADATA
 from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session, rows_per_block
 from pipeline.engine.runner import apply_stage
-from pipeline.engine.schema import CANONICAL_COLUMNS
+from pipeline.engine.terminal import others_to_log
 from pipeline.output.writer import write_parts
 from pipeline.plan import Plan
 from pipeline.teachers.answering import answer_pending
@@ -92,6 +91,12 @@ def report_spend(cfg: Any, snapshots: dict[str, dict[str, Any]]) -> None:
                         "so far is cached and will not be paid again)", key, refused, key)
 
 
+def logs_dir(cfg: Any) -> Path:
+    """Where a build's logs go: `logs/` beside its output (a remote output: the user's cache)."""
+    head, _ = storage.parent_and_name(storage.resolve(cfg.output.dir))
+    return expand("~/.cache/rubricforge/logs") if storage.is_remote(head) else Path(head) / "logs"
+
+
 def run_build(cfg: Any, plan: Plan, command: list[str] | None = None
               ) -> tuple[dict[str, Any], str, dict[str, float]]:
     """Build into a staging place beside `output.dir` (a path or fsspec URL) and put it in
@@ -101,10 +106,13 @@ def run_build(cfg: Any, plan: Plan, command: list[str] | None = None
     final = storage.resolve(cfg.output.dir)
     staging = storage.staging_for(final)
     storage.remove_tree(staging)
-    head, name = storage.parent_and_name(final)
-    logs = Path(head) / "logs" if not storage.is_remote(final) else expand("~/.cache/rubricforge/logs")
+    _, name = storage.parent_and_name(final)
+    logs = logs_dir(cfg)
     try:
-        manifest, seconds = _build_into(cfg, plan, staging, logs / f"{name}-teacher.log", command)
+        with others_to_log(logs / f"{name}-build.log") as terminal:
+            log.warning("Ray, vLLM and datasets write to %s", logs / f"{name}-build.log")
+            manifest, seconds = _build_into(cfg, plan, staging, logs / f"{name}-teacher.log",
+                                            command, terminal)
         storage.commit(staging, final, last=("manifest.json", "README.md"))
     except BaseException:
         storage.remove_tree(staging)
@@ -114,8 +122,8 @@ def run_build(cfg: Any, plan: Plan, command: list[str] | None = None
     return manifest, final, seconds
 
 
-def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
-                command: list[str] | None) -> tuple[dict[str, Any], dict[str, float]]:
+def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list[str] | None,
+                terminal: TextIO) -> tuple[dict[str, Any], dict[str, float]]:
     seconds: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -127,9 +135,9 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
         log.warning("%s: done in %.1fs", step, seconds[step])
 
     with ray_session(cfg.ray), contextlib.ExitStack() as stack:
-        DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
-        if not sys.stderr.isatty():  # no bars to draw: keep the log to what happened
-            logging.getLogger("ray.data").setLevel(logging.WARNING)
+        # one progress display, rubricforge's: Ray Data's own bars would go to the log file
+        DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         ds, inputs, read = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
         # Steps not yet run: consecutive row stages run as one pass over each block (Ray Data
         # fuses their maps), so a copy of the rows is stored only where a stage must read its
@@ -143,11 +151,10 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
                 unrun.clear()
             return ds
 
-        columns: tuple[str, ...] = CANONICAL_COLUMNS
         endpoints = Endpoints(stack, teacher_log, on_cluster=joined_cluster(cfg.ray))
         plan.ctx.meters = start_meters(cfg, [s.teacher_key for s in plan.stages
                                              if isinstance(s, TeacherStage)])
-        progress = TeacherProgress(plan.ctx.meters)
+        progress = TeacherProgress(plan.ctx.meters, terminal)
         stack.callback(progress.close)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             if isinstance(stage, TeacherStage) or not stage.is_row_stage:
@@ -176,7 +183,8 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
             unrun.append(stage.name)
         ds = run_steps(ds)
         gc.collect()
-        tally, files = write_parts(ds, columns, out, cfg)
+        tally, files = write_parts(ds, plan.final_columns, out, cfg, plan.stages,
+                                   plan.run_only_columns)
         report_spend(cfg, progress.close())
         lap("write")
     from pipeline.output.card import write_card  # matplotlib: on the driver only, at the end
@@ -184,7 +192,9 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path,
 
     order = ["collect"] + [s.name for s in plan.stages]
     summaries = {s.name: s.summary() for s in plan.stages}
-    manifest = build_manifest(cfg, inputs, order, tally, files, command, summaries, read)
+    added = {source: (s.name, s.added_keys[source]) for s in plan.stages if s.adds_rows
+             for source in s.added}
+    manifest = build_manifest(cfg, inputs, order, tally, files, command, summaries, read, added)
     with tempfile.TemporaryDirectory(prefix="rubricforge-meta-") as meta:
         (Path(meta) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         write_card(Path(meta), manifest, tally, cfg)

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from pipeline.engine.config import CONF_DIR, ConfigError
+from pipeline.engine.config import CONF_DIR, ConfigError, RunError
 from pipeline.settings import load_config
 
 BUILD_EPILOG = """\
@@ -131,17 +131,35 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    if args.command == "build":
-        return _build(args)
-    if args.command == "eval":
-        return _eval(args)
-    if args.command == "sources":
-        return _sources()
-    if args.command == "publish":
-        return _publish(args)
-    if args.command == "cache":
-        return _cache(args)
-    return 2
+    args.on_interrupt = ""
+    commands = {"build": _build, "eval": _eval, "sources": _sources, "publish": _publish,
+                "cache": _cache}
+    return _run(commands[args.command], args)
+
+
+def _run(command: Any, args: argparse.Namespace) -> int:
+    """The one place errors become what a person reads and an exit status: a setting (2),
+    something outside the settings (1), Ctrl-C or SIGTERM (130): one line each, no traceback."""
+    try:
+        return command(args)
+    except ConfigError as exc:
+        _say(str(exc))
+        return 2
+    except RunError as exc:
+        _say(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _say(f"interrupted{args.on_interrupt or '.'}")
+        return 130
+
+
+def _say(line: str) -> None:
+    print(f"rubricforge: {line}", file=sys.stderr)
+
+
+def _resume_hint(cfg: Any) -> str:
+    return (f" Every answer received is in the teacher cache ({cfg.teacher.cache_dir}): run the "
+            "same command again to resume without paying for it twice.")
 
 
 def _cache(args: argparse.Namespace) -> int:
@@ -154,8 +172,7 @@ def _cache(args: argparse.Namespace) -> int:
     root = storage.resolve(args.dir or load_config([]).teacher.cache_dir)
     fs, path = storage.fs_of(root)
     if not fs.isdir(path):
-        print(f"rubricforge: no cache at {root} (--dir names another)", file=sys.stderr)
-        return 1
+        raise RunError(f"no cache at {root} (--dir names another)")
     if args.action == "stats":
         st = cache.stats(root)
         day = lambda t: datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"  # noqa: E731
@@ -166,13 +183,13 @@ def _cache(args: argparse.Namespace) -> int:
         return 0
     if args.action == "export":
         if not args.out:
-            print("rubricforge: cache export needs --out FILE.jsonl", file=sys.stderr)
+            _say("cache export needs --out FILE.jsonl")
             return 2
         n = cache.export(root, Path(args.out))
         print(f"wrote {n:,} answers to {args.out}")
         return 0
     if args.older_than_days is None:
-        print("rubricforge: cache prune needs --older-than-days N", file=sys.stderr)
+        _say("cache prune needs --older-than-days N")
         return 2
     n, freed = cache.prune(root, args.older_than_days * 86400, args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
@@ -183,42 +200,27 @@ def _cache(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
-    from pipeline.engine.reading import InputLoadError
     from pipeline.evaluation import check, estimate_text, run_eval, summary
     from pipeline.plan import check_teachers
-    from pipeline.teachers.local_model import LocalModelError
-    from pipeline.teachers.local_server import LocalServerError
 
     overrides = [*args.overrides, *([f"eval.limit={args.limit}"] if args.limit is not None
                                    else [])]
-    try:
-        cfg = load_config(overrides)
-        if args.show_config:
-            print(OmegaConf.to_yaml(cfg), end="")
-            return 0
-        check(cfg)
-        check_teachers(cfg, ["teacher"])
-    except ConfigError as exc:
-        print(f"rubricforge: {exc}", file=sys.stderr)
-        return 2
-    try:
-        if args.estimate:
-            print(estimate_text(cfg))
-            return 0
-        report = run_eval(cfg)
-    except (InputLoadError, LocalModelError, LocalServerError) as exc:
-        print(f"rubricforge: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"rubricforge: interrupted. Every answer received is in the teacher cache "
-              f"({cfg.teacher.cache_dir}): run the same command again to resume without paying "
-              "for it twice.", file=sys.stderr)
-        return 130
+    cfg = load_config(overrides)
+    if args.show_config:
+        print(OmegaConf.to_yaml(cfg), end="")
+        return 0
+    check(cfg)
+    check_teachers(cfg, ["teacher"])
+    if args.estimate:
+        print(estimate_text(cfg))
+        return 0
+    args.on_interrupt = "." + _resume_hint(cfg)
+    report = run_eval(cfg)
     print(summary(report, cfg.eval.output_dir))
     return 0
 
 
-def _sources() -> int:
+def _sources(args: argparse.Namespace) -> int:
     from pipeline.sources_table import sources_table
 
     print(sources_table())
@@ -228,14 +230,10 @@ def _sources() -> int:
 def _publish(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.output.publish import PublishError, publish
+    from pipeline.output.publish import publish
 
-    try:
-        publish(Path(args.directory), args.repo, private=args.private, revision=args.revision,
-                dry_run=args.dry_run)
-    except PublishError as exc:
-        print(f"rubricforge: {exc}", file=sys.stderr)
-        return 1
+    publish(Path(args.directory), args.repo, private=args.private, revision=args.revision,
+            dry_run=args.dry_run)
     return 0
 
 
@@ -244,47 +242,25 @@ def _build(args: argparse.Namespace) -> int:
 
     from pipeline.plan import make_plan
 
-    try:
-        cfg = load_config(args.overrides)
-        if args.show_config:
-            print(OmegaConf.to_yaml(cfg), end="")
-            return 0
-        plan = make_plan(cfg)
-    except ConfigError as exc:
-        print(f"rubricforge: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.overrides)
+    if args.show_config:
+        print(OmegaConf.to_yaml(cfg), end="")
+        return 0
+    plan = make_plan(cfg)
     from pipeline.build import run_build
-    from pipeline.engine.reading import InputLoadError
-    from pipeline.teachers.local_model import LocalModelError
-    from pipeline.teachers.local_server import LocalServerError
 
     if args.estimate:
         from pipeline.estimate import accuracy_from, estimate, report
 
-        try:
-            measured = accuracy_from(args.accuracy_from, cfg.teacher) if args.accuracy_from else None
-        except ConfigError as exc:
-            print(f"rubricforge: {exc}", file=sys.stderr)
-            return 2
-        try:
-            lines, rows = (estimate(cfg, plan, measured[0]) if measured else estimate(cfg, plan))
-            print(report(cfg, lines, rows, measured))
-        except InputLoadError as exc:
-            print(f"rubricforge: {exc}", file=sys.stderr)
-            return 1
+        measured = accuracy_from(args.accuracy_from, cfg.teacher) if args.accuracy_from else None
+        lines, rows = (estimate(cfg, plan, measured[0]) if measured else estimate(cfg, plan))
+        print(report(cfg, lines, rows, measured))
         return 0
     start = time.monotonic()
-    try:
-        manifest, out, seconds = run_build(cfg, plan, args.overrides)
-    except (InputLoadError, LocalModelError, LocalServerError) as exc:
-        print(f"rubricforge: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        # the local servers and Ray are stopped and the staging removed on the way here
-        print(f"rubricforge: interrupted; {cfg.output.dir} is as it was. Every answer received "
-              f"is in the teacher cache ({cfg.teacher.cache_dir}): run the same command again "
-              "to resume without paying for it twice.", file=sys.stderr)
-        return 130
+    # the local servers and Ray are stopped and the staging removed on the way out
+    args.on_interrupt = f"; {cfg.output.dir} is as it was." + _resume_hint(cfg)
+    manifest, out, seconds = run_build(cfg, plan, args.overrides)
+    args.on_interrupt = ""
     print(summary(manifest, str(out), time.monotonic() - start, seconds))
     if cfg.publish.repo:
         from pathlib import Path
@@ -295,9 +271,7 @@ def _build(args: argparse.Namespace) -> int:
             publish(Path(out), cfg.publish.repo, private=cfg.publish.private,
                     revision=cfg.publish.revision)
         except PublishError as exc:
-            print(f"rubricforge: the build is in {out}, but publishing failed: {exc}",
-                  file=sys.stderr)
-            return 1
+            raise PublishError(f"the build is in {out}, but publishing failed: {exc}") from None
     return 0
 
 
@@ -310,8 +284,9 @@ def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str
         times |= dict.fromkeys(joined, f"{'|':>8}") | {last: f"{secs:>7.1f}s"}
     for s in m["stages"]:
         removed = ", ".join(f"{k} {v}" for k, v in s["removed"].items()) or "-"
+        added = f"added: {s['added']}, " if s.get("added") else ""
         lines.append(f"  {s['stage']:32s} in {s['rows_in']:>7}  out {s['rows_out']:>7}  "
-                     f"{times.get(s['stage'], f'{0.0:>7.1f}s')}  removed: {removed}")
+                     f"{times.get(s['stage'], f'{0.0:>7.1f}s')}  {added}removed: {removed}")
     lines.append(f"  {'write (shards, manifest, card)':32s} {'':>21}  "
                  f"{stage_seconds.get('write', 0.0):>7.1f}s")
     if any(" + " in step for step in stage_seconds):
@@ -323,7 +298,8 @@ def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str
     lines += ["", f"kept: sft {sft}, rl {t['kept_rl']}   rejected {t['rejected']}   "
                   f"quarantined {t['quarantined']}   deduplicated {t['deduplicated']}"]
     lines.append(f"accounting: {'every input row accounted for' if m['balanced'] else 'MISMATCH'}"
-                 f" ({sum(m['inputs'].values())} rows in)")
+                 f" ({sum(m['inputs'].values())} rows in"
+                 + (f", {sum(m['added'].values())} added" if m.get("added") else "") + ")")
     for c in m["teacher"]["by_call"]:
         held = f", {c['not_sent']} not sent (cost cap)" if c["not_sent"] else ""
         lines.append(f"teacher {c['call']} {c['model']}: {c['calls']} calls, {c['requests']} "

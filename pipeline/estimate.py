@@ -19,12 +19,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.build import read_sources
+from pipeline.build import logs_dir, read_sources
 from pipeline.engine.batches import in_play
 from pipeline.engine.config import ConfigError
 from pipeline.engine.ray_session import ray_session
 from pipeline.engine.runner import apply_stage
 from pipeline.engine.schema import ALIVE, SFT
+from pipeline.engine.storage import parent_and_name, resolve
+from pipeline.engine.terminal import others_to_log
 from pipeline.plan import Plan
 from pipeline.teachers.client import prompt_tokens, tokenizer_name, uncached
 from pipeline.teachers.spend import price_usd
@@ -72,7 +74,8 @@ def estimate(cfg: Any, plan: Plan, accuracy: float = ZERO_SHOT_ACCURACY
     if not teachers:
         return [], {}
     first = teachers[0]
-    with ray_session(cfg.ray):
+    _, name = parent_and_name(resolve(cfg.output.dir))
+    with others_to_log(logs_dir(cfg) / f"{name}-estimate.log"), ray_session(cfg.ray):
         ds, _, _ = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             if stage is first:
@@ -110,10 +113,10 @@ def accuracy_from(path: str, teacher: Any) -> tuple[float, str]:
         measured = report["verdict_accuracy"]
         model = report["teacher"]["model"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"config error: --accuracy-from {path}: not an eval.json of "
+        raise ConfigError(f"--accuracy-from {path}: not an eval.json of "
                           f"`rubricforge eval` ({type(exc).__name__}: {exc})") from None
     if measured is None:
-        raise ConfigError(f"config error: --accuracy-from {path}: the eval judged nothing")
+        raise ConfigError(f"--accuracy-from {path}: the eval judged nothing")
     where = f"measured by rubricforge eval for {model} ({path})"
     if model != teacher.model:
         where += f"; note: the build's teacher is {teacher.model}"

@@ -67,16 +67,16 @@ def check(cfg: Any) -> None:
     """The eval settings, before any work (one line naming the key)."""
     for name in cfg.eval.benchmarks:
         if name not in cfg.benchmarks:
-            raise ConfigError(f"config error: eval.benchmarks names '{name}', which is not under "
+            raise ConfigError(f"eval.benchmarks names '{name}', which is not under "
                               f"benchmarks (known: {', '.join(sorted(cfg.benchmarks))})")
         kind = cfg.benchmarks[name].name
         if kind not in BENCHMARKS:
-            raise ConfigError(f"config error: eval.benchmarks: '{name}' has no pairwise reading "
+            raise ConfigError(f"eval.benchmarks: '{name}' has no pairwise reading "
                               f"(readings: {', '.join(sorted(BENCHMARKS))})")
     if cfg.eval.limit is not None and cfg.eval.limit < 1:
-        raise ConfigError("config error: eval.limit must be >= 1, or null for all")
+        raise ConfigError("eval.limit must be >= 1, or null for all")
     if not cfg.eval.benchmarks:
-        raise ConfigError("config error: eval.benchmarks is empty: name at least one benchmark")
+        raise ConfigError("eval.benchmarks is empty: name at least one benchmark")
 
 
 def load_items(cfg: Any) -> dict[str, list[Item]]:
@@ -128,30 +128,33 @@ def run_eval(cfg: Any) -> dict[str, Any]:
     import ray
 
     from pipeline.engine.ray_session import joined_cluster, ray_session
+    from pipeline.engine.terminal import others_to_log
 
-    items = load_items(cfg)
-    todo = judgements(cfg, items)
-    t = cfg.teacher
-    conversations = [j.messages for j in todo]
-    pending = uncached(t, conversations)
-    log.warning("eval: teacher %s: %d requests, %d not in the cache", t.model, len(todo),
-                len(pending))
     out = expand(cfg.eval.output_dir)
-    with ray_session(cfg.ray), contextlib.ExitStack() as stack:
-        endpoints = Endpoints(stack, out.parent / "logs" / f"{out.name}-teacher.log",
-                              on_cluster=joined_cluster(cfg.ray))
-        meters = start_meters(cfg, ["teacher"])
-        progress = TeacherProgress(meters)
-        stack.callback(progress.close)
-        progress.expect(WHO, "teacher", t.model, len(pending))
-        urls = endpoints.urls_for(t, len(pending))
-        answered = None
-        if pending:
-            requests = ray.data.from_arrow(request_table(pending))
-            answered = answer_pending(requests, len(pending), t, WHO, meters["teacher"], urls,
-                                      Resources())
-        results = ask(WHO, t, urls, conversations, meters["teacher"], answered)
-        report_spend(cfg, progress.close())
+    with others_to_log(out.parent / "logs" / f"{out.name}-eval.log") as terminal:
+        log.warning("Ray, vLLM and datasets write to %s", out.parent / "logs" / f"{out.name}-eval.log")
+        items = load_items(cfg)
+        todo = judgements(cfg, items)
+        t = cfg.teacher
+        conversations = [j.messages for j in todo]
+        pending = uncached(t, conversations)
+        log.warning("eval: teacher %s: %d requests, %d not in the cache", t.model, len(todo),
+                    len(pending))
+        with ray_session(cfg.ray), contextlib.ExitStack() as stack:
+            endpoints = Endpoints(stack, out.parent / "logs" / f"{out.name}-teacher.log",
+                                  on_cluster=joined_cluster(cfg.ray))
+            meters = start_meters(cfg, ["teacher"])
+            progress = TeacherProgress(meters, terminal)
+            stack.callback(progress.close)
+            progress.expect(WHO, "teacher", t.model, len(pending))
+            urls = endpoints.urls_for(t, len(pending))
+            answered = None
+            if pending:
+                requests = ray.data.from_arrow(request_table(pending))
+                answered = answer_pending(requests, len(pending), t, WHO, meters["teacher"], urls,
+                                          Resources())
+            results = ask(WHO, t, urls, conversations, meters["teacher"], answered)
+            report_spend(cfg, progress.close())
     report, lines = score_all(cfg, items, todo, results)
     write_eval_report(out, report, lines)
     return report

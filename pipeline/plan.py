@@ -7,12 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 from omegaconf import OmegaConf
 
 from pipeline.engine import storage
 from pipeline.engine.config import ConfigError
 from pipeline.engine.reading import check_data_files
-from pipeline.engine.schema import CANONICAL_COLUMNS, COLUMNS
+from pipeline.engine.schema import CANONICAL_COLUMNS, COLUMNS, RUN_ONLY_COLUMNS, schema_of
 from pipeline.engine.stage import BuildContext, Resources, Stage, param_names
 from pipeline.teachers.backends import backend_of
 from pipeline.teachers.stage import TeacherStage
@@ -28,26 +29,31 @@ WRITER_INPUTS = ("split", "winner", "context_messages", "trace", "verdict")
 class Plan:
     sources: list[tuple[Source, Any]]
     stages: list[Stage]
-    # Columns in flight after each stage (index i: after stages[i]).
-    columns_after: list[tuple[str, ...]]
+    # The columns in flight after each stage (index i: after stages[i]), as Arrow schemas.
+    columns_after: list[pa.Schema]
     ctx: BuildContext
 
     @property
-    def final_columns(self) -> tuple[str, ...]:
-        return self.columns_after[-1] if self.columns_after else CANONICAL_COLUMNS
+    def final_columns(self) -> pa.Schema:
+        return self.columns_after[-1] if self.columns_after else schema_of(CANONICAL_COLUMNS)
+
+    @property
+    def run_only_columns(self) -> tuple[str, ...]:
+        """Columns counted in the manifest and never written (facts about this run)."""
+        return (*RUN_ONLY_COLUMNS, *(c for s in self.stages for c in s.run_only_columns))
 
 
 def make_plan(cfg: Any) -> Plan:
     from pipeline.output.publish import REPO_ID
 
     if cfg.publish.repo is not None and not REPO_ID.match(cfg.publish.repo):
-        raise ConfigError(f"config error: publish.repo={cfg.publish.repo!r} is not a Hub id of "
+        raise ConfigError(f"publish.repo={cfg.publish.repo!r} is not a Hub id of "
                           "the form org/name")
     if cfg.publish.repo is not None and storage.is_remote(cfg.output.dir):
-        raise ConfigError(f"config error: publish.repo needs a local output.dir (it is "
+        raise ConfigError(f"publish.repo needs a local output.dir (it is "
                           f"{cfg.output.dir!r}); publish a copy with `rubricforge publish`")
     if cfg.ray.block_rows is not None and cfg.ray.block_rows < 1:
-        raise ConfigError(f"config error: ray.block_rows={cfg.ray.block_rows} must be >= 1")
+        raise ConfigError(f"ray.block_rows={cfg.ray.block_rows} must be >= 1")
     ctx = BuildContext(cfg=cfg)
     sources = _sources(cfg)
     stages, columns_after = _stages(cfg, ctx)
@@ -57,7 +63,7 @@ def make_plan(cfg: Any) -> Plan:
 
 def _sources(cfg: Any) -> list[tuple[Source, Any]]:
     if not cfg.sources:
-        raise ConfigError("config error: no sources (key: sources); pick a recipe or add "
+        raise ConfigError("no sources (key: sources); pick a recipe or add "
                           "+source@sources.<name>=<name>")
     return [(checked_source(key, scfg, cfg.recipe.use_samples), scfg)
             for key, scfg in cfg.sources.items()]
@@ -68,39 +74,39 @@ def checked_source(key: str, scfg: Any, use_samples: bool) -> Source:
     any work (`rubricforge sources` makes the same ones); raises ConfigError naming the key."""
     known = source_registry()
     if scfg.name != key:
-        raise ConfigError(f"config error: sources.{key}.name is '{scfg.name}', expected "
+        raise ConfigError(f"sources.{key}.name is '{scfg.name}', expected "
                           f"'{key}' (the source's module name)")
     if key not in known:
-        raise ConfigError(f"config error: unknown source '{key}' (key: sources.{key}); known: "
+        raise ConfigError(f"unknown source '{key}' (key: sources.{key}); known: "
                           f"{', '.join(sorted(known))}; add stages/sources/{key}.py")
     # a source's own data_files are read whatever the recipe (the sample is the default)
     sample = SAMPLES_DIR / scfg.sample_file
     if scfg.data_files:
         check_data_files(f"sources.{key}", scfg.data_files)
         if scfg.data_dir:
-            raise ConfigError(f"config error: sources.{key}.data_dir={scfg.data_dir} picks a "
+            raise ConfigError(f"sources.{key}.data_dir={scfg.data_dir} picks a "
                               f"folder of hub_id, but data_files is set: put the folder in the "
                               f"data_files path, or drop one of them")
     elif use_samples and not sample.exists():
-        raise ConfigError(f"config error: sources.{key}.sample_file: {sample} does not exist")
+        raise ConfigError(f"sources.{key}.sample_file: {sample} does not exist")
     if not (use_samples or scfg.data_files or scfg.hub_id):
-        raise ConfigError(f"config error: sources.{key} has neither hub_id nor data_files: "
+        raise ConfigError(f"sources.{key} has neither hub_id nor data_files: "
                           f"set sources.{key}.data_files=<files> (or its hub_id)")
     if scfg.limit is not None and scfg.limit < 0:
-        raise ConfigError(f"config error: sources.{key}.limit must be >= 0 or null")
+        raise ConfigError(f"sources.{key}.limit must be >= 0 or null")
     cls = known[key]
     return cls(_params(cls, OmegaConf.to_container(scfg.params), f"sources.{key}.params"))
 
 
-def _stages(cfg: Any, ctx: BuildContext) -> tuple[list[Stage], list[tuple[str, ...]]]:
+def _stages(cfg: Any, ctx: BuildContext) -> tuple[list[Stage], list[pa.Schema]]:
     known = stage_registry()
     stages: list[Stage] = []
     columns: list[str] = list(CANONICAL_COLUMNS)
-    columns_after: list[tuple[str, ...]] = []
+    columns_after: list[pa.Schema] = []
     for name, raw_params in cfg.recipe.stages.items():
         key = f"recipe.stages.{name}"
         if name not in known:
-            raise ConfigError(f"config error: unknown stage '{name}' (key: {key}); known: "
+            raise ConfigError(f"unknown stage '{name}' (key: {key}); known: "
                               f"{', '.join(sorted(known))}")
         if raw_params is None:  # listed where it would run, switched off
             continue
@@ -110,26 +116,28 @@ def _stages(cfg: Any, ctx: BuildContext) -> tuple[list[Stage], list[tuple[str, .
         params = _params(cls, raw, key)
         for earlier in cls.reopens:
             if earlier not in [s.name for s in stages]:
-                raise ConfigError(f"config error: stage '{name}' retries rows of '{earlier}', "
+                raise ConfigError(f"stage '{name}' retries rows of '{earlier}', "
                                   f"which must come before it (key: recipe.stages)")
         missing = [c for c in cls.inputs if c not in columns]
         if missing:
             writers = sorted({s for s, c in known.items() for m in missing if m in c.outputs})
-            raise ConfigError(f"config error: stage '{name}' needs column(s) {missing} that no "
+            raise ConfigError(f"stage '{name}' needs column(s) {missing} that no "
                               f"earlier stage writes (key: recipe.stages); put one of "
                               f"{', '.join(writers) or 'none'} before it")
         stage = cls(params, ctx)
         stage.preflight()
         stages.append(stage)
+        undeclared = [c for c in cls.outputs if c not in COLUMNS]
+        if undeclared:  # a stage writes a column nobody typed
+            raise ConfigError(f"stage '{name}' writes column(s) {undeclared} that neither "
+                              "pipeline/engine/schema.py nor the stage's `columns` declares "
+                              "(key: recipe.stages); declare them with their Arrow types")
         columns += [c for c in cls.outputs if c not in columns]
-        columns_after.append(tuple(columns))
+        columns_after.append(schema_of(columns))
     missing = [c for c in WRITER_INPUTS if c not in columns]
     if missing:
-        raise ConfigError(f"config error: the recipe's stages never write {missing}, which the "
+        raise ConfigError(f"the recipe's stages never write {missing}, which the "
                           f"output needs (key: recipe.stages)")
-    unknown = [c for c in columns if c not in COLUMNS]
-    if unknown:  # a stage declared a column the schema does not know
-        raise ConfigError(f"stage contract error: columns {unknown} are not in pipeline/engine/schema.py")
     return stages, columns_after
 
 
@@ -139,14 +147,14 @@ def _check_resources(raw: Any, key: str) -> None:
     known = param_names(Resources)
     if not isinstance(raw, dict) or set(raw) - set(known):
         extra = sorted(set(raw) - set(known)) if isinstance(raw, dict) else raw
-        raise ConfigError(f"config error: {key}.resources: unknown {extra}; settings: "
+        raise ConfigError(f"{key}.resources: unknown {extra}; settings: "
                           f"{', '.join(known)}")
     for name, value in raw.items():
         if value is not None and (not isinstance(value, int | float) or value < 0):
-            raise ConfigError(f"config error: {key}.resources.{name}={value!r} must be a "
+            raise ConfigError(f"{key}.resources.{name}={value!r} must be a "
                               f"number >= 0 or null")
     if raw.get("actors") == 0:
-        raise ConfigError(f"config error: {key}.resources.actors must be >= 1 (null: tasks)")
+        raise ConfigError(f"{key}.resources.actors must be >= 1 (null: tasks)")
 
 
 def _params(cls: type[Stage] | type[Source], raw: Any, key: str) -> Any:
@@ -155,13 +163,13 @@ def _params(cls: type[Stage] | type[Source], raw: Any, key: str) -> Any:
         params = OmegaConf.to_object(merged)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0]
-        raise ConfigError(f"config error: {first} (key: {key}); settings of '{cls.name}': "
+        raise ConfigError(f"{first} (key: {key}); settings of '{cls.name}': "
                           f"{', '.join(param_names(cls.Params)) or 'none'}") from None
     check = getattr(params, "check", None)
     if check:
         problem = check()
         if problem:
-            raise ConfigError(f"config error: {key}.{problem}")
+            raise ConfigError(f"{key}.{problem}")
     return params
 
 
@@ -180,14 +188,14 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
     backend = backend_of(t)  # known: settings.py checked it
     for name in ("max_tokens", "concurrency", "max_attempts"):
         if getattr(t, name) < 1:
-            raise ConfigError(f"config error: {key}.{name} must be >= 1")
+            raise ConfigError(f"{key}.{name} must be >= 1")
     if t.timeout_s <= 0:
-        raise ConfigError(f"config error: {key}.timeout_s must be > 0")
+        raise ConfigError(f"{key}.timeout_s must be > 0")
     if t.max_cost_usd is not None:
         if t.max_cost_usd <= 0:
-            raise ConfigError(f"config error: {key}.max_cost_usd must be > 0, or null for no cap")
+            raise ConfigError(f"{key}.max_cost_usd must be > 0, or null for no cap")
         if t.price_input_per_mtok is None or t.price_output_per_mtok is None:
-            raise ConfigError(f"config error: {key}.max_cost_usd needs {key}.price_input_per_mtok "
+            raise ConfigError(f"{key}.max_cost_usd needs {key}.price_input_per_mtok "
                               f"and {key}.price_output_per_mtok (USD per million tokens)")
     backend.check(key, t, asked)
     if not asked:

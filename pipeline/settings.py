@@ -47,7 +47,7 @@ def _drop_removed_sources(raw: DictConfig, overrides: list[str]) -> None:
                 del raw.sources[name]
                 continue
             keys = ", ".join(sorted(raw.sources[name]))
-            raise ConfigError(f"config error: sources.{name} has settings ({keys}) but is not a "
+            raise ConfigError(f"sources.{name} has settings ({keys}) but is not a "
                               f"source of this recipe: add +source@sources.{name}=<source> "
                               "(`rubricforge sources` lists them), or drop the settings")
 
@@ -60,13 +60,13 @@ def _typed_teachers(cfg: DictConfig) -> None:
         backend = node.backend
         extra = sorted(set(node) - set(config_cls.__dataclass_fields__))
         if extra:
-            raise ConfigError(f"config error: {key}.{extra[0]} is not a setting of {key}={backend} "
+            raise ConfigError(f"{key}.{extra[0]} is not a setting of {key}={backend} "
                               f"(conf/teacher/{backend}.yaml lists them): remove it")
         try:
             typed = OmegaConf.merge(OmegaConf.structured(config_cls), node)
         except Exception as exc:  # a bad value: the key it names is inside this setting
             line = re.sub(r"\(key: ([^)]+)\)$", rf"(key: {key}.\1)", _one_line(exc))
-            raise ConfigError(f"config error: {line}; see `rubricforge build --help`") from None
+            raise ConfigError(f"{line}; see `rubricforge build --help`") from None
         with open_dict(cfg):
             cfg[key] = typed
 
@@ -84,7 +84,7 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
     except ConfigError:
         raise
     except Exception as exc:  # hydra/omegaconf raise many kinds; all are config mistakes here
-        raise ConfigError(f"config error: {_one_line(exc)}; see `rubricforge build --help`") from None
+        raise ConfigError(f"{_one_line(exc)}; see `rubricforge build --help`") from None
     OmegaConf.set_readonly(cfg, True)
     return cfg
 

@@ -38,7 +38,7 @@ def sources_table() -> str:
                 try:
                     checked_source(name, cfg, use_samples=True)
                 except ConfigError as exc:
-                    status = str(exc).removeprefix("config error: ")
+                    status = exc.line
             rows.append((name, cfg.hub_id or "- (files only)", cfg.license,
                          f"{cfg.rows:,}" if cfg.rows else "?", str(sample_rows), status))
         else:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+
 from pipeline.engine.schema import ALIVE, REJECTED, SFT
 from pipeline.engine.stage import decide
 from pipeline.rules.hint_leak import hint_leak
@@ -29,6 +31,13 @@ class Bootstrap(TeacherStage):
               "rejected")
     outputs = (*RESULT_COLUMNS, "pass_index", "verdict", "pass1", "pass1_cached", "outcome",
                "reason", "detail", "decided_by")
+    columns = {
+        # what pass 1 produced for a row this pass retried
+        "pass1": pa.struct([("teacher_model", pa.string()), ("verdict", pa.string()),
+                            ("reason", pa.string()), ("prompt_tokens", pa.int64()),
+                            ("completion_tokens", pa.int64())]),
+        "pass1_cached": pa.bool_()}
+    run_only_columns = ("pass1_cached",)
     reopens = ("verdict_filter",)
     teacher_key = "teacher2"
     prompt_adds_trace = True

@@ -61,7 +61,7 @@ class Decontaminate(Stage):
         for name in self.params.benchmarks:
             key = f"benchmarks.{name}"
             if name not in cfg.benchmarks:
-                raise ConfigError(f"config error: recipe.stages.decontaminate.benchmarks names "
+                raise ConfigError(f"recipe.stages.decontaminate.benchmarks names "
                                   f"'{name}', which is not configured; known: "
                                   f"{', '.join(sorted(cfg.benchmarks))} (conf/benchmark/)")
             b = cfg.benchmarks[name]
@@ -69,10 +69,10 @@ class Decontaminate(Stage):
                 check_data_files(key, b.data_files)
             elif cfg.recipe.use_samples:
                 if not (SAMPLES_DIR / b.sample_file).exists():
-                    raise ConfigError(f"config error: {key}.sample_file: "
+                    raise ConfigError(f"{key}.sample_file: "
                                       f"{SAMPLES_DIR / b.sample_file} does not exist")
             elif not (b.hub_id or (b.url and b.files)):
-                raise ConfigError(f"config error: {key} has neither hub_id nor url and files: "
+                raise ConfigError(f"{key} has neither hub_id nor url and files: "
                                   f"set {key}.data_files to a local copy (see "
                                   f"conf/benchmark/{name}.yaml), or leave it out with "
                                   f"recipe.stages.decontaminate.benchmarks=[...]")

@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.engine.schema import REJECTED, SFT
+import pyarrow as pa
+
+from pipeline.engine.schema import MESSAGES, REJECTED, SFT
 from pipeline.engine.stage import decide
 from pipeline.rules.judge_prompt import judge_messages, placed
 from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, check_response
@@ -37,6 +39,16 @@ class SwapConsistency(TeacherStage):
     name = "swap_consistency"
     inputs = ("split", "prompt", "chosen", "rejected", "winner", "trace")
     outputs = ("swap", "swap_cached", "swap_messages", "outcome", "reason", "detail", "decided_by")
+    columns = {
+        # the judgement with A and B swapped
+        "swap": pa.struct([("teacher_model", pa.string()), ("verdict", pa.string()),
+                           ("consistent", pa.bool_()), ("prompt_tokens", pa.int64()),
+                           ("completion_tokens", pa.int64())]),
+        "swap_cached": pa.bool_(),
+        # the swapped judgement as a second SFT row (the judge chat with A and B swapped, and
+        # its trace), when both orders were right and every check passed
+        "swap_messages": MESSAGES}
+    run_only_columns = ("swap_cached",)
     Params = SwapConsistencyParams
     teacher_key = "teacher"
 

@@ -4,6 +4,8 @@ SFT rows count the whole chat (judge prompt plus trace) with the chat template a
 count the prompt with the generation prompt added. Trainers truncate or fail on longer rows,
 so a row over its cap is rejected as `over_token_limit` (RM-R1: SFT 12,288; RL prompt 4,096).
 The tokenizer is named in config: a Hub id or a local path, the policy you will train.
+It also counts the chosen and the rejected answer alone, so the card's length cue (which answer
+is longer) is measured in the units the trained model reads.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pipeline.teachers.tokenizers import (
     load_tokenizer,
     local_model_dir,
     named_tokenizer_digest,
+    texts_tokens,
     tokenizer_digest,
 )
 
@@ -49,10 +52,17 @@ class TokenLengthsParams:
 
 class TokenLengths(Stage):
     name = "token_lengths"
-    inputs = ("split", "context_messages", "trace")
+    inputs = ("split", "context_messages", "trace", "chosen", "rejected")
     # a swapped trace kept as a second SFT row (swap_consistency) must fit too
     optional_inputs = ("swap_messages",)
-    outputs = ("num_tokens", "swap_num_tokens", "outcome", "reason", "detail", "decided_by")
+    outputs = ("num_tokens", "swap_num_tokens", "chosen_tokens", "rejected_tokens", "outcome",
+               "reason", "detail", "decided_by")
+    columns = {
+        # tokens of what the trainer sees (SFT: prompt + trace; RL: prompt), and of the chat
+        # with A and B swapped (swap_consistency)
+        "num_tokens": pa.int64(), "swap_num_tokens": pa.int64(),
+        # tokens of the chosen and the rejected answer alone (the length cue)
+        "chosen_tokens": pa.int64(), "rejected_tokens": pa.int64()}
     Params = TokenLengthsParams
 
     def resources(self) -> Resources:
@@ -95,6 +105,9 @@ class TokenLengths(Stage):
         counts = chats_tokens(self._tokenizer, [c for c, _ in chats], [g for _, g in chats],
                               self._cache())
         swap_counts = dict(zip(swapped, counts[len(records):], strict=True))
+        answers = [m[0]["content"] if m else "" for side in ("chosen", "rejected")
+                   for m in rows.column(side).to_pylist()]
+        answer_counts = texts_tokens(self._tokenizer, answers, self._cache())
         index = iter(range(len(records)))
 
         def one(row: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +115,8 @@ class TokenLengths(Stage):
             n, n_swap = counts[i], swap_counts.get(i)
             sft = row["split"] == SFT
             cap = self.params.max_sft_tokens if sft else self.params.max_rl_prompt_tokens
-            update = {"num_tokens": n, "swap_num_tokens": n_swap}
+            update = {"num_tokens": n, "swap_num_tokens": n_swap, "chosen_tokens": answer_counts[i],
+                      "rejected_tokens": answer_counts[len(records) + i]}
             over = [(what, k) for what, k in (("SFT chat" if sft else "RL prompt", n),
                                               ("SFT chat with A/B swapped", n_swap))
                     if cap is not None and k is not None and k > cap]

@@ -35,6 +35,18 @@ def cfg():
     return load_config([])
 
 
+@pytest.fixture
+def ctx(tmp_path):
+    """A build context whose teachers are two loopback API models (tests start the server)."""
+    from pipeline.engine.stage import BuildContext
+
+    cfg = load_config(["teacher=openai", "teacher.model=judge-1", "teacher2=openai",
+                       "teacher2.model=judge-2", f"teacher.cache_dir={tmp_path}/cache",
+                       f"teacher2.cache_dir={tmp_path}/cache", "teacher.max_attempts=1",
+                       "teacher2.max_attempts=1"])
+    return BuildContext(cfg)
+
+
 def messages(*turns: tuple[str, str]) -> list[dict[str, str]]:
     return [{"role": r, "content": c} for r, c in turns]
 
@@ -146,3 +158,24 @@ def runs(tmp_path_factory):
     assert second.returncode == 0, second.stdout[-4000:]
     return {"first": (root / "first", first.stdout), "second": (root / "second", second.stdout),
             "root": root, "common": common, "hf_cache": str(tmp_path_factory.mktemp("hf-cache"))}
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """rubricforge's wheel, built from this tree as a user's `pip wheel .` builds it."""
+    out = tmp_path_factory.mktemp("wheel")
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                           "--no-build-isolation", "--wheel-dir", str(out), str(ROOT)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    found = sorted(out.glob("rubricforge-*.whl"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def install_wheel(wheel: Path, python: Path) -> None:
+    """Install the wheel, and only it, into the environment of `python` (non-editable)."""
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                           "--quiet", "--no-deps", "--force-reinstall", "--no-index", str(wheel)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]

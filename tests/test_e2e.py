@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -58,6 +59,25 @@ def test_summary_is_printed(runs):
     steps = json.loads((out.parent / "logs" / f"{out.name}-stages.json").read_text())["seconds"]
     assert "collect + validate + decontaminate" in steps and "ran in one pass" in stdout
     assert all(s in " + ".join(steps).split(" + ") for s in ("exact_dedup", "write"))
+
+
+def test_the_terminal_shows_rubricforges_lines_and_the_log_the_rest(runs):
+    """A cold build (a vLLM server for pass 1, offline engines in Ray Data for pass 2) and a
+    warm one: every line before the summary is rubricforge's own; Ray's, vLLM's and the
+    workers' lines are in the build's log file; no rate counts answers read from the cache."""
+    for key in ("first", "second"):
+        out, stdout = runs[key]
+        head, found, _ = stdout.partition("\nrubricforge build: recipe")
+        assert found, stdout[-2000:]
+        strays = [line for line in head.splitlines()
+                  if line.strip() and not re.match(r"\d\d:\d\d:\d\d rubricforge: ", line)]
+        assert not strays, strays[:10]
+        logged = (out.parent / "logs" / f"{out.name}-build.log").read_text()
+        assert "rubricforge: started a local Ray" in logged
+        others = [line for line in logged.splitlines()
+                  if line.strip() and not re.match(r"\d\d:\d\d:\d\d rubricforge: ", line)]
+        assert others, "Ray's own lines went to the log"
+    assert "req/s" not in runs["second"][1], "nothing was sent: no rate to show"
 
 
 def test_every_input_row_is_accounted_for(runs):

@@ -45,7 +45,7 @@ class ToyBackend(Backend):
         from pipeline.engine.config import ConfigError
 
         if t.verdict not in ("A", "B"):
-            raise ConfigError(f"config error: {key}.verdict must be A or B")
+            raise ConfigError(f"{key}.verdict must be A or B")
 
     def answer(self, requests, n, t, stage, meter, urls, resources):
         cache = ResponseCache(t.cache_dir)

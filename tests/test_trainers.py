@@ -1,10 +1,11 @@
-"""The output trains in the released trainers, with the README's own commands.
+"""The output trains in the released trainers, with the commands of docs/training.md.
 
 Each trainer lives in its own environment (`make trainers`, which `make test` runs first; the
-versions are in tests/trainers/*.txt) and reads the shared sample build (`runs` in conftest):
-the README's TRL snippets train for a few CPU steps with SmolLM2-135M; the README's verl and
-OpenRLHF commands run with a check script in place of the trainer's entry point, so their
-arguments are read by the trainer's own config and parser.
+versions are in tests/trainers/*.txt), with rubricforge's wheel installed there without its
+dependencies, as the page says, and reads the shared sample build (`runs` in conftest): the
+TRL snippets train for a few CPU steps with SmolLM2-135M; the verl and OpenRLHF commands run
+with a check script in place of the trainer's entry point, so their arguments are read by the
+trainer's own config and parser.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from pipeline.rules.verdict import score
 from pipeline.settings import load_config
 from pipeline.teachers.local_model import ensure_checkpoint
 
-from conftest import ROOT
+from conftest import ROOT, install_wheel
 
 pytestmark = pytest.mark.e2e
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+GUIDE = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
 CHECKS = ROOT / "tests" / "trainers"
-README_DATA = "build/rmr1"
-README_MODEL = "Qwen/Qwen2.5-7B-Instruct"
+DOC_DATA = "build/rmr1"
+DOC_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 # A trace of the trained format for each verdict.
 TRACE = ("<type>Chat</type>\n<rubric>Accuracy.<justify>Facts first.</justify>\n</rubric>\n"
          "<eval><quote_A>a</quote_A> versus <quote_B>b</quote_B></eval>\n<answer>[[{}]]</answer>")
@@ -38,17 +39,17 @@ RIGHT = {"model_a": TRACE.format("A"), "model_b": TRACE.format("B")}
 WRONG = {"model_a": TRACE.format("B"), "model_b": TRACE.format("A")}
 
 
-def readme_block(marker: str) -> str:
-    """The one fenced block of the README that contains `marker`."""
-    found = [b for b in re.findall(r"```[a-z]*\n(.*?)```", README, re.S) if marker in b]
-    assert len(found) == 1, f"the README should have one block with {marker!r}, has {len(found)}"
+def doc_block(marker: str) -> str:
+    """The one fenced block of docs/training.md that contains `marker`."""
+    found = [b for b in re.findall(r"```[a-z]*\n(.*?)```", GUIDE, re.S) if marker in b]
+    assert len(found) == 1, f"docs/training.md should have one block with {marker!r}, has {len(found)}"
     return found[0]
 
 
 def set_line(snippet: str, names: str, values: tuple[str, ...]) -> str:
     """Replace the snippet's `names = ...` line (the one a user edits) with `values`."""
     line = re.search(rf"^{re.escape(names)} = .*$", snippet, re.M)
-    assert line, f"the README snippet should set {names}"
+    assert line, f"the snippet should set {names}"
     return snippet.replace(line.group(0), f"{names} = {', '.join(map(repr, values))}")
 
 
@@ -60,7 +61,7 @@ def run_check(trainer: str, command: list[str], job: dict, cwd: Path,
         pytest.fail(f"{venv} is missing: run `make trainers` (`make test` does)")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv),
-               RUBRICFORGE=str(ROOT), TRAINER_CHECK_JOB=json.dumps(job),
+               TRAINER_CHECK_JOB=json.dumps(job),
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(cwd / "hf"),
                TOKENIZERS_PARALLELISM="false", WANDB_MODE="disabled")
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
@@ -76,8 +77,12 @@ def read_part(out: Path, name: str) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def built(runs) -> tuple[Path, str]:
-    """The shared sample build (it has both parts) and the embedded model's checkpoint."""
+def built(runs, wheel) -> tuple[Path, str]:
+    """The shared sample build (it has both parts) and the embedded model's checkpoint; every
+    trainer environment has rubricforge's wheel, without its dependencies."""
+    for trainer in ("trl", "verl", "openrlhf"):
+        if (ROOT / f".venv-{trainer}" / ".installed").exists():
+            install_wheel(wheel, ROOT / f".venv-{trainer}" / "bin" / "python")
     out = runs["first"][0]
     assert read_part(out, "sft").num_rows and read_part(out, "rl").num_rows
     model = ensure_checkpoint(expand(load_config([]).teacher.model_dir))
@@ -86,10 +91,9 @@ def built(runs) -> tuple[Path, str]:
 
 def test_trl_trains_both_sft_forms_and_grpo_with_the_shipped_reward(built, tmp_path):
     out, model = built
-    sft_snippet = set_line(readme_block("SFTTrainer("), "DATA, MODEL", (str(out), model))
+    sft_snippet = set_line(doc_block("SFTTrainer("), "DATA, MODEL", (str(out), model))
     assert "train_dataset=trace_only" in sft_snippet
-    grpo_snippet = set_line(readme_block("GRPOTrainer("), "DATA, MODEL, RUBRICFORGE",
-                            (str(out), model, str(ROOT)))
+    grpo_snippet = set_line(doc_block("GRPOTrainer("), "DATA, MODEL", (str(out), model))
     job = {"sft": {"trace_only": sft_snippet,
                    "whole_chat": sft_snippet.replace("train_dataset=trace_only",
                                                      "train_dataset=whole_chat")},
@@ -115,16 +119,18 @@ def test_trl_trains_both_sft_forms_and_grpo_with_the_shipped_reward(built, tmp_p
     assert grpo["reward_logs"] and all(-1.0 <= r <= 1.0 for r in grpo["reward_logs"])
 
 
-def test_verl_reads_rl_and_loads_the_reward_from_the_readme_command(built, tmp_path):
+def test_verl_reads_rl_and_loads_the_installed_reward_from_the_documented_command(built, tmp_path):
     out, model = built
-    block = readme_block("verl.trainer.main_ppo").replace(README_DATA, str(out))
+    block = doc_block("verl.trainer.main_ppo").replace(DOC_DATA, str(out))
     command = block.replace("python -m verl.trainer.main_ppo", f"python {CHECKS / 'verl_check.py'}")
     job = {"model": model, "right": RIGHT, "wrong": WRONG}
     report = run_check("verl", ["bash", "-euc", command], job, tmp_path)
     assert report["verl"] == "0.9.1"
     rl = read_part(out, "rl").to_pylist()
     assert report["rows"] == len(rl)
-    assert report["reward_path"] == str(ROOT / "pipeline" / "rules" / "verdict.py")
+    # by path, from the package installed in the trainer's environment
+    assert report["reward_path"].startswith(str(ROOT / ".venv-verl" / "lib"))
+    assert report["reward_path"].endswith("site-packages/pipeline/rules/verdict.py")
     assert sorted(report["ground_truths"]) == sorted(r["reward_model"]["ground_truth"] for r in rl)
     # verl's loader, from the command's keys: +1 for the right verdict, -1 for the wrong one
     assert report["scores"] == [1.0, -1.0] * len(rl)
@@ -137,10 +143,10 @@ def test_verl_reads_rl_and_loads_the_reward_from_the_readme_command(built, tmp_p
             json.dumps(r["prompt"]) for r in rl)
 
 
-def test_openrlhf_reads_the_readme_flags_and_masks_exactly_the_trace(built, tmp_path):
+def test_openrlhf_reads_the_documented_flags_and_masks_exactly_the_trace(built, tmp_path):
     out, model = built
-    block = readme_block("openrlhf.cli.train_sft").replace(README_DATA, str(out)).replace(
-        README_MODEL, model)
+    block = doc_block("openrlhf.cli.train_sft").replace(DOC_DATA, str(out)).replace(
+        DOC_MODEL, model)
     command = block.replace("deepspeed --module openrlhf.cli.train_sft",
                             f"python {CHECKS / 'openrlhf_check.py'}")
     report = run_check("openrlhf", ["bash", "-euc", command], {}, tmp_path)

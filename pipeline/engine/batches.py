@@ -19,6 +19,7 @@ from pipeline.engine.schema import (
     FATE_COLUMNS,
     REJECTED,
     ROW_KEY,
+    Columns,
     conform,
     put_column,
     schema_of,
@@ -64,7 +65,7 @@ def stage_view(stage: Stage, rows: pa.Table) -> pa.Table:
     return rows.select([c for c in rows.column_names if c in wanted])
 
 
-def apply_to_batch(stage: Stage, columns: tuple[str, ...], batch: pa.Table) -> pa.Table:
+def apply_to_batch(stage: Stage, columns: Columns, batch: pa.Table) -> pa.Table:
     """Give the stage the rows in play, with the columns it declared; pass the others by; check
     what comes back and write its declared outputs into the rows."""
     live, done = split_by_play(stage, batch)
@@ -79,14 +80,14 @@ def apply_to_batch(stage: Stage, columns: tuple[str, ...], batch: pa.Table) -> p
 class StageActor:
     """Holds one stage instance for stages that keep state (clients, engines) across batches."""
 
-    def __init__(self, stage: Stage, columns: tuple[str, ...]) -> None:
+    def __init__(self, stage: Stage, columns: Columns) -> None:
         self.stage, self.columns = stage, columns
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         return apply_to_batch(self.stage, self.columns, batch)
 
 
-def decided_rows(stage: Stage, columns: tuple[str, ...], batch: pa.Table
+def decided_rows(stage: Stage, columns: Columns, batch: pa.Table
                  ) -> tuple[pa.Table, int, int]:
     """The rows not in play (typed as `columns`), with the numbers of rows in play and not."""
     if batch.num_rows == 0:  # an empty block may come without columns
@@ -110,7 +111,7 @@ def live_columns(stage: Stage, names: tuple[str, ...], batch: pa.Table) -> pa.Ta
 _LOOKUPS: dict[str, dict[tuple[str, int], int]] = {}
 
 
-def apply_updates(stage: Stage, columns: tuple[str, ...], updates: Any, batch: pa.Table
+def apply_updates(stage: Stage, columns: Columns, updates: Any, batch: pa.Table
                   ) -> pa.Table:
     """Write a group stage's outputs, decided on the driver (`updates`: an object ref of the
     row keys and the outputs), into the batch's rows in play."""

@@ -11,11 +11,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+def shipped(folder: str) -> Path:
+    """A folder rubricforge ships (`conf`, `data_cards`): inside the installed `pipeline` package
+    (the wheel puts it there), else at the top of the checkout it runs from."""
+    package = Path(__file__).resolve().parents[1]
+    inside = package / folder
+    return inside if inside.is_dir() else package.parent / folder
+
+
+CONF_DIR = shipped("conf")
 
 
 class ConfigError(ValueError):
-    """A bad setting; the message is one line that names the key and what to do."""
+    """A bad setting: one line that names the key and what to do (`line`), shown after its
+    prefix: `config error: <line>`."""
+
+    prefix = "config error"
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+    def __str__(self) -> str:
+        return f"{self.prefix}: {self.line}"
+
+
+class RunError(RuntimeError):
+    """Something outside the settings stopped a run (an input that cannot be read, a local
+    model or server that will not start, a refused upload): one line that says what to do."""
 
 
 @dataclass

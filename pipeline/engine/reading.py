@@ -14,12 +14,12 @@ import datasets
 import fsspec
 
 from pipeline.engine import provenance
-from pipeline.engine.config import ConfigError
+from pipeline.engine.config import ConfigError, RunError
 
 log = logging.getLogger("rubricforge")
 
 
-class InputLoadError(RuntimeError):
+class InputLoadError(RunError):
     """A dataset that cannot be read at all; the message says which and what to do. `files`:
     the local files that were read, when they were (a reader row by row may take them)."""
 
@@ -148,12 +148,12 @@ def check_data_files(key: str, data_files: str) -> None:
         return
     files = glob.glob(data_files, recursive=True)
     if not files:
-        raise ConfigError(f"config error: {key}.data_files={data_files} matches no file; "
+        raise ConfigError(f"{key}.data_files={data_files} matches no file; "
                           "download the data there first, or fix the path")
     try:
         builder_of(key, sorted(files))
     except InputLoadError as exc:
-        raise ConfigError(f"config error: {exc}") from None
+        raise ConfigError(f"{exc}") from None
 
 
 # Compressed files are read through `datasets` (which decompresses these) and row by row through

@@ -25,14 +25,14 @@ from pipeline.engine.batches import (
     rows_in_play,
 )
 from pipeline.engine.ray_session import of_blocks, solid_blocks
-from pipeline.engine.schema import ROW_KEY, conform, schema_of
+from pipeline.engine.schema import ROW_KEY, Columns, conform, names_of, schema_of
 from pipeline.engine.stage import Stage
 
 # The names workers resolve (their module must import fast: pipeline/engine/batches.py)
 _StageActor = StageActor
 
 
-def apply_stage(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
+def apply_stage(ds: Dataset, stage: Stage, columns: Columns) -> Dataset:
     """The stage over the dataset; a row stage sees a whole block per call."""
     stage.prepare()
     if stage.group_by is not None:
@@ -49,18 +49,18 @@ def apply_stage(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
                           batch_size=None, **res)
 
 
-def _apply_to_groups(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
+def _apply_to_groups(ds: Dataset, stage: Stage, columns: Columns) -> Dataset:
     """Group stages read a few light columns (ids, labels) of many rows: those columns of the
     rows in play are gathered on the driver, each group is given to the stage there, and its
     outputs are mapped back onto the rows. No row moves through a shuffle."""
     names = tuple(dict.fromkeys((*ROW_KEY, *stage.group_by, *stage.inputs,
-                                 *(c for c in stage.optional_inputs if c in columns))))
+                                 *(c for c in stage.optional_inputs if c in names_of(columns)))))
     ds = ds.materialize()
     parts = [t for t in ray.get(ds.map_batches(partial(live_columns, stage, names),
                                                batch_format="pyarrow").to_arrow_refs())
              if t.num_rows]
     if not parts:
-        return ds.map_batches(partial(conform, names=columns), batch_format="pyarrow")
+        return ds.map_batches(partial(conform, columns=columns), batch_format="pyarrow")
     live = pa.concat_tables(parts)
     outputs = []
     for _key, rows in _groups(live, stage.group_by):
@@ -86,7 +86,7 @@ def _groups(rows: pa.Table, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...]
 _decided_part = ray.remote(num_cpus=1, num_returns=3)(decided_rows)
 
 
-def _apply_to_live_set(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> Dataset:
+def _apply_to_live_set(ds: Dataset, stage: Stage, columns: Columns) -> Dataset:
     """Stages that need all live rows at once (dedup across sources) get them as a dataset;
     decided rows go around them. The rows in play are not copied: the stage reads the blocks
     that hold some through a filter (each of its passes filters again, which costs far less
@@ -103,9 +103,11 @@ def _apply_to_live_set(ds: Dataset, stage: Stage, columns: tuple[str, ...]) -> D
     live = ray.data.from_arrow_refs(live_blocks).map_batches(
         partial(rows_in_play, stage), batch_format="pyarrow", batch_size=None)
     out = stage.process_dataset(live).map_batches(
-        partial(conform, names=columns), batch_format="pyarrow").materialize()
-    if out.count() != n_live:
-        raise StageContractError(f"stage '{stage.name}' returned {out.count()} rows for {n_live}: "
-                                 "stages mark rows, they never drop them")
+        partial(conform, columns=columns), batch_format="pyarrow").materialize()
+    added = sum(stage.added.values()) if stage.adds_rows else 0
+    if out.count() != n_live + added:
+        raise StageContractError(f"stage '{stage.name}' returned {out.count()} rows for {n_live}"
+                                 + (f" and {added} added" if added else "")
+                                 + ": stages mark rows, they never drop them")
     return of_blocks([*solid_blocks(out, schema_of(columns)).to_arrow_refs(), *done_refs],
                      schema_of(columns))

@@ -1,7 +1,10 @@
 """The columns rows carry through the build, with one Arrow type each.
 
-Stages name the columns they read and write; the engine checks those names against this table
-before a build starts and checks the types of every batch a stage returns.
+The engine's own columns are here; a stage that adds columns of its own declares them on its
+class (`Stage.columns`), which adds them to this table wherever the stage's module is imported.
+Stages name the columns they read and write; the plan checks those names against this table
+before a build starts, turns them into one Arrow schema per step, and the engine passes that
+schema along, so a worker types a batch without importing the stage that added a column.
 """
 
 from __future__ import annotations
@@ -66,28 +69,12 @@ COLUMNS: dict[str, pa.DataType] = {
     # verdict filter
     "verdict": pa.string(),
     "pass_index": pa.int64(),
-    # pass 2: what pass 1 produced for a row it retried
-    "pass1": pa.struct([("teacher_model", pa.string()), ("verdict", pa.string()),
-                        ("reason", pa.string()), ("prompt_tokens", pa.int64()),
-                        ("completion_tokens", pa.int64())]),
-    "pass1_cached": pa.bool_(),
-    # order-swap check: the judgement with A and B swapped
-    "swap": pa.struct([("teacher_model", pa.string()), ("verdict", pa.string()),
-                       ("consistent", pa.bool_()), ("prompt_tokens", pa.int64()),
-                       ("completion_tokens", pa.int64())]),
-    "swap_cached": pa.bool_(),
-    # the swapped judgement as a second SFT row (the judge chat with A and B swapped, and its
-    # trace), when both orders were right and every check passed
-    "swap_messages": MESSAGES,
-    # tokens of what the trainer sees (SFT: prompt + trace; RL: prompt), and of the swapped chat
-    "num_tokens": pa.int64(),
-    "swap_num_tokens": pa.int64(),
 }
 
 FATE_COLUMNS = ("outcome", "reason", "detail", "decided_by", "dup_of")
 # Facts about this run, not about the data: counted in the manifest, never written to shards,
 # so a rerun from the cache writes the same bytes.
-RUN_ONLY_COLUMNS = ("cached", "pass1_cached", "swap_cached")
+RUN_ONLY_COLUMNS = ("cached",)
 CANONICAL_COLUMNS = (
     "pair_id", "source", "source_index", "pair_index", "subset", "domain", "license",
     "prompt", "chosen", "rejected", "raw", *FATE_COLUMNS,
@@ -97,25 +84,52 @@ CANONICAL_COLUMNS = (
 def put_column(table: pa.Table, name: str, values: Any) -> pa.Table:
     """`table` with column `name` set to `values` (a list, typed as declared, or an Arrow
     column): replaced where the table has it, else appended."""
-    column = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
-        values, COLUMNS[name])
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        column = values
+    else:
+        typ = COLUMNS.get(name) or (table.schema.field(name).type if name in table.column_names
+                                    else None)
+        if typ is None:
+            raise KeyError(f"column '{name}' is declared nowhere (pipeline/engine/schema.py or a "
+                           "stage's `columns`)")
+        column = pa.array(values, typ)
     if name in table.column_names:
         return table.set_column(table.column_names.index(name), name, column)
     return table.append_column(name, column)
 
 
-def schema_of(names: tuple[str, ...] | list[str]) -> pa.Schema:
-    return pa.schema([(n, COLUMNS[n]) for n in names])
+# What the engine passes along as a step's columns: their schema (or, where every name is the
+# engine's own, just the names).
+Columns = pa.Schema | tuple[str, ...] | list[str]
 
 
-def conform(table: pa.Table, names: tuple[str, ...] | list[str]) -> pa.Table:
+def declare(columns: dict[str, pa.DataType], owner: str) -> None:
+    """Add a stage's own columns to the table (a name declared twice must keep its type)."""
+    for name, typ in columns.items():
+        known = COLUMNS.get(name)
+        if known is not None and known != typ:
+            raise TypeError(f"{owner} declares column '{name}' as {typ}; it is already {known}")
+        COLUMNS[name] = typ
+
+
+def schema_of(columns: Columns) -> pa.Schema:
+    if isinstance(columns, pa.Schema):
+        return columns
+    return pa.schema([(n, COLUMNS[n]) for n in columns])
+
+
+def names_of(columns: Columns) -> list[str]:
+    return columns.names if isinstance(columns, pa.Schema) else list(columns)
+
+
+def conform(table: pa.Table, columns: Columns) -> pa.Table:
     """Order and type a table's columns as declared; add declared columns it lacks as nulls."""
+    schema = schema_of(columns)
     arrays = []
-    for name in names:
-        typ = COLUMNS[name]
+    for name, typ in zip(schema.names, schema.types, strict=True):
         if name in table.column_names:
             col = table.column(name)
             arrays.append(col if col.type == typ else col.cast(typ))
         else:
             arrays.append(pa.nulls(table.num_rows, typ))
-    return pa.Table.from_arrays(arrays, schema=schema_of(names))
+    return pa.Table.from_arrays(arrays, schema=schema)

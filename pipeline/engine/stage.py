@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.engine.schema import ALIVE, put_column
+from pipeline.engine.schema import ALIVE, declare, put_column
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ class Stage:
     name: ClassVar[str]
     inputs: ClassVar[tuple[str, ...]]
     outputs: ClassVar[tuple[str, ...]]
+    # Columns this stage adds to the build, with their Arrow types (the engine's own are in
+    # pipeline/engine/schema.py); `run_only_columns` among them are facts about the run (was it
+    # cached), counted in the manifest but never written, so a rerun writes the same bytes.
+    columns: ClassVar[dict[str, pa.DataType]] = {}
+    run_only_columns: ClassVar[tuple[str, ...]] = ()
     # Columns read when an earlier stage wrote them (an optional stage's output); absent ones
     # are simply not there.
     optional_inputs: ClassVar[tuple[str, ...]] = ()
@@ -74,10 +79,27 @@ class Stage:
     # True: the stage needs all live rows at once (dedup across sources) and implements
     # `process_dataset` with Ray Data operations instead of `process`.
     whole_dataset: ClassVar[bool] = False
+    # True (a `whole_dataset` stage only): the stage returns its rows plus new ones, each new
+    # row under a source name of its own; after the stage ran, `added` holds how many rows
+    # each new source got and `added_keys` their (source_index, pair_index), so the manifest
+    # accounts for them as it does for rows read.
+    adds_rows: ClassVar[bool] = False
+    added: dict[str, int]
+    added_keys: dict[str, list[tuple[int, int]]]
     Params: ClassVar[type] = NoParams
     # Names of earlier stages whose rejected rows this stage takes back into play (pass 2
     # retries what the verdict filter rejected). Every other stage sees live rows only.
     reopens: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declare(cls.__dict__.get("columns", {}), f"stage class {cls.__name__}")
+
+    def statistics(self, rows: list[dict[str, Any]]) -> dict[str, int]:
+        """Counts of this stage's own for the manifest (`stages[].statistics`), from a batch of
+        the final rows as the writer streams them (each row once, whatever its part); the
+        writer adds up what every batch returns. Runs on the writer's workers."""
+        return {}
 
     @property
     def is_row_stage(self) -> bool:

@@ -12,12 +12,13 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData
 from omegaconf import OmegaConf
 
+from pipeline.engine.config import shipped
 from pipeline.engine.schema import PARTS
 from pipeline.output.manifest import Tally
 from pipeline.output.plots import draw_plots
 from pipeline.rules.templates import fill
 
-CARDS_DIR = Path(__file__).resolve().parents[2] / "data_cards"
+CARDS_DIR = shipped("data_cards")
 NON_COMMERCIAL = ("-nc", "noncommercial", "non-commercial")
 # How each training part is used, for the card; only the parts a build has are named. The full
 # commands, tested against pinned releases, are in rubricforge's README.
@@ -88,8 +89,9 @@ def funnel_rows(m: dict[str, Any]) -> list[dict[str, int]]:
                 key = ("excluded" if r["stage"].startswith("source:") else
                        "contaminated" if r["reason"] == "contaminated" else "filtered")
                 by_reason[key] = by_reason.get(key, 0) + r["rows"]
-        out.append({"source": source, "input": acc["input_rows"],
-                    "pairs": acc.get("pairs", acc["input_rows"]),
+        n_in = acc.get("input_rows", acc.get("added_rows"))
+        out.append({"source": source, "input": n_in, "pairs": acc.get("pairs", n_in),
+                    "added_by": acc.get("added_by"),
                     "quarantined": acc.get("quarantined", 0),
                     "deduplicated": acc.get("deduplicated", 0),
                     "excluded": by_reason.get("excluded", 0),
@@ -121,11 +123,13 @@ def _sft_count(m: dict[str, Any]) -> str:
 
 def _input_cell(f: dict[str, Any]) -> str:
     """Rows read, and the pairs they hold where a source gives several per row (the other
-    columns count pairs)."""
+    columns count pairs), or the pairs a stage added."""
+    if f["added_by"]:
+        return f"{f['input']} added by {f['added_by']}"
     return str(f["input"]) if f["pairs"] == f["input"] else f"{f['input']} ({f['pairs']} pairs)"
 
 
-CUE_NAMES = {"longer": "chosen is longer (words)", "more_markdown": "chosen has more markdown",
+CUE_NAMES = {"longer": "chosen is longer", "more_markdown": "chosen has more markdown",
              "more_code_blocks": "chosen has more code blocks", "verdict_a": "verdict is A"}
 
 
@@ -134,7 +138,9 @@ def cue_table(cues: list[dict[str, Any]]) -> str:
     if not cues:
         return "No pair kept."
     return _table(["part", "source", "cue", "pairs that differ", "share", "95% interval"],
-                  [[c["part"], c["source"], CUE_NAMES[c["cue"]], f"{c['differ']} of {c['pairs']}",
+                  [[c["part"], c["source"],
+                    CUE_NAMES[c["cue"]] + (f" ({c['unit']})" if c.get("unit") else ""),
+                    f"{c['differ']} of {c['pairs']}",
                     "-" if c["share"] is None else f"{c['share']:.1%}",
                     "-" if c["interval"] is None else
                     f"{c['interval'][0]:.1%} - {c['interval'][1]:.1%}"] for c in cues])
@@ -228,7 +234,10 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
         "recipe": m["recipe"],
         "kept_sft": _sft_count(m),
         "kept_rl": str(m["totals"]["kept_rl"]),
-        "inputs": str(sum(m["inputs"].values())),
+        "inputs": f"{sum(m['inputs'].values())} preference pairs" + (
+            f", and {sum(m['added'].values())} pairs the build added ("
+            + ", ".join(sorted({a["added_by"] for a in m["accounting"].values()
+                                if a.get("added_by")})) + ")" if m.get("added") else ""),
         "license_warnings": "\n".join(f"> **License:** {w}" for w in warnings) or
                             f"License: `{license_}`.",
         "load_lines": load_lines,

@@ -55,6 +55,9 @@ class Tally:
     # kept pairs per (part, source, cue, sign): whether the chosen answer has more of a cue than
     # the rejected one (1), less (-1) or as much (0) (pipeline/rules/cues.py)
     cues: Counter = field(default_factory=Counter)
+    # kept pairs per (part, source, unit) whose length was compared in that unit ("tokens"
+    # where the build counted them, else "words")
+    length_units: Counter = field(default_factory=Counter)
     # kept SFT pairs per source that give a second row, A and B swapped
     both_orders: Counter = field(default_factory=Counter)
     # kept SFT traces by a digest of their text: the same text for different pairs is a copy
@@ -65,6 +68,8 @@ class Tally:
     num_tokens: dict[str, list[int]] = field(default_factory=dict)
     # (source, benchmark) -> rows whose prompt overlaps that benchmark
     contamination: Counter = field(default_factory=Counter)
+    # (stage, name) -> the counts a stage keeps of its own (`Stage.statistics`)
+    statistics: Counter = field(default_factory=Counter)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for r in rows:
@@ -84,9 +89,12 @@ class Tally:
 
     def _add_kept(self, r: dict[str, Any], split: str) -> None:
         if r.get("chosen") and r.get("rejected"):
-            for cue, sign in pair_cues(r["chosen"][0]["content"],
-                                       r["rejected"][0]["content"]).items():
+            lengths = (r.get("chosen_tokens"), r.get("rejected_tokens"))
+            known = None not in lengths
+            for cue, sign in pair_cues(r["chosen"][0]["content"], r["rejected"][0]["content"],
+                                       lengths if known else None).items():
                 self.cues[(split, r["source"], cue, sign)] += 1
+            self.length_units[(split, r["source"], "tokens" if known else "words")] += 1
         rows = [(r.get("winner") or "", r.get("trace"), r.get("num_tokens"))]
         if split == SFT and r.get("swap_messages"):
             self.both_orders[r["source"]] += 1
@@ -133,6 +141,7 @@ class Tally:
             self.firsts.setdefault(source, array("q")).extend(seen)
         for name in ("fates", "further", "usage", "judged", "correct", "kept",
                      "filter_rejections", "swap_judged", "swap_consistent", "positions", "cues",
+                     "length_units", "statistics",
                      "both_orders", "sft_traces", "contamination"):
             getattr(self, name).update(getattr(other, name))
         for side, values in other.trace_tokens.items():
@@ -229,13 +238,21 @@ def cue_report(tally: Tally) -> list[dict[str, Any]]:
             more, less, tie = (tally.cues[(part, source, cue, v)] for v in (1, -1, 0))
             out.append({"part": part, "source": source, "cue": cue, "pairs": more + less + tie,
                         "differ": more + less, "chosen_more": more,
-                        "share": _rate(more, more + less), "interval": wilson(more, more + less)})
+                        "share": _rate(more, more + less), "interval": wilson(more, more + less),
+                        **({"unit": _length_unit(tally, part, source)} if cue == "longer"
+                           else {})})
         if part == SFT:
             a, b = (tally.positions[(part, source, w)] for w in ("model_a", "model_b"))
             out.append({"part": part, "source": source, "cue": "verdict_a", "pairs": a + b,
                         "differ": a + b, "chosen_more": a, "share": _rate(a, a + b),
                         "interval": wilson(a, a + b)})
     return out
+
+
+def _length_unit(tally: Tally, part: str, source: str) -> str:
+    """What the length cue counted for these pairs: tokens, words, or both (some rows each)."""
+    units = [u for u in ("tokens", "words") if tally.length_units[(part, source, u)]]
+    return " and ".join(units) or "words"
 
 
 # A cue whose whole 95% interval lies outside this band is said in the build's summary.
@@ -271,8 +288,13 @@ def teacher_usage(tally: Tally) -> dict[str, Any]:
 def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tally: Tally,
                    files: dict[str, dict[str, Any]], command: list[str] | None = None,
                    summaries: dict[str, dict[str, Any]] | None = None,
-                   read: dict[str, Any] | None = None) -> dict[str, Any]:
-    per_source: dict[str, Counter] = {s: Counter() for s in inputs}
+                   read: dict[str, Any] | None = None,
+                   added: dict[str, tuple[str, list[tuple[int, int]]]] | None = None
+                   ) -> dict[str, Any]:
+    """`added`: per source a stage added (rrm_augment), that stage and the (source_index,
+    pair_index) of each row it added: accounted for as rows read are."""
+    added = added or {}
+    per_source: dict[str, Counter] = {s: Counter() for s in [*inputs, *added]}
     reasons = []
     removed_by: dict[str, Counter] = {}
     for (source, outcome, split, reason, decided_by), n in sorted(tally.fates.items()):
@@ -284,12 +306,14 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
             stage = "collect" if decided_by.startswith("source:") else decided_by
             removed_by.setdefault(stage, Counter())[f"{outcome}:{reason}"] += n
     accounting = {}
-    for source, n_in in inputs.items():
+    for source, n_in in [*inputs.items(), *((s, len(keys)) for s, (_, keys) in added.items())]:
         counts = per_source.get(source, Counter())
         accounted = sum(counts.values())
         # a source may give several pairs per row: then rows are counted as pairs
-        misplaced = misplaced_rows(source, n_in, tally)
-        accounting[source] = {"input_rows": n_in, **dict(sorted(counts.items())),
+        by, keys = added.get(source, (None, None))
+        misplaced = misplaced_rows(source, n_in, tally, keys)
+        origin = {"input_rows": n_in} if by is None else {"added_rows": n_in, "added_by": by}
+        accounting[source] = {**origin, **dict(sorted(counts.items())),
                               "accounted_rows": accounted,
                               **({"pairs": accounted} if accounted != n_in else {}),
                               **misplaced, "balanced": not misplaced}
@@ -298,10 +322,14 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
     for name in stage_order:
         removed = removed_by.get(name, Counter())
         n_removed = sum(removed.values())
-        stages.append({"stage": name, "rows_in": alive, "removed": dict(sorted(removed.items())),
-                       "rows_out": alive - n_removed, **({"summary": summaries[name]}
-                                                         if (summaries or {}).get(name) else {})})
-        alive -= n_removed
+        n_added = sum(len(keys) for by, keys in added.values() if by == name)
+        own = {k: v for (stage, k), v in sorted(tally.statistics.items()) if stage == name}
+        stages.append({"stage": name, "rows_in": alive, **({"added": n_added} if n_added else {}),
+                       "removed": dict(sorted(removed.items())),
+                       "rows_out": alive + n_added - n_removed,
+                       **({"summary": summaries[name]} if (summaries or {}).get(name) else {}),
+                       **({"statistics": own} if own else {})})
+        alive += n_added - n_removed
     totals = {o: sum(c for k, c in _flat(per_source) if k.startswith(o))
               for o in (f"{KEPT}_sft", f"{KEPT}_rl", REJECTED, QUARANTINED, DEDUPLICATED)}
     return {
@@ -309,6 +337,8 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
         "command": " ".join(["rubricforge", "build", *(command or [])]),
         "config_sha256": config_hash(cfg),
         "inputs": inputs,
+        # rows stages added (each under a source of its own, e.g. `skywork+rrm`)
+        "added": {s: len(keys) for s, (_, keys) in added.items()},
         # per source, what was read: Hub id, resolved commit, config, folder and split, or
         # the local files with their sizes and sha256 (pipeline/engine/provenance.py)
         "read": read or {},
@@ -334,23 +364,31 @@ def build_manifest(cfg: Any, inputs: dict[str, int], stage_order: list[str], tal
 SHOWN_ROWS = 5
 
 
-def misplaced_rows(source: str, n_in: int, tally: Tally) -> dict[str, Any]:
-    """The rows of `source` that did not end in exactly one place: raw rows with no first pair
-    in any part (`missing_rows`), rows or pairs in more than one place or twice in one
-    (`duplicated_rows`), and indices the source never read (`unknown_rows`). Empty when every
-    one of the `n_in` raw rows gave exactly one first pair and every further pair appears once:
-    then, and only then, the source is balanced."""
-    seen = np.frombuffer(tally.firsts.get(source, array("q")), dtype=np.int64)
-    outside = seen[(seen < 0) | (seen >= n_in)]
-    counts = np.bincount(seen[(seen >= 0) & (seen < n_in)], minlength=n_in)
+def misplaced_rows(source: str, n_in: int, tally: Tally,
+                   expected: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The rows of `source` that did not end in exactly one place: rows with no place
+    (`missing_rows`), rows or pairs in more than one place or twice in one (`duplicated_rows`),
+    and rows the source never had (`unknown_rows`). Empty when every one of the `n_in` raw rows
+    gave exactly one first pair and every further pair appears once (or, for a source a stage
+    added, when each of its `expected` (source_index, pair_index) appears once): then, and only
+    then, the source is balanced."""
+    seen, counts = np.unique(np.frombuffer(tally.firsts.get(source, array("q")), dtype=np.int64),
+                             return_counts=True)
+    if expected is None:
+        firsts = np.arange(n_in, dtype=np.int64)
+        further = None
+    else:
+        firsts = np.array(sorted(i for i, k in expected if not k), dtype=np.int64)
+        further = {(source, i, k) for i, k in expected if k}
+    mine = {key: n for key, n in sorted(tally.further.items()) if key[0] == source}
     names = {
-        "missing_rows": [row_name(source, int(i), None) for i in np.flatnonzero(counts == 0)],
-        "duplicated_rows": [row_name(source, int(i), None) for i in np.flatnonzero(counts > 1)]
-        + [row_name(s, i, k) for (s, i, k), n in sorted(tally.further.items())
-           if s == source and n > 1],
-        "unknown_rows": [row_name(source, int(i), None) for i in np.unique(outside)]
-        + [row_name(s, i, k) for (s, i, k) in sorted(tally.further)
-           if s == source and not 0 <= i < n_in],
+        "missing_rows": [row_name(source, int(i), None) for i in np.setdiff1d(firsts, seen)]
+        + [row_name(*key) for key in sorted((further or set()) - set(mine))],
+        "duplicated_rows": [row_name(source, int(i), None) for i in seen[counts > 1]]
+        + [row_name(*key) for key, n in mine.items() if n > 1],
+        "unknown_rows": [row_name(source, int(i), None) for i in np.setdiff1d(seen, firsts)]
+        + [row_name(*key) for key in mine
+           if (key not in further if further is not None else not 0 <= key[1] < n_in)],
     }
     return {kind: {"rows": len(rows), "first": rows[:SHOWN_ROWS]}
             for kind, rows in names.items() if rows}

@@ -69,7 +69,7 @@ def draw_plots(assets: Path, m: dict[str, Any], tally: Tally) -> list[tuple[str,
     out.append(("Trace length", _save(fig, assets / "trace_length.png")))
 
     cues = [c for c in m["quality"].get("cues", []) if c["share"] is not None]
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(cues) + 1.4))
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(cues) + 1.4))
     if cues:
         labels = [f"{c['part']}/{c['source']}: {CUE_LABELS[c['cue']]}" for c in cues][::-1]
         shares = [100 * c["share"] for c in cues][::-1]
@@ -80,7 +80,7 @@ def draw_plots(assets: Path, m: dict[str, Any], tally: Tally) -> list[tuple[str,
         ax.set_xlim(0, 100)
     else:
         ax.text(0.5, 0.5, "no pair kept", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("% of the pairs that differ (95% interval); 50% is no cue")
+    ax.set_xlabel("% of the pairs that differ in it (95% interval); 50%: no cue")
     ax.set_title("Cues other than quality in the kept pairs")
     out.append(("Cues", _save(fig, assets / "cues.png")))
     return out

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.engine.config import RunError
 from pipeline.output.shards import sha256_file
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -28,7 +29,7 @@ KEEP = (".gitattributes",)
 LAST = ("manifest.json", "README.md")
 
 
-class PublishError(RuntimeError):
+class PublishError(RunError):
     pass
 
 

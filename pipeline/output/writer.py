@@ -30,8 +30,8 @@ from pipeline.engine.schema import (
     QUARANTINED,
     REJECTED,
     ROW_KEY,
-    RUN_ONLY_COLUMNS,
     SFT,
+    Columns,
     conform,
     schema_of,
 )
@@ -41,6 +41,8 @@ from pipeline.output.shards import ShardWriter
 
 if TYPE_CHECKING:  # (ray.data brings pandas: a second for each worker process that writes)
     from ray.data import Dataset
+
+    from pipeline.engine.stage import Stage
 
 log = logging.getLogger("rubricforge")
 
@@ -86,7 +88,7 @@ def part_orders(blocks: list[Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def _sorted_batches(blocks: list[Any], order: tuple[np.ndarray, np.ndarray],
-                    columns: tuple[str, ...], batch_rows: int) -> Iterator[pa.Table]:
+                    columns: Columns, batch_rows: int) -> Iterator[pa.Table]:
     """The rows at `order` ((block, row) arrays), `batch_rows` at a time."""
     block_of, row_of = order
     open_blocks: OrderedDict[int, pa.Table] = OrderedDict()
@@ -111,21 +113,24 @@ def _sorted_batches(blocks: list[Any], order: tuple[np.ndarray, np.ndarray],
 
 
 def _write_part(blocks: list[Any], part: str, order: tuple[np.ndarray, np.ndarray],
-                columns: tuple[str, ...], out: str, max_bytes: int,
-                batch_rows: int) -> tuple[Tally, list[dict[str, Any]]]:
-    inflight = schema_of([c for c in columns if c not in RUN_ONLY_COLUMNS])
+                columns: pa.Schema, out: str, max_bytes: int, batch_rows: int,
+                counting: list[Stage], run_only: tuple[str, ...]
+                ) -> tuple[Tally, list[dict[str, Any]]]:
+    inflight = pa.schema([f for f in schema_of(columns) if f.name not in run_only])
     schema = {"sft": SFT_SCHEMA, "rl": RL_SCHEMA}.get(part, inflight)
     writer = ShardWriter(storage.join(out, part), schema, max_bytes)
     tally = Tally()
     for batch in _sorted_batches(blocks, order, columns, batch_rows):
         rows = batch.to_pylist()
+        if part not in BY_OUTCOME:
+            for r in rows:  # a row no stage removed is kept
+                r["outcome"] = KEPT
+        tally.add(rows)
+        for stage in counting:
+            tally.statistics.update({(stage.name, k): v for k, v in stage.statistics(rows).items()})
         if part in BY_OUTCOME:  # (rebuilt from values: the same rows give the same bytes)
-            tally.add(rows)
             writer.add(pa.Table.from_pylist(rows, schema=inflight))
             continue
-        for r in rows:  # a row no stage removed is kept
-            r["outcome"] = KEPT
-        tally.add(rows)
         writer.add(to_sft(rows) if part == SFT else to_rl(rows, writer.rows))
     return tally, [{"path": f"{part}/{f['name']}", "part": part, "sha256": f["sha256"],
                     "bytes": f["bytes"]} for f in writer.close()]
@@ -134,14 +139,19 @@ def _write_part(blocks: list[Any], part: str, order: tuple[np.ndarray, np.ndarra
 write_part_task = ray.remote(num_cpus=1)(_write_part)
 
 
-def write_parts(ds: Dataset, columns: tuple[str, ...], out: str,
-                cfg: Any) -> tuple[Tally, dict[str, dict[str, Any]]]:
-    """All parts, written in parallel on the workers; returns the merged counts and the files."""
+def write_parts(ds: Dataset, columns: pa.Schema, out: str, cfg: Any, stages: list[Stage],
+                run_only: tuple[str, ...]) -> tuple[Tally, dict[str, dict[str, Any]]]:
+    """All parts, written in parallel on the workers; returns the merged counts (with the
+    statistics of each stage that keeps its own) and the files. `run_only` columns are counted,
+    never written."""
+    from pipeline.engine.stage import Stage
+
+    counting = [s for s in stages if type(s).statistics is not Stage.statistics]
     blocks = ds.materialize().to_arrow_refs()  # read by every part's task, in key order
     orders = part_orders(blocks)
     max_bytes = cfg.output.shard_max_mb * 1024 * 1024
     refs = [write_part_task.remote(blocks, part, orders[part], columns, out, max_bytes,
-                                   cfg.output.batch_rows) for part in PARTS]
+                                   cfg.output.batch_rows, counting, run_only) for part in PARTS]
     log.warning("writing %s on the Ray workers", "/".join(PARTS))
     tally, files = Tally(), {}
     for part_tally, part_files in ray.get(refs):

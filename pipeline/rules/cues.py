@@ -4,8 +4,9 @@ Causality"). Each cue is measured per pair as whether the chosen answer has more
 the rejected one; across a part of the data, a share far from half is a shortcut a judge can
 take.
 
-Length is counted in words (white-space separated): the cue is which answer is longer, and word
-counts order answers as any tokenizer's counts nearly always do, without loading one.
+Length is counted in tokens where the build counted them (the `token_lengths` stage, with the
+tokenizer of the model to be trained), else in words (white-space separated), which order two
+answers as a tokenizer's counts nearly always do; the report says which.
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ def code_blocks(text: str) -> int:
     return len(_FENCE.findall(text)) // 2
 
 
-def pair_cues(chosen: str, rejected: str) -> dict[str, int]:
+def pair_cues(chosen: str, rejected: str, lengths: tuple[int, int] | None = None
+              ) -> dict[str, int]:
     """Per cue: 1 when the chosen answer has more of it, -1 when the rejected one has, 0 for a
-    tie (equal, or neither has any)."""
+    tie (equal, or neither has any). `lengths`: the answers' token counts, when known."""
     def sign(a: int, b: int) -> int:
         return (a > b) - (a < b)
 
-    return {"longer": sign(words(chosen), words(rejected)),
+    return {"longer": sign(*(lengths or (words(chosen), words(rejected)))),
             "more_markdown": sign(markdown(chosen), markdown(rejected)),
             "more_code_blocks": sign(code_blocks(chosen), code_blocks(rejected))}
 

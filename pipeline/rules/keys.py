@@ -6,6 +6,7 @@ They live in the engine so that stages agree on them without importing each othe
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,13 @@ def seeded_order(seed: int, salt: str, ids: list[str], idx: list[int],
     the seeded `rank_key` order."""
     rows = range(len(ids)) if among is None else among
     return sorted(rows, key=lambda i: rank_key(seed, salt, ids[i], idx[i]))
+
+
+def pair_id(prompt: Any, chosen: Any, rejected: Any) -> str:
+    """Stable content hash of a pair (its messages): the same pair gets the same id in any
+    source, run or machine."""
+    blob = json.dumps([prompt, chosen, rejected], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
 def normalize(text: str) -> str:

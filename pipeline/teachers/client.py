@@ -421,11 +421,11 @@ def ask(who: str, teacher_cfg: Any, base_url: str | list[str] | None,
     results = TeacherClient(teacher_cfg, base_url, meter, who, answered).complete_all(
         conversations)
     asked = [r for r in results if not r.cached]
-    secs = time.monotonic() - start
-    log.warning("%s: teacher %s: %d rows, %d from cache, %d asked (%.1f req/s), %d completion "
-                "tokens, %d errors", who, teacher_cfg.model, len(results), len(results) - len(asked),
-                len(asked), len(asked) / max(secs, 1e-9), sum(r.completion_tokens for r in asked),
-                sum(bool(r.error) for r in results))
+    # per batch, on a worker: the build's progress display has the rates of what was sent
+    log.info("%s: teacher %s: %d rows in %.1fs, %d answered this run, %d completion tokens, "
+             "%d errors", who, teacher_cfg.model, len(results), time.monotonic() - start,
+             len(asked), sum(r.completion_tokens for r in asked),
+             sum(bool(r.error) for r in results))
     return results
 
 

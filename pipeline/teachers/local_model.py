@@ -14,11 +14,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pipeline.engine.config import RunError
+
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CHECKPOINT_NAME = "SmolLM2-135M-Instruct"
 
 
-class LocalModelError(RuntimeError):
+class LocalModelError(RunError):
     pass
 
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import ray
 
-from pipeline.engine.config import expand
+from pipeline.engine.config import RunError, expand
 from pipeline.teachers.local_model import ensure_checkpoint
 
 
-class LocalServerError(RuntimeError):
+class LocalServerError(RunError):
     pass
 
 

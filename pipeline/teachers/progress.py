@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, TextIO
 
 log = logging.getLogger("rubricforge")
 
@@ -50,15 +50,16 @@ class TeacherProgress:
     """Polls the meters every `interval_s` while the build runs; `close` returns the last
     snapshot of each meter."""
 
-    def __init__(self, meters: dict[str, Any], interval_s: float = 1.0,
-                 log_every_s: float = 30.0) -> None:
+    def __init__(self, meters: dict[str, Any], terminal: TextIO | None = None,
+                 interval_s: float = 1.0, log_every_s: float = 30.0) -> None:
         self.meters = meters
         self.interval_s, self.log_every_s = interval_s, log_every_s
         self.expected: dict[str, tuple[str, str, int]] = {}  # stage -> (key, model, requests)
         self.snapshots: dict[str, dict[str, Any]] = {}
         self.bars: dict[str, Any] = {}
         self.finished: set[str] = set()
-        self.tty = sys.stderr.isatty()
+        self.terminal = terminal or sys.stderr
+        self.tty = self.terminal.isatty()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="teacher-progress", daemon=True)
         self.thread.start()
@@ -90,7 +91,8 @@ class TeacherProgress:
                 bar = self.bars.get(stage)
                 if bar is None:
                     bar = self.bars[stage] = tqdm(total=expected, desc=f"{stage} ({model})",
-                                                  unit="req", leave=True, dynamic_ncols=True)
+                                                  unit="req", leave=True, dynamic_ncols=True,
+                                                  file=self.terminal)
                 bar.n = min(done, expected)
                 bar.set_postfix_str(line.split(", ", 1)[1], refresh=True)
             elif stage not in self.finished and (

@@ -81,6 +81,24 @@ def chats_tokens(tokenizer: Callable[[], Any], chats: list[list[dict[str, str]]]
                         count)
 
 
+def texts_tokens(tokenizer: Callable[[], Any], texts: list[str],
+                 cache: CountCache | None = None) -> list[int]:
+    """Tokens of plain texts (no chat template, no special tokens): an answer's own length."""
+    def count(at: list[int]) -> list[int]:
+        tok = tokenizer()
+        return [n for start in range(0, len(at), COUNT_CHUNK)
+                for n in _encode(tok, [texts[i] for i in at[start:start + COUNT_CHUNK]])]
+
+    if cache is None:
+        return count(list(range(len(texts))))
+    return cache.counts([text_key(t) for t in texts], count)
+
+
+def text_key(text: str) -> tuple[int, int]:
+    """What a plain text's count is kept under (apart from any chat's: a chat's key is a list)."""
+    return key_of(json.dumps({"text": text}, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
 def chat_key(messages: list[dict[str, str]], generation_prompt: bool) -> tuple[int, int]:
     """What a count is kept under: the chat itself (what the template renders from it is fixed
     by the tokenizer's digest, the cache's folder), as a memo key."""

@@ -25,6 +25,7 @@ from pipeline.engine.reading import (
 )
 from pipeline.engine.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED, schema_of
 from pipeline.engine.stage import NoParams
+from pipeline.rules.keys import pair_id
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 INDEX_COLUMN = "__source_index"
@@ -155,12 +156,6 @@ def transcript(text: str, roles: dict[str, str] = TRANSCRIPT_ROLES) -> Transcrip
         inline += [f"turn {k}: {hit.group(0)!r} inside a {m.group(1)} turn"
                    for hit in inside.finditer(content)]
     return Transcript(turns, inline)
-
-
-def pair_id(prompt: Messages, chosen: Messages, rejected: Messages) -> str:
-    """Stable content hash: the same pair gets the same id in any source, run or machine."""
-    blob = json.dumps([prompt, chosen, rejected], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
 def _raw(row: dict[str, Any]) -> tuple[str, str]:

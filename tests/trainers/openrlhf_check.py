@@ -1,5 +1,5 @@
 """Runs in OpenRLHF's own environment (.venv-openrlhf) in place of `deepspeed --module
-openrlhf.cli.train_sft` in the README's command: the command's flags arrive as this script's
+openrlhf.cli.train_sft` in docs/training.md's command: the command's flags arrive as this script's
 arguments, are read by OpenRLHF's own parser, then its dataset code loads the `sft` part.
 
 `train_sft` builds its parser under `if __name__ == "__main__"` and imports

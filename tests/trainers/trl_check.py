@@ -1,4 +1,4 @@
-"""Runs in TRL's own environment (.venv-trl): the README's TRL snippets, on a real build.
+"""Runs in TRL's own environment (.venv-trl): the TRL snippets of docs/training.md, on a real build.
 
 The job is JSON in $TRAINER_CHECK_JOB, from tests/test_trainers.py: the snippets, their data
 and model lines pointed at the build and the small model. The snippets run as written; only
@@ -29,7 +29,7 @@ def shrunk(config_cls, small):
 def run(snippet):
     """Execute a snippet as a user would paste it; return the trainer it made."""
     scope = {"__name__": "__main__"}
-    exec(compile(snippet, "<README snippet>", "exec"), scope)  # noqa: S102
+    exec(compile(snippet, "<docs/training.md snippet>", "exec"), scope)  # noqa: S102
     return scope["trainer"]
 
 

@@ -1,5 +1,5 @@
 """Runs in verl's own environment (.venv-verl) in place of `python -m verl.trainer.main_ppo` in
-the README's verl command: the command's overrides arrive as this script's arguments, as the
+the verl command of docs/training.md: the command's overrides arrive as this script's arguments, as the
 shell expanded them.
 
 The job (the small model's directory, traces to score) is JSON in $TRAINER_CHECK_JOB, from

@@ -68,7 +68,7 @@ class Backend:
             try:
                 gguf_path()
             except LocalModelError as exc:
-                raise ConfigError(f"config error: {key}={t.backend}: {exc}") from None
+                raise ConfigError(f"{key}={t.backend}: {exc}") from None
 
     def urls(self, t: Any, pending: int, endpoints: Any) -> list[str] | None:
         """The endpoints a stage with `pending` uncached requests sends them to (None: the
@@ -97,6 +97,6 @@ def check_backend(key: str, t: Any) -> Backend:
 
     known = registry()
     if t.backend not in known:
-        raise ConfigError(f"config error: {key}.backend='{t.backend}' is not one of "
+        raise ConfigError(f"{key}.backend='{t.backend}' is not one of "
                           f"{', '.join(sorted(known))}")
     return known[t.backend]()

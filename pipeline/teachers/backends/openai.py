@@ -25,7 +25,7 @@ class OpenAIBackend(Backend):
     def check(self, key: str, t: Any, asked: bool) -> None:
         super().check(key, t, asked)
         if asked and not os.environ.get(t.api_key_env) and not t.base_url:
-            raise ConfigError(f"config error: {key}={t.backend} needs an API key in the "
+            raise ConfigError(f"{key}={t.backend} needs an API key in the "
                               f"environment variable {t.api_key_env} (key: {key}.api_key_env), "
                               f"or set {key}.base_url for a server without keys")
 

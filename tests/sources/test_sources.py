@@ -10,9 +10,10 @@ import pytest
 
 from pipeline.engine.reading import InputLoadError
 from pipeline.engine.schema import ALIVE, CANONICAL_COLUMNS, QUARANTINED, REJECTED
+from pipeline.rules.keys import pair_id
 from pipeline.settings import load_config
 from stages.sources import get_source, registry
-from stages.sources.base import SAMPLES_DIR, Source, pair_id
+from stages.sources.base import SAMPLES_DIR, Source
 
 # Every source module, found the way the build finds them: a new source is tested without
 # editing this file.

@@ -53,3 +53,14 @@ def test_the_report_finds_a_planted_length_cue_and_says_it():
     assert report[("rl", "more_markdown")]["share"] is None  # no pair differs in markdown
     assert report[("sft", "verdict_a")]["share"] == 0.5
     assert [(c["part"], c["cue"]) for c in far_cues(list(report.values()))] == [("rl", "longer")]
+
+
+def test_length_is_compared_in_tokens_where_the_build_counted_them():
+    """Three words against two, but 5 tokens against 9: tokens decide, and the report says so."""
+    counted = kept("s", "rl", "a b c", "d e") | {"chosen_tokens": 5, "rejected_tokens": 9}
+    tally = Tally()
+    tally.add([counted, kept("w", "rl", "a b c", "d e")])
+    report = {(c["source"], c["cue"]): c for c in cue_report(tally)}
+    assert report[("s", "longer")]["chosen_more"] == 0 and report[("s", "longer")]["unit"] == "tokens"
+    assert report[("w", "longer")]["chosen_more"] == 1 and report[("w", "longer")]["unit"] == "words"
+    assert "unit" not in report[("s", "more_markdown")]

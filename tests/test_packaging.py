@@ -1,0 +1,108 @@
+"""rubricforge as a user installs it: the wheel holds every package, its config, cards and
+samples, and the installed tool runs from any directory (no checkout, no `sys.path` edits)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, install_wheel
+from fake_openai import FakeOpenAI, completion
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_the_wheel_lists_every_package_of_the_tree():
+    """The package list is written out (conf/ and data_cards/ are mapped into `pipeline`): a
+    new package left out of it would be missing from the wheel."""
+    found = {".".join(p.parent.relative_to(ROOT).parts) for top in ("pipeline", "stages")
+             for p in (ROOT / top).rglob("__init__.py")}
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    mapped = set(PYPROJECT["tool"]["setuptools"]["package-dir"])
+    assert listed == found | mapped
+
+
+@pytest.mark.e2e
+def test_the_wheel_holds_the_config_cards_and_samples(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for shipped, inside in (("conf", "pipeline/conf"), ("data_cards", "pipeline/data_cards"),
+                            ("stages/sources/samples", "stages/sources/samples"),
+                            ("stages/benchmarks/samples", "stages/benchmarks/samples")):
+        files = {str(p.relative_to(ROOT / shipped)) for p in (ROOT / shipped).rglob("*")
+                 if p.is_file() and p.suffix in (".yaml", ".md", ".json", ".jsonl")}
+        assert files and {f"{inside}/{f}" for f in files} <= names, shipped
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A new environment with the wheel installed (not editable). Its dependencies are this
+    environment's, seen through a .pth file (installing them again takes minutes and the
+    network); rubricforge itself comes from the wheel alone: this environment has it only as
+    an editable finder, which a .pth path line does not load."""
+    env = tmp_path_factory.mktemp("wheel-env")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    install_wheel(wheel, env / "bin" / "python")
+    site = next((env / "lib").glob("python3*/site-packages"))
+    deps = next(p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_dir()
+                and str(p).startswith(sys.prefix))
+    (site / "rubricforge-deps.pth").write_text(f"{deps}\n")
+    return env
+
+
+def run_installed(env: Path, args: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    clean.update(PATH=f"{env / 'bin'}{os.pathsep}{clean['PATH']}", HF_HUB_OFFLINE="1",
+                 HF_DATASETS_OFFLINE="1", **extra)
+    return subprocess.run([str(env / "bin" / "rubricforge"), *args], cwd=cwd, env=clean,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.e2e
+def test_the_installed_tool_runs_from_an_empty_directory(installed, runs, tmp_path):
+    """`sources`, the sample build (embedded teacher, answers from the shared build's cache)
+    and an eval on the samples, from a directory with nothing in it: the build writes the
+    checkout's bytes."""
+    where = installed / "lib"
+    found = subprocess.run([str(installed / "bin" / "python"), "-c",
+                            "import pipeline.engine.config as c, pipeline.rules.verdict as v; "
+                            "print(c.CONF_DIR); print(v.__file__)"],
+                           capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert all(line.startswith(str(where)) for line in found.stdout.split()), found.stdout
+    listed = run_installed(installed, ["sources"], tmp_path)
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    assert "skywork" in listed.stdout and "hh_rlhf" in listed.stdout
+    built = run_installed(installed, ["build", *runs["common"]], tmp_path)
+    assert built.returncode == 0, (built.stdout + built.stderr)[-3000:]
+    mine = json.loads((tmp_path / "build" / "sample" / "manifest.json").read_text())
+    theirs = json.loads((runs["first"][0] / "manifest.json").read_text())
+    assert mine["teacher"]["requests"] == 0
+    assert mine["files"] == theirs["files"], "the wheel builds the checkout's bytes"
+    assert (tmp_path / "build" / "sample" / "README.md").read_text().startswith("---")
+    with FakeOpenAI(lambda body, n: completion("<answer>[[A]]</answer>")) as server:
+        judged = run_installed(installed, ["eval", "eval.use_samples=true", "teacher=openai",
+                                           "teacher.model=judge", f"teacher.base_url={server.base_url}",
+                                           f"teacher.cache_dir={tmp_path}/eval-cache"], tmp_path)
+    assert judged.returncode == 0, (judged.stdout + judged.stderr)[-3000:]
+    report = json.loads((tmp_path / "build" / "eval" / "eval.json").read_text())
+    assert report["judgements"] > 0
+
+
+def test_a_users_conf_directory_joins_the_search_path(tmp_path):
+    """A recipe of the user's own, in their own folder, beside the shipped ones (none copied)."""
+    from pipeline.settings import load_config
+
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "mine.yaml").write_text(
+        (ROOT / "conf" / "recipe" / "sample.yaml").read_text().replace("name: sample", "name: mine"))
+    cfg = load_config([f"hydra.searchpath=[file://{tmp_path}]", "recipe=mine"])
+    assert cfg.recipe.name == "mine" and list(cfg.sources) == ["skywork", "code_preference_pairs",
+                                                               "math_step_dpo"]
+    assert load_config([f"hydra.searchpath=[file://{tmp_path}]"]).recipe.name == "sample"
+
