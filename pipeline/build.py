@@ -27,7 +27,7 @@ from pipeline.engine.config import expand
 from pipeline.engine.provenance import READ_METADATA
 from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session, rows_per_block
 from pipeline.engine.runner import apply_stage
-from pipeline.engine.terminal import others_to_log
+from pipeline.engine.terminal import others_to_log, step_line
 from pipeline.output.writer import write_parts
 from pipeline.plan import Plan
 from pipeline.teachers.answering import answer_pending
@@ -109,10 +109,14 @@ def run_build(cfg: Any, plan: Plan, command: list[str] | None = None
     _, name = storage.parent_and_name(final)
     logs = logs_dir(cfg)
     try:
+        last = json.loads((logs / f"{name}-stages.json").read_text())["seconds"]
+    except (OSError, ValueError, KeyError):
+        last = {}
+    try:
         with others_to_log(logs / f"{name}-build.log") as terminal:
             log.warning("Ray, vLLM and datasets write to %s", logs / f"{name}-build.log")
             manifest, seconds = _build_into(cfg, plan, staging, logs / f"{name}-teacher.log",
-                                            command, terminal)
+                                            command, terminal, last)
         storage.commit(staging, final, last=("manifest.json", "README.md"))
     except BaseException:
         storage.remove_tree(staging)
@@ -123,7 +127,8 @@ def run_build(cfg: Any, plan: Plan, command: list[str] | None = None
 
 
 def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list[str] | None,
-                terminal: TextIO) -> tuple[dict[str, Any], dict[str, float]]:
+                terminal: TextIO, last: dict[str, float]) -> tuple[dict[str, Any], dict[str, float]]:
+    """`last`: each step's seconds in the last build of this output (for the step line's ETA)."""
     seconds: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -145,9 +150,11 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
         unrun = ["collect"]
 
         def run_steps(ds: Dataset) -> Dataset:
-            ds = ds.materialize()
+            step = " + ".join(unrun)
+            with step_line(terminal, step, last.get(step)) if step else contextlib.nullcontext():
+                ds = ds.materialize()
             if unrun:
-                lap(" + ".join(unrun))
+                lap(step)
                 unrun.clear()
             return ds
 
@@ -183,8 +190,9 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
             unrun.append(stage.name)
         ds = run_steps(ds)
         gc.collect()
-        tally, files = write_parts(ds, plan.final_columns, out, cfg, plan.stages,
-                                   plan.run_only_columns)
+        with step_line(terminal, "write", last.get("write")):
+            tally, files = write_parts(ds, plan.final_columns, out, cfg, plan.stages,
+                                       plan.run_only_columns)
         report_spend(cfg, progress.close())
         lap("write")
     from pipeline.output.card import write_card  # matplotlib: on the driver only, at the end

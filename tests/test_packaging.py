@@ -19,14 +19,19 @@ from fake_openai import FakeOpenAI, completion
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_the_wheel_lists_every_package_of_the_tree():
+def test_the_wheel_lists_every_package_and_data_folder_of_the_tree():
     """The package list is written out (conf/ and data_cards/ are mapped into `pipeline`): a
-    new package left out of it would be missing from the wheel."""
-    found = {".".join(p.parent.relative_to(ROOT).parts) for top in ("pipeline", "stages")
-             for p in (ROOT / top).rglob("__init__.py")}
-    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
-    mapped = set(PYPROJECT["tool"]["setuptools"]["package-dir"])
-    assert listed == found | mapped
+    new package, or a new folder of config, cards or samples, left out of it would be missing
+    from the wheel."""
+    code = {".".join(p.parent.relative_to(ROOT).parts) for top in ("pipeline", "stages")
+            for p in (ROOT / top).rglob("__init__.py")}
+    data = {"stages.sources.samples", "stages.benchmarks.samples"} | {
+        ".".join(("pipeline", *p.relative_to(ROOT).parts)) for shipped in ("conf", "data_cards")
+        for p in [ROOT / shipped, *(ROOT / shipped).rglob("*")] if p.is_dir()}
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    assert set(setuptools["packages"]) == code | data
+    assert set(setuptools["package-dir"]) == {"pipeline.conf", "pipeline.data_cards"}
+    assert set(PYPROJECT["tool"]["setuptools"]["package-data"]) == data
 
 
 @pytest.mark.e2e

@@ -14,6 +14,8 @@ import contextlib
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -31,7 +33,10 @@ def others_to_log(log_path: Path) -> Iterator[TextIO]:
     saved = os.dup(1), os.dup(2)
     terminal = os.fdopen(os.dup(saved[1]), "w", buffering=1, encoding="utf-8", errors="replace")
     handler = logging.StreamHandler(terminal)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    # on a terminal, a line starts by clearing a step's running line (`step_line` redraws it)
+    clear = "\r\x1b[K" if terminal.isatty() else ""
+    handler.setFormatter(logging.Formatter(clear + "%(asctime)s %(name)s: %(message)s",
+                                           "%H:%M:%S"))
     with open(log_path, "ab") as f:
         os.dup2(f.fileno(), 1)
         os.dup2(f.fileno(), 2)
@@ -47,3 +52,36 @@ def others_to_log(log_path: Path) -> Iterator[TextIO]:
         for fd in saved:
             os.close(fd)
         terminal.close()
+
+
+@contextlib.contextmanager
+def step_line(terminal: TextIO, step: str, last_s: float | None,
+              every_s: float = 0.5) -> Iterator[None]:
+    """On a terminal, one line while a step runs: its name, its time so far, and what the same
+    step took in the last build of this output (its ETA); cleared when the step is done (its
+    "done in" line follows). Teacher steps have their own display (requests, rate, ETA, cost).
+    Nothing when the output is not a terminal: a log gets the "done in" lines only."""
+    if not terminal.isatty():
+        yield
+        return
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def draw() -> None:
+        while not stop.wait(every_s):
+            took = time.monotonic() - start
+            left = last_s - took if last_s else 0.0
+            eta = (f", about {left:.0f}s left" if left >= 1 else "") + (
+                f" (last build: {last_s:.0f}s)" if last_s else "")
+            terminal.write(f"\r{step}: running {took:.0f}s{eta}\x1b[K")
+            terminal.flush()
+
+    thread = threading.Thread(target=draw, name="step-line", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        terminal.write("\r\x1b[K")
+        terminal.flush()
