@@ -91,10 +91,12 @@ def report_spend(cfg: Any, snapshots: dict[str, dict[str, Any]]) -> None:
                         "so far is cached and will not be paid again)", key, refused, key)
 
 
-def logs_dir(cfg: Any) -> Path:
-    """Where a build's logs go: `logs/` beside its output (a remote output: the user's cache)."""
-    head, _ = storage.parent_and_name(storage.resolve(cfg.output.dir))
-    return expand("~/.cache/rubricforge/logs") if storage.is_remote(head) else Path(head) / "logs"
+def log_file(cfg: Any, kind: str) -> Path:
+    """`<name>-<kind>` of a build's logs: in `logs/` beside its output (a remote output: in the
+    user's cache), named after the output's folder."""
+    head, name = storage.parent_and_name(storage.resolve(cfg.output.dir))
+    logs = expand("~/.cache/rubricforge/logs") if storage.is_remote(head) else Path(head) / "logs"
+    return logs / f"{name}-{kind}"
 
 
 def run_build(cfg: Any, plan: Plan, command: list[str] | None = None
@@ -106,23 +108,22 @@ def run_build(cfg: Any, plan: Plan, command: list[str] | None = None
     final = storage.resolve(cfg.output.dir)
     staging = storage.staging_for(final)
     storage.remove_tree(staging)
-    _, name = storage.parent_and_name(final)
-    logs = logs_dir(cfg)
+    steps = log_file(cfg, "stages.json")
     try:
-        last = json.loads((logs / f"{name}-stages.json").read_text())["seconds"]
+        last = json.loads(steps.read_text())["seconds"]
     except (OSError, ValueError, KeyError):
         last = {}
     try:
-        with others_to_log(logs / f"{name}-build.log") as terminal:
-            log.warning("Ray, vLLM and datasets write to %s", logs / f"{name}-build.log")
-            manifest, seconds = _build_into(cfg, plan, staging, logs / f"{name}-teacher.log",
+        with others_to_log(log_file(cfg, "build.log")) as terminal:
+            log.warning("Ray, vLLM and datasets write to %s", log_file(cfg, "build.log"))
+            manifest, seconds = _build_into(cfg, plan, staging, log_file(cfg, "teacher.log"),
                                             command, terminal, last)
         storage.commit(staging, final, last=("manifest.json", "README.md"))
     except BaseException:
         storage.remove_tree(staging)
         raise
-    logs.mkdir(parents=True, exist_ok=True)
-    (logs / f"{name}-stages.json").write_text(json.dumps({"seconds": seconds}, indent=2) + "\n")
+    steps.parent.mkdir(parents=True, exist_ok=True)
+    steps.write_text(json.dumps({"seconds": seconds}, indent=2) + "\n")
     return manifest, final, seconds
 
 
@@ -200,8 +201,8 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
 
     order = ["collect"] + [s.name for s in plan.stages]
     summaries = {s.name: s.summary() for s in plan.stages}
-    added = {source: (s.name, s.added_keys[source]) for s in plan.stages if s.adds_rows
-             for source in s.added}
+    added = {source: (s.name, keys) for s in plan.stages if s.adds_rows
+             for source, keys in s.added_keys.items()}
     manifest = build_manifest(cfg, inputs, order, tally, files, command, summaries, read, added)
     with tempfile.TemporaryDirectory(prefix="rubricforge-meta-") as meta:
         (Path(meta) / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

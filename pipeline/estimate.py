@@ -19,13 +19,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.build import logs_dir, read_sources
+from pipeline.build import log_file, read_sources
 from pipeline.engine.batches import in_play
 from pipeline.engine.config import ConfigError
 from pipeline.engine.ray_session import ray_session
 from pipeline.engine.runner import apply_stage
 from pipeline.engine.schema import ALIVE, SFT
-from pipeline.engine.storage import parent_and_name, resolve
 from pipeline.engine.terminal import others_to_log
 from pipeline.plan import Plan
 from pipeline.teachers.client import prompt_tokens, tokenizer_name, uncached
@@ -74,8 +73,7 @@ def estimate(cfg: Any, plan: Plan, accuracy: float = ZERO_SHOT_ACCURACY
     if not teachers:
         return [], {}
     first = teachers[0]
-    _, name = parent_and_name(resolve(cfg.output.dir))
-    with others_to_log(logs_dir(cfg) / f"{name}-estimate.log"), ray_session(cfg.ray):
+    with others_to_log(log_file(cfg, "estimate.log")), ray_session(cfg.ray):
         ds, _, _ = read_sources(plan, cfg.recipe.use_samples, cfg.ray.block_rows)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             if stage is first:

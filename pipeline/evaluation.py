@@ -131,8 +131,9 @@ def run_eval(cfg: Any) -> dict[str, Any]:
     from pipeline.engine.terminal import others_to_log
 
     out = expand(cfg.eval.output_dir)
-    with others_to_log(out.parent / "logs" / f"{out.name}-eval.log") as terminal:
-        log.warning("Ray, vLLM and datasets write to %s", out.parent / "logs" / f"{out.name}-eval.log")
+    logs = out.parent / "logs"
+    with others_to_log(logs / f"{out.name}-eval.log") as terminal:
+        log.warning("Ray, vLLM and datasets write to %s", logs / f"{out.name}-eval.log")
         items = load_items(cfg)
         todo = judgements(cfg, items)
         t = cfg.teacher
@@ -141,7 +142,7 @@ def run_eval(cfg: Any) -> dict[str, Any]:
         log.warning("eval: teacher %s: %d requests, %d not in the cache", t.model, len(todo),
                     len(pending))
         with ray_session(cfg.ray), contextlib.ExitStack() as stack:
-            endpoints = Endpoints(stack, out.parent / "logs" / f"{out.name}-teacher.log",
+            endpoints = Endpoints(stack, logs / f"{out.name}-teacher.log",
                                   on_cluster=joined_cluster(cfg.ray))
             meters = start_meters(cfg, ["teacher"])
             progress = TeacherProgress(meters, terminal)

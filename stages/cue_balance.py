@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from pipeline.engine.schema import REJECTED
 from pipeline.engine.stage import Stage, decide, with_fates
-from pipeline.rules.cues import CUES, pair_cues
+from pipeline.rules.cues import CUES, cue_sign
 from pipeline.rules.keys import seeded_order
 
 
@@ -47,7 +47,7 @@ class CueBalance(Stage):
     def process(self, rows: pa.Table) -> pa.Table:
         n, p = rows.num_rows, self.params
         chosen, rejected = rows.column("chosen").to_pylist(), rows.column("rejected").to_pylist()
-        signs = [pair_cues(c[0]["content"], r[0]["content"])[p.cue] for c, r in
+        signs = [cue_sign(p.cue, c[0]["content"], r[0]["content"]) for c, r in
                  zip(chosen, rejected, strict=True)]
         more = [i for i in range(n) if signs[i] > 0]
         less = [i for i in range(n) if signs[i] < 0]

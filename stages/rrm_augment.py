@@ -57,7 +57,6 @@ class RRMAugment(Stage):
 
     def __init__(self, params: Any, ctx: Any) -> None:
         super().__init__(params, ctx)
-        self.added: dict[str, int] = {}
         self.added_keys: dict[str, list[tuple[int, int]]] = {}
 
     def choose(self, light: pa.Table) -> list[tuple[tuple, tuple]]:
@@ -89,7 +88,6 @@ class RRMAugment(Stage):
         light = pa.concat_tables(ray.get(live.select_columns(list(LIGHT)).to_arrow_refs()))
         plan = self.choose(light)
         for (source, index, k), _ in plan:
-            self.added[source + SUFFIX] = self.added.get(source + SUFFIX, 0) + 1
             self.added_keys.setdefault(source + SUFFIX, []).append((index, k))
         if not plan:
             return live

@@ -104,7 +104,7 @@ def _apply_to_live_set(ds: Dataset, stage: Stage, columns: Columns) -> Dataset:
         partial(rows_in_play, stage), batch_format="pyarrow", batch_size=None)
     out = stage.process_dataset(live).map_batches(
         partial(conform, columns=columns), batch_format="pyarrow").materialize()
-    added = sum(stage.added.values()) if stage.adds_rows else 0
+    added = sum(stage.added.values())
     if out.count() != n_live + added:
         raise StageContractError(f"stage '{stage.name}' returned {out.count()} rows for {n_live}"
                                  + (f" and {added} added" if added else "")

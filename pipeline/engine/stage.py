@@ -80,11 +80,10 @@ class Stage:
     # `process_dataset` with Ray Data operations instead of `process`.
     whole_dataset: ClassVar[bool] = False
     # True (a `whole_dataset` stage only): the stage returns its rows plus new ones, each new
-    # row under a source name of its own; after the stage ran, `added` holds how many rows
-    # each new source got and `added_keys` their (source_index, pair_index), so the manifest
-    # accounts for them as it does for rows read.
+    # row under a source name of its own; after the stage ran, `added_keys` holds each new
+    # source's (source_index, pair_index) of every row, so the manifest accounts for them as it
+    # does for rows read.
     adds_rows: ClassVar[bool] = False
-    added: dict[str, int]
     added_keys: dict[str, list[tuple[int, int]]]
     Params: ClassVar[type] = NoParams
     # Names of earlier stages whose rejected rows this stage takes back into play (pass 2
@@ -94,6 +93,11 @@ class Stage:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         declare(cls.__dict__.get("columns", {}), f"stage class {cls.__name__}")
+
+    @property
+    def added(self) -> dict[str, int]:
+        """How many rows each source this stage added got (none for most stages)."""
+        return {source: len(keys) for source, keys in getattr(self, "added_keys", {}).items()}
 
     def statistics(self, rows: list[dict[str, Any]]) -> dict[str, int]:
         """Counts of this stage's own for the manifest (`stages[].statistics`), from a batch of

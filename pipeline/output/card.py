@@ -16,6 +16,7 @@ from pipeline.engine.config import shipped
 from pipeline.engine.schema import PARTS
 from pipeline.output.manifest import Tally
 from pipeline.output.plots import draw_plots
+from pipeline.rules.cues import CUE_NAMES
 from pipeline.rules.templates import fill
 
 CARDS_DIR = shipped("data_cards")
@@ -127,10 +128,6 @@ def _input_cell(f: dict[str, Any]) -> str:
     if f["added_by"]:
         return f"{f['input']} added by {f['added_by']}"
     return str(f["input"]) if f["pairs"] == f["input"] else f"{f['input']} ({f['pairs']} pairs)"
-
-
-CUE_NAMES = {"longer": "chosen is longer", "more_markdown": "chosen has more markdown",
-             "more_code_blocks": "chosen has more code blocks", "verdict_a": "verdict is A"}
 
 
 def cue_table(cues: list[dict[str, Any]]) -> str:

@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from pipeline.output.manifest import Tally  # noqa: E402
+from pipeline.rules.cues import CUE_NAMES  # noqa: E402
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -71,7 +72,7 @@ def draw_plots(assets: Path, m: dict[str, Any], tally: Tally) -> list[tuple[str,
     cues = [c for c in m["quality"].get("cues", []) if c["share"] is not None]
     fig, ax = plt.subplots(figsize=(9, 0.32 * len(cues) + 1.4))
     if cues:
-        labels = [f"{c['part']}/{c['source']}: {CUE_LABELS[c['cue']]}" for c in cues][::-1]
+        labels = [f"{c['part']}/{c['source']}: {CUE_NAMES[c['cue']]}" for c in cues][::-1]
         shares = [100 * c["share"] for c in cues][::-1]
         errors = [[100 * (c["share"] - c["interval"][0]) for c in cues][::-1],
                   [100 * (c["interval"][1] - c["share"]) for c in cues][::-1]]
@@ -85,6 +86,3 @@ def draw_plots(assets: Path, m: dict[str, Any], tally: Tally) -> list[tuple[str,
     out.append(("Cues", _save(fig, assets / "cues.png")))
     return out
 
-
-CUE_LABELS = {"longer": "chosen longer", "more_markdown": "chosen more markdown",
-              "more_code_blocks": "chosen more code", "verdict_a": "verdict A"}

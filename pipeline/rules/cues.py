@@ -36,16 +36,29 @@ def code_blocks(text: str) -> int:
     return len(_FENCE.findall(text)) // 2
 
 
+# What each cue counts in one answer.
+COUNTS = {"longer": words, "more_markdown": markdown, "more_code_blocks": code_blocks}
+# How the card and its plot name each cue (and the verdict position, measured beside them).
+CUE_NAMES = {"longer": "chosen is longer", "more_markdown": "chosen has more markdown",
+             "more_code_blocks": "chosen has more code blocks", "verdict_a": "verdict is A"}
+
+
+def _sign(a: int, b: int) -> int:
+    return (a > b) - (a < b)
+
+
+def cue_sign(cue: str, chosen: str, rejected: str) -> int:
+    """1 when the chosen answer has more of the cue, -1 when the rejected one has, 0 for a tie
+    (equal, or neither has any)."""
+    return _sign(COUNTS[cue](chosen), COUNTS[cue](rejected))
+
+
 def pair_cues(chosen: str, rejected: str, lengths: tuple[int, int] | None = None
               ) -> dict[str, int]:
-    """Per cue: 1 when the chosen answer has more of it, -1 when the rejected one has, 0 for a
-    tie (equal, or neither has any). `lengths`: the answers' token counts, when known."""
-    def sign(a: int, b: int) -> int:
-        return (a > b) - (a < b)
-
-    return {"longer": sign(*(lengths or (words(chosen), words(rejected)))),
-            "more_markdown": sign(markdown(chosen), markdown(rejected)),
-            "more_code_blocks": sign(code_blocks(chosen), code_blocks(rejected))}
+    """`cue_sign` of every cue; `lengths`, the answers' token counts where known, decide which
+    one is longer."""
+    return {cue: _sign(*lengths) if lengths and cue == "longer" else cue_sign(cue, chosen, rejected)
+            for cue in CUES}
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
