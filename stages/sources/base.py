@@ -237,8 +237,11 @@ class Source:
         except InputLoadError as exc:
             if not exc.files or builder_for(exc.files[0]) != "json":
                 raise
-            ds, problems = read_json_rows(f"sources.{cfg.name}", exc.files, self.features)
-            return ds, problems, files_read(exc.files, cfg.data_files) | {"row_by_row": True}
+            files = exc.files
+        # outside the handler: an error reading row by row is its own, not chained to the
+        # refusal above (whose message it would otherwise repeat)
+        ds, problems = read_json_rows(f"sources.{cfg.name}", files, self.features)
+        return ds, problems, files_read(files, cfg.data_files) | {"row_by_row": True}
 
     def raw_table(self, cfg: Any, use_sample: bool) -> pa.Table:
         """The raw rows plus their index, whether the recipe's seeded limit selects them, and

@@ -410,6 +410,7 @@ def test_a_broken_archive_and_mixed_formats_are_one_line_each(tmp_path):
     with pytest.raises(InputLoadError, match=f"cannot .*{tmp_path}/cut.jsonl.gz") as err:
         read_files(f"{tmp_path}/cut.jsonl.gz")
     assert "\n" not in str(err.value)
+    assert str(err.value).count("cut.jsonl.gz") == 1, "said once, not once per reader"
     (tmp_path / "mixed").mkdir()
     (tmp_path / "mixed" / "a.jsonl.gz").write_bytes(compress(b"{}\n", "gz"))
     (tmp_path / "mixed" / "b.parquet").write_bytes(b"PAR1")
