@@ -85,10 +85,6 @@ class ResponseCache:
             for key, response in answers])
 
 
-# How long a batch of answers waits for more before it is written (seconds).
-LINGER_S = 0.02
-
-
 class BatchedWriter:
     """Puts into a cache from an event loop through a worker thread, a batch per hop: handing
     each answer to a thread of its own cost more CPU than writing it (bench/client_bench.py).
@@ -109,9 +105,9 @@ class BatchedWriter:
 
     async def _drain(self) -> None:
         while self.pending:
-            # let the answers that arrive within a few ms join the batch: one sync serves them
-            # all, and a put waits at most this much longer
-            await asyncio.sleep(LINGER_S)
+            # one turn of the loop, so that the answers that came in together join the batch;
+            # no longer: the caller holds its concurrency slot until its answer is synced
+            await asyncio.sleep(0)
             batch, self.pending = self.pending, []
             try:
                 await asyncio.to_thread(self._write, batch)

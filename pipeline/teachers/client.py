@@ -368,16 +368,19 @@ class TeacherClient:
                         await self.budget.throttle(pause)
                     await asyncio.sleep(pause)
             latency = time.monotonic() - sent
-        usage = resp.get("usage") if isinstance(resp, dict) else None
-        cost = (price_usd(self.cfg, usage.get("prompt_tokens") or 0,
-                          usage.get("completion_tokens") or 0) if usage else worst)
-        if not isinstance(resp, dict) or not resp.get("choices"):
-            self.meter.settle(worst, cost, 0, 0, True, attempt - 1)
-            return self._failed(ValueError("response without choices"), latency)
-        record = completion_record(resp, round(latency, 3))
-        self._check_model(resp.get("model"))
-        # paid for: never ask again, even when it is empty; fsynced off the event loop
-        await self.writer.put(key, record)
+            usage = resp.get("usage") if isinstance(resp, dict) else None
+            cost = (price_usd(self.cfg, usage.get("prompt_tokens") or 0,
+                              usage.get("completion_tokens") or 0) if usage else worst)
+            if not isinstance(resp, dict) or not resp.get("choices"):
+                self.meter.settle(worst, cost, 0, 0, True, attempt - 1)
+                return self._failed(ValueError("response without choices"), latency)
+            record = completion_record(resp, round(latency, 3))
+            self._check_model(resp.get("model"))
+            # paid for: never ask again, even when it is empty; fsynced off the event loop.
+            # The slot is held until the answer is on disk, so that what a kill can lose (and
+            # a rerun pay again) is at most `concurrency` requests: the batched writer keeps
+            # answers a few ms before it syncs them
+            await self.writer.put(key, record)
         result = from_record(record, cached=False)
         self.meter.settle(worst, cost, result.prompt_tokens, result.completion_tokens,
                           bool(result.error), attempt - 1)
