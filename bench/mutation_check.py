@@ -119,9 +119,9 @@ MUTANTS = [
            "        if False:\n            return \"stop\"", "Ctrl-C does not stop sending"),
     Mutant("spend", S, "self.in_flight = max(0.0, self.in_flight - worst_usd)",
            "self.in_flight = max(0.0, self.in_flight)", "settled requests stay in flight"),
-    Mutant("spend", S, "return backend_of(teacher_cfg).price_factor * (",
-           "return 1.0 * (", "the Batch API's discount ignored"),
-    Mutant("spend", "pipeline/teachers/answering.py", "    meter.stop.remote()\n", "",
+    Mutant("spend", S, "return kind_of(teacher_cfg).price_factor * listed",
+           "return 1.0 * listed", "the Batch API's discount ignored"),
+    Mutant("spend", "pipeline/teachers/answering.py", "        meter.stop.remote()\n", "",
            "Ctrl-C's drain without stopping the meter"),
     # reading the user's files
     Mutant("reading", R, "ok = isinstance(value, int) and not isinstance(value, bool)",

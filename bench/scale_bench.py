@@ -105,14 +105,14 @@ def per_stage(timeline: list[dict[str, float]], wall_s: float, stages: dict[str,
     return peaks
 
 
-def run_build(overrides: list[str], log: Path) -> dict[str, Any]:
-    # PYTHONPATH: the build and its Ray workers import this tree (a copy of it can be benchmarked
-    # while the working tree changes)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONPATH=str(ROOT))
+def run_build(overrides: list[str], log: Path, tree: Path = ROOT) -> dict[str, Any]:
+    # PYTHONPATH: the build and its Ray workers import `tree` (a copy of this one, or a clone
+    # of an earlier commit for a paired figure), whatever the environment has installed
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONPATH=str(tree))
     start = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "build", *overrides],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                                cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT)
         memory = TreeMemory(proc.pid)
         code = proc.wait()
     wall = time.monotonic() - start
@@ -140,6 +140,8 @@ def main() -> None:
     ap.add_argument("--sigma", type=float, default=1.0)
     ap.add_argument("--distill-fraction", type=float, default=0.12)
     ap.add_argument("--actors", type=int, default=1, help="teacher client actors per stage")
+    ap.add_argument("--tree", type=Path, default=ROOT,
+                    help="the checkout to build with (a clone of another commit, to pair)")
     ap.add_argument("--no-warm", action="store_true", help="skip the warm rerun")
     ap.add_argument("--keep-cache", action="store_true",
                     help="start from the cache an earlier run left (not a cold build)")
@@ -172,23 +174,27 @@ def main() -> None:
             common += [f"{key}=openai", f"{key}.model={MODELS[key]}", f"{key}.base_url={url}",
                        f"{key}.concurrency={args.concurrency}", f"{key}.max_tokens=1024",
                        f"{key}.cache_dir={cache}", f"{key}.timeout_s=120"]
-        cold = run_build([*common, f"output.dir={cold_out}"], args.work / f"cold-{tag}.log")
+        cold = run_build([*common, f"output.dir={cold_out}"], args.work / f"cold-{tag}.log",
+                         args.tree)
         with urllib.request.urlopen(f"{url}/stats") as r:
             records = json.load(r)
         warm = ({"wall_s": 0.0, "peak_gib": 0.0} if args.no_warm else
-                run_build([*common, f"output.dir={warm_out}"], args.work / f"warm-{tag}.log"))
+                run_build([*common, f"output.dir={warm_out}"], args.work / f"warm-{tag}.log",
+                           args.tree))
     finally:
         server.terminate()
     manifest, cold_s = stage_table(cold_out)
     warm_manifest, warm_s = (manifest, {}) if args.no_warm else stage_table(warm_out)
     same = None if args.no_warm else manifest["files"] == warm_manifest["files"]
     util = {k: slow_api.utilization(records, m, args.concurrency) for k, m in MODELS.items()}
+    span = slow_api.teacher_span(records, MODELS["teacher"], args.concurrency)
     used = sum(manifest["inputs"].values()) - sum(
         r["rows"] for r in manifest["reasons"] if r["reason"] in ("over_limit", "excluded_subset"))
     result = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
               "inputs": manifest["inputs"], "pairs_used": used, "totals": manifest["totals"],
               "balanced": manifest["balanced"], "cold": cold | {"stages": cold_s},
-              "warm": warm | {"stages": warm_s}, "byte_identical": same, "utilization": util}
+              "warm": warm | {"stages": warm_s}, "byte_identical": same, "utilization": util,
+              "teacher_span": span}
     (args.work / f"results-{tag}.json").write_text(json.dumps(result, indent=2))
 
     print(f"\nmachine: {machine()}; scale {tag}: {sum(manifest['inputs'].values()):,} rows read, "
@@ -215,6 +221,9 @@ def main() -> None:
     for key, u in util.items():
         print(f"| {key} ({MODELS[key]}) | {u['requests']:,} | {u['span_s']} | "
               f"{u['mean_in_flight']} | {u['utilization']} | {u['ceiling']} |")
+    print(f"\nteacher span {span['span_s']} s (first request of any teacher to the last answer); "
+          f"pass 1's ideal {span['pass1_ideal_s']} s (its latencies / concurrency): "
+          f"{span['ratio']}x")
 
 
 if __name__ == "__main__":

@@ -147,3 +147,15 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def teacher_span(records: list[list[Any]], first_model: str, concurrency: int) -> dict[str, float]:
+    """The build's teacher span (first arrival of any model to the last answer of any) against
+    pass 1's ideal span: its summed latencies over the concurrency, what pass 1 alone would take
+    with every slot always busy. Their ratio is what the passes after pass 1 add."""
+    if not records:
+        return {"span_s": 0.0, "pass1_ideal_s": 0.0, "ratio": 0.0}
+    span = max(d for _, _, d in records) - min(a for _, a, _ in records)
+    ideal = sum(d - a for m, a, d in records if m == first_model) / concurrency
+    return {"span_s": round(span, 1), "pass1_ideal_s": round(ideal, 1),
+            "ratio": round(span / ideal, 3) if ideal else 0.0}

@@ -1,7 +1,8 @@
 """Run a plan on Ray Data: sources, then each stage in order, then the sorted rows into shards.
 
 Before a stage that asks a teacher, its requests the cache cannot answer are answered into the
-cache as one stream (the endpoints started on demand); the stage then reads the cache. The
+cache (pipeline/teachers/runtime.py: as one stream, or in chains through the teacher stages that
+follow it); the stage then reads the cache. The
 output is written to a temporary directory that replaces `output.dir` only when everything is
 written.
 """
@@ -14,11 +15,9 @@ import json
 import logging
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-import ray
 from ray.data import DataContext, Dataset
 
 from pipeline.engine import storage
@@ -30,11 +29,9 @@ from pipeline.engine.runner import apply_stage
 from pipeline.engine.terminal import others_to_log, step_line
 from pipeline.output.writer import write_parts
 from pipeline.plan import Plan
-from pipeline.teachers.answering import answer_pending
-from pipeline.teachers.backends import backend_of
-from pipeline.teachers.progress import TeacherProgress
-from pipeline.teachers.spend import Meter
-from pipeline.teachers.stage import TeacherStage, requests_of
+from pipeline.teachers.chains import chain_spans
+from pipeline.teachers.runtime import TeacherRuntime
+from pipeline.teachers.stage import TeacherStage
 
 log = logging.getLogger("rubricforge")
 
@@ -56,39 +53,6 @@ def read_sources(plan: Plan, use_samples: bool, block_rows: int | None
         parts.append(ds)
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     return ds, inputs, read
-
-
-class Endpoints:
-    """Teacher endpoints for the build: local servers are started the first time a stage has
-    requests the cache cannot answer, and shared by every later stage that asks the same model."""
-
-    def __init__(self, stack: contextlib.ExitStack, log_path: Path, on_cluster: bool) -> None:
-        self.stack, self.log_path, self.on_cluster = stack, log_path, on_cluster
-        self.local: dict[str, list[str]] = {}
-
-    def urls_for(self, teacher: Any, pending: int) -> list[str] | None:
-        return backend_of(teacher).urls(teacher, pending, self)
-
-
-def start_meters(cfg: Any, keys: list[str]) -> dict[str, Any]:
-    """One spend meter actor per teacher setting asked (`teacher`, `teacher2`), for this run."""
-    return {key: ray.remote(Meter).options(num_cpus=0, max_restarts=-1, max_task_retries=-1)
-            .remote(cfg[key].max_cost_usd) for key in sorted(set(keys))}
-
-
-def report_spend(cfg: Any, snapshots: dict[str, dict[str, Any]]) -> None:
-    """Say what this run spent and, when a cap stopped requests, how to finish."""
-    for key, snap in snapshots.items():
-        stages = snap["stages"].values()
-        refused = sum(s["refused"] for s in stages)
-        sent = sum(s["answered"] + s["errors"] for s in stages)
-        cap = f" of the ${snap['cap_usd']:.2f} cap" if snap["cap_usd"] is not None else ""
-        log.warning("%s %s: %d requests sent this run, $%.4f spent%s", key, cfg[key].model, sent,
-                    snap["spent_usd"], cap)
-        if refused:
-            log.warning("%s.max_cost_usd reached: %d requests not sent, their rows rejected as "
-                        "cost_cap; rerun with a higher %s.max_cost_usd to finish (every answer "
-                        "so far is cached and will not be paid again)", key, refused, key)
 
 
 def log_file(cfg: Any, kind: str) -> Path:
@@ -159,11 +123,11 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
                 unrun.clear()
             return ds
 
-        endpoints = Endpoints(stack, teacher_log, on_cluster=joined_cluster(cfg.ray))
-        plan.ctx.meters = start_meters(cfg, [s.teacher_key for s in plan.stages
-                                             if isinstance(s, TeacherStage)])
-        progress = TeacherProgress(plan.ctx.meters, terminal)
-        stack.callback(progress.close)
+        teachers = TeacherRuntime(cfg, [s.teacher_key for s in plan.stages
+                                        if isinstance(s, TeacherStage)],
+                                  stack, teacher_log, joined_cluster(cfg.ray), terminal)
+        plan.ctx.meters = teachers.meters
+        spans = chain_spans(plan.stages, plan.columns_before)
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             if isinstance(stage, TeacherStage) or not stage.is_row_stage:
                 # its input is read more than once (a teacher stage's requests, then the
@@ -173,20 +137,8 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
                 # copies of earlier steps stay in the object store (and on its spill disk)
                 # until Python happens to collect, which at 1M rows is too late
                 gc.collect()
-            if isinstance(stage, TeacherStage):
-                teacher = stage.teacher_config()
-                requests = ds.map_batches(partial(requests_of, stage),
-                                          batch_format="pyarrow").materialize()
-                pending = requests.count()
-                log.warning("%s: teacher %s: %d requests not in the cache", stage.name,
-                            teacher.model, pending)
-                progress.expect(stage.name, stage.teacher_key, teacher.model, pending)
-                urls = endpoints.urls_for(teacher, pending)
-                plan.ctx.endpoints[stage.name] = urls
-                if pending:  # answered into the cache as one stream; the stage then reads it
-                    plan.ctx.answered[stage.name] = answer_pending(
-                        requests, pending, teacher, stage.name,
-                        plan.ctx.meters[stage.teacher_key], urls, stage.configured_resources())
+            if isinstance(stage, TeacherStage):  # answered into the cache; the stage reads it
+                teachers.before_stage(ds, stage, spans.get(stage.name))
             ds = apply_stage(ds, stage, columns)
             unrun.append(stage.name)
         ds = run_steps(ds)
@@ -194,7 +146,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
         with step_line(terminal, "write", last.get("write")):
             tally, files = write_parts(ds, plan.final_columns, out, cfg, plan.stages,
                                        plan.run_only_columns)
-        report_spend(cfg, progress.close())
+        teachers.close()
         lap("write")
     from pipeline.output.card import write_card  # matplotlib: on the driver only, at the end
     from pipeline.output.manifest import build_manifest

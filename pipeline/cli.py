@@ -33,7 +33,7 @@ EVAL_EPILOG = """\
 examples:
   rubricforge eval --limit 20 teacher=openai teacher.model=o3 --estimate   # calls and cost first
   rubricforge eval --limit 20 teacher=openai teacher.model=o3
-  rubricforge eval teacher=vllm teacher.model=my-judge teacher.checkpoint=path/to/checkpoint \\
+  rubricforge eval teacher=vllm_engines teacher.model=my-judge teacher.checkpoint=path/to/checkpoint \\
       teacher.num_gpus=1 eval.benchmarks=[rm_bench]
   rubricforge eval eval.use_samples=true                                   # offline, the samples
 

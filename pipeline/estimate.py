@@ -27,7 +27,7 @@ from pipeline.engine.runner import apply_stage
 from pipeline.engine.schema import ALIVE, SFT
 from pipeline.engine.terminal import others_to_log
 from pipeline.plan import Plan
-from pipeline.teachers.client import prompt_tokens, tokenizer_name, uncached
+from pipeline.teachers.requests import prompt_tokens, tokenizer_name, uncached
 from pipeline.teachers.spend import price_usd
 from pipeline.teachers.stage import ZERO_SHOT_ACCURACY, TeacherStage
 

@@ -24,7 +24,6 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from pipeline.build import Endpoints, report_spend, start_meters
 from pipeline.engine.batches import request_table
 from pipeline.engine.config import ConfigError, expand
 from pipeline.engine.reading import InputLoadError, read_dataset
@@ -33,9 +32,8 @@ from pipeline.output.eval_report import headline, pct, score_text, write_eval_re
 from pipeline.rules.judge_prompt import judge_messages
 from pipeline.rules.keys import rank_key
 from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, verdict_of
-from pipeline.teachers.answering import answer_pending
-from pipeline.teachers.client import ask, prompt_tokens, tokenizer_name, uncached
-from pipeline.teachers.progress import TeacherProgress
+from pipeline.teachers.client import ask
+from pipeline.teachers.requests import prompt_tokens, tokenizer_name, uncached
 from pipeline.teachers.spend import price_usd
 from stages.benchmarks import SAMPLES_DIR
 from stages.benchmarks.pairwise import BENCHMARKS, Item, Outcomes, first_per_group, rmb_four_sets
@@ -129,6 +127,7 @@ def run_eval(cfg: Any) -> dict[str, Any]:
 
     from pipeline.engine.ray_session import joined_cluster, ray_session
     from pipeline.engine.terminal import others_to_log
+    from pipeline.teachers.runtime import TeacherRuntime
 
     out = expand(cfg.eval.output_dir)
     logs = out.parent / "logs"
@@ -142,20 +141,13 @@ def run_eval(cfg: Any) -> dict[str, Any]:
         log.warning("eval: teacher %s: %d requests, %d not in the cache", t.model, len(todo),
                     len(pending))
         with ray_session(cfg.ray), contextlib.ExitStack() as stack:
-            endpoints = Endpoints(stack, logs / f"{out.name}-teacher.log",
-                                  on_cluster=joined_cluster(cfg.ray))
-            meters = start_meters(cfg, ["teacher"])
-            progress = TeacherProgress(meters, terminal)
-            stack.callback(progress.close)
-            progress.expect(WHO, "teacher", t.model, len(pending))
-            urls = endpoints.urls_for(t, len(pending))
-            answered = None
-            if pending:
-                requests = ray.data.from_arrow(request_table(pending))
-                answered = answer_pending(requests, len(pending), t, WHO, meters["teacher"], urls,
-                                          Resources())
-            results = ask(WHO, t, urls, conversations, meters["teacher"], answered)
-            report_spend(cfg, progress.close())
+            teachers = TeacherRuntime(cfg, ["teacher"], stack, logs / f"{out.name}-teacher.log",
+                                      joined_cluster(cfg.ray), terminal)
+            requests = ray.data.from_arrow(request_table(pending)) if pending else None
+            urls, answered = teachers.answer(requests, len(pending), t, "teacher", WHO,
+                                             Resources())
+            results = ask(WHO, t, urls, conversations, teachers.meters["teacher"], answered)
+            teachers.close()
     report, lines = score_all(cfg, items, todo, results)
     write_eval_report(out, report, lines)
     return report

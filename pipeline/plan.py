@@ -34,6 +34,11 @@ class Plan:
     ctx: BuildContext
 
     @property
+    def columns_before(self) -> list[pa.Schema]:
+        """The columns each stage is given (index i: stages[i]'s input)."""
+        return [schema_of(CANONICAL_COLUMNS), *self.columns_after[:-1]]
+
+    @property
     def final_columns(self) -> pa.Schema:
         return self.columns_after[-1] if self.columns_after else schema_of(CANONICAL_COLUMNS)
 

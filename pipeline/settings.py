@@ -7,15 +7,17 @@ teacher setting (`teacher`, `teacher2`) is checked against the settings its back
 
 from __future__ import annotations
 
+import logging
 import re
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline.engine.config import CONF_DIR, ConfigError, RootConfig
-from pipeline.teachers.backends.base import check_backend
+from pipeline.teachers.backends import check_backend, renamed
 
 TEACHER_KEYS = ("teacher", "teacher2")
+log = logging.getLogger("rubricforge")
 
 
 def _one_line(exc: Exception) -> str:
@@ -56,6 +58,11 @@ def _typed_teachers(cfg: DictConfig) -> None:
     """Each teacher setting as its backend's own config class (unknown keys rejected)."""
     for key in TEACHER_KEYS:
         node = cfg[key]
+        new = renamed().get(node.backend)
+        if new is not None:
+            log.warning("%s: backend '%s' is now called '%s' (%s=%s): the old name still works",
+                        key, node.backend, new, key, new)
+            node.backend = new
         config_cls = check_backend(key, node).Config
         backend = node.backend
         extra = sorted(set(node) - set(config_cls.__dataclass_fields__))

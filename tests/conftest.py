@@ -150,7 +150,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     # pass 1 asks the local vLLM server through the OpenAI API; pass 2 runs offline vLLM
     # engines through Ray Data LLM: one build, both ways of running the embedded model
-    common = [f"teacher.cache_dir={root}/cache", "teacher.max_tokens=320", "teacher2=vllm",
+    common = [f"teacher.cache_dir={root}/cache", "teacher.max_tokens=320", "teacher2=vllm_engines",
               "+source@sources.helpsteer3=helpsteer3"]
     first = build(f"output.dir={root}/first", *common)
     assert first.returncode == 0, first.stdout[-4000:]

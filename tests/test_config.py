@@ -22,7 +22,7 @@ def error_of(overrides: list[str], plan: bool = False) -> str:
 
 
 def test_defaults_compose_and_plan(cfg):
-    assert cfg.recipe.name == "sample" and cfg.teacher.backend == "local"
+    assert cfg.recipe.name == "sample" and cfg.teacher.backend == "vllm_server"
     plan = make_plan(cfg)
     assert [s.name for s in plan.stages] == ["validate", "decontaminate", "exact_dedup",
                                              "near_dedup", "split", "place", "render", "teacher",
@@ -151,18 +151,36 @@ def test_each_teacher_yaml_names_a_backend_module_and_nothing_else_knows_their_n
     """A backend is one module in pipeline/teachers/backends/ and one YAML in conf/teacher/: the plan,
     engine, spend and client code ask it, and never spell a backend's name."""
     from pipeline.engine.config import CONF_DIR
-    from pipeline.teachers.backends import backend_of, registry
+    from pipeline.teachers.backends import registry, renamed
+    from pipeline.teachers.teacher_config import kind_of
 
     names = {load_config([f"teacher={p.stem}", "teacher.model=m"]).teacher.backend
              for p in (CONF_DIR / "teacher").glob("*.yaml")}
-    assert names == set(registry())
+    assert names == set(registry()), "an old name's YAML loads as the backend's new name"
     batch = load_config(["teacher=openai_batch", "teacher.model=m"]).teacher
-    assert backend_of(batch).price_factor == 0.5
+    assert kind_of(batch).price_factor == 0.5
+    names |= set(renamed())
     root = CONF_DIR.parent / "pipeline"
     outside = [p for p in root.rglob("*.py") if "backends" not in p.parts]
     for path in [*outside, *(CONF_DIR.parent / "stages").rglob("*.py")]:
         code = path.read_text()
         for name in names:
             assert not re.search(rf"backend\s*(==|!=|in)\s*.*['\"]{name}['\"]", code), path
-    with pytest.raises(ConfigError, match="teacher.backend='grpc' is not one of local, openai"):
+    with pytest.raises(ConfigError, match="teacher.backend='grpc' is not one of openai, "
+                                          "openai_batch, vllm_engines"):
         make_plan(load_config(["teacher.backend=grpc"]))
+
+
+def test_a_backend_s_old_name_still_works_with_a_one_line_notice(caplog):
+    """`local` is now `vllm_server` and `vllm` is `vllm_engines`: a config, an override or a
+    YAML with the old name loads as the new one, and says so once per setting."""
+    with caplog.at_level("WARNING", logger="rubricforge"):
+        cfg = load_config(["teacher=local", "teacher2=vllm"])
+    assert (cfg.teacher.backend, cfg.teacher2.backend) == ("vllm_server", "vllm_engines")
+    notices = [r.getMessage() for r in caplog.records]
+    assert notices == [
+        "teacher: backend 'local' is now called 'vllm_server' (teacher=vllm_server): the old "
+        "name still works",
+        "teacher2: backend 'vllm' is now called 'vllm_engines' (teacher2=vllm_engines): the old "
+        "name still works"]
+    assert load_config(["teacher=vllm_server"]) == load_config(["teacher=local"])

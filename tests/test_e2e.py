@@ -206,7 +206,7 @@ def test_rl_rows_have_verl_and_rmr1_columns(runs):
 
 
 def test_offline_vllm_engines_write_what_the_api_backend_writes(runs):
-    """Pass 2 (teacher2=vllm) ran on offline engines, pass 1 on the OpenAI-compatible server:
+    """Pass 2 (teacher2=vllm_engines) ran on offline engines, pass 1 on the OpenAI-compatible server:
     their rows carry the same columns, all filled; their cache records have one shape; a cut-off
     answer is `truncated` either way; and a warm rerun starts no engine."""
     out, stdout = runs["first"]
@@ -220,7 +220,7 @@ def test_offline_vllm_engines_write_what_the_api_backend_writes(runs):
         assert rows and all(v is not None for r in rows for v in r.values()), f"pass {p}"
         assert all(r["latency_s"] > 0 and r["prompt_tokens"] > 0 for r in rows), f"pass {p}"
     cut = [r for r in part(out, "rejected").to_pylist() if r["reason"] == "truncated"]
-    limit = {1: 320, 2: load_config(["teacher2=vllm"]).teacher2.max_tokens}
+    limit = {1: 320, 2: load_config(["teacher2=vllm_engines"]).teacher2.max_tokens}
     assert all(r["finish_reason"] == "length" and r["completion_tokens"] == limit[r["pass_index"]]
                for r in cut)
     records = [json.loads(f.read_text()) for f in (runs["root"] / "cache").glob("??/*.json")]

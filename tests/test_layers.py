@@ -1,7 +1,8 @@
 """The import layering of the code: rules, then the engine, then teachers, output and sources
 (side by side, none importing another), then the stages, then the build and the CLI. A module
 imports only its own layer and the layers below it (lazy imports inside functions included),
-so the engine never knows a particular stage, teacher or output format."""
+so the engine never knows a particular stage, teacher or output format; and no module imports
+itself through others (a cycle hidden by imports inside functions is still a cycle)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,64 @@ def test_the_layer_check_sees_a_wrong_import():
     assert {layer_of(t) for _, t in found} & ALLOWED["engine"] == set()
     assert imports("from ..rules import verdict\n", "pipeline.output.probe") == [
         (1, "pipeline.rules.verdict")]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the project -> the project modules it imports, anywhere in its code."""
+    files = [*(ROOT / "pipeline").rglob("*.py"), *(ROOT / "stages").rglob("*.py")]
+    return {module_name(p): {t for _, t in imports(p.read_text(encoding="utf-8"), module_name(p),
+                                                   p.name == "__init__.py")}
+            for p in files}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected sets of more than one module (or of one importing itself), by
+    Tarjan's algorithm: each is an import cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1 or v in graph.get(v, ()):
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    graph = import_graph()
+    assert len(graph) > 60
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle_made_of_lazy_imports():
+    """A package that imports its base module, whose function imports the package back (the
+    shape the teacher layer had), is one cycle; a plain chain is none."""
+    graph = {"p": {"p.base"}, "p.base": {"q"}, "q": {"p"}, "r": {"p"}}
+    assert cycles(graph) == [["p", "p.base", "q"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    code = "def f():\n    from pipeline.teachers.backends import registry\n"
+    assert imports(code, "pipeline.teachers.backends.base") == [
+        (2, "pipeline.teachers.backends")]

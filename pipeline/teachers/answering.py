@@ -10,7 +10,9 @@ reads every answer from the cache, so its rows and the shards are what they were
 API backends run in `resources.actors` Ray actors (the stage's setting, default 1), each with
 its share of the request blocks and of the concurrency; the cost cap, the RPM/TPM budget and the progress
 meters are the build-wide actors they always were. The Batch API sends the stage's requests as
-one job; the `vllm` backend runs offline engines (pipeline/teachers/offline_engine.py).
+one job; `vllm_engines` runs offline engines (pipeline/teachers/offline_engine.py). Where
+several teacher stages follow each other, streaming backends are asked in chains first
+(pipeline/teachers/chains.py), and a pass asks only what its chains did not.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ import ray
 
 from pipeline.engine.batches import REQUEST_SCHEMA
 from pipeline.engine.ray_session import solid_blocks
-from pipeline.engine.stage import Resources
-from pipeline.teachers.backends import backend_of
 from pipeline.teachers.client import Answered, TeacherClient
 
 log = logging.getLogger("rubricforge")
@@ -41,13 +41,6 @@ class _Answerer:
         client.cfg.concurrency = share
         # `blocks` holds object refs (a list is not resolved by Ray): fetched one at a time
         return client.answer_stream(ray.get(ref) for ref in blocks)
-
-
-def answer_pending(requests: Any, n: int, teacher_cfg: Any, stage: str, meter: Any,
-                   urls: list[str] | None, resources: Resources) -> Answered:
-    """Answer the `n` requests of `requests` (a Ray Dataset of `request_table` rows) into the
-    cache, the way the teacher's backend does; returns what became of each key."""
-    return backend_of(teacher_cfg).answer(requests, n, teacher_cfg, stage, meter, urls, resources)
 
 
 def answer_with_actors(requests: Any, teacher_cfg: Any, stage: str, meter: Any,
@@ -69,7 +62,7 @@ def answer_with_actors(requests: Any, teacher_cfg: Any, stage: str, meter: Any,
         for part in ray.get(calls):
             answered |= part
     except KeyboardInterrupt:
-        _drain(meter, calls)
+        interrupted([meter], calls)
         raise
     finally:
         for w in workers:
@@ -80,10 +73,11 @@ def answer_with_actors(requests: Any, teacher_cfg: Any, stage: str, meter: Any,
     return answered
 
 
-def _drain(meter: Any, calls: list[Any]) -> None:
+def interrupted(meters: list[Any], calls: list[Any]) -> None:
     """Ctrl-C: send nothing more, and give the answers in flight (already paid for) a few
     seconds to reach the cache; a second Ctrl-C stops at once."""
-    meter.stop.remote()
+    for meter in meters:
+        meter.stop.remote()
     log.warning("interrupted: sending nothing more; waiting up to %.0fs for the answers in "
                 "flight to reach the cache (Ctrl-C again to stop at once)", DRAIN_S)
     with contextlib.suppress(KeyboardInterrupt):

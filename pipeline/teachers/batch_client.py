@@ -22,7 +22,7 @@ import openai
 
 from pipeline.engine import storage
 from pipeline.teachers.cache import ResponseCache, completion_record
-from pipeline.teachers.client import KEY_ONLY, worst_case
+from pipeline.teachers.requests import KEY_ONLY, worst_case
 from pipeline.teachers.spend import MeterHandle, not_sent_error, price_usd
 
 log = logging.getLogger("rubricforge.teacher")

@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.rules.verdict import trace_regex
-from pipeline.teachers.backends import backend_of
 from pipeline.teachers.cache import (
     RECORD_FIELDS,
     BatchedWriter,
@@ -29,9 +27,10 @@ from pipeline.teachers.cache import (
     completion_record,
     request_key,
 )
-from pipeline.teachers.model_identity import checkpoint_identity
 from pipeline.teachers.rate_limit import SharedBudget
+from pipeline.teachers.requests import KEY_ONLY, request_for, worst_case
 from pipeline.teachers.spend import MeterHandle, not_sent_error, price_usd
+from pipeline.teachers.teacher_config import kind_of, secret
 
 if TYPE_CHECKING:
     import openai
@@ -85,91 +84,6 @@ def _retry_pause(exc: Exception, attempt: int) -> float | None:
         return backoff
 
 
-# Providers' tokenizers are not all public: without `teacher.tokenizer` a prompt is estimated
-# as characters / 4 (TPM budget and `build --estimate`). That is an estimate, not a bound: code,
-# numbers and non-Latin text take more tokens. The cost cap reserves a bound instead.
-CHARS_PER_TOKEN = 4
-# Tokens a chat format may add around each message, and before the reply, beyond the text;
-# OpenAI's formats add 3-4 per message and 3 for the reply.
-MESSAGE_OVERHEAD_TOKENS = 8
-
-
-def prompt_chars(messages: list[dict[str, str]]) -> int:
-    return sum(len(m["content"]) for m in messages)
-
-
-def tokenizer_name(teacher_cfg: Any) -> str | None:
-    """The tokenizer that counts this teacher's prompt tokens: `teacher.tokenizer`, else the
-    local model's own; None: characters / 4."""
-    if teacher_cfg.tokenizer:
-        return teacher_cfg.tokenizer
-    if backend_of(teacher_cfg).serves_checkpoint:
-        from pipeline.teachers.tokenizers import local_model_dir
-
-        return teacher_cfg.checkpoint or local_model_dir(teacher_cfg.model_dir)
-    return None
-
-
-def prompt_tokens(teacher_cfg: Any, messages: list[dict[str, str]]) -> int:
-    """Prompt tokens as the teacher counts them where its tokenizer is known, else estimated."""
-    name = tokenizer_name(teacher_cfg)
-    if name is None:
-        return prompt_chars(messages) // CHARS_PER_TOKEN
-    from pipeline.teachers.tokenizers import chat_tokens, load_tokenizer
-
-    return chat_tokens(load_tokenizer(name, "teacher.tokenizer"), messages, generation_prompt=True)
-
-
-def prompt_token_bound(teacher_cfg: Any, messages: list[dict[str, str]], counted: int) -> int:
-    """The most prompt tokens the provider can bill: `counted` (`prompt_tokens`) where the
-    tokenizer is known, else the text's UTF-8 bytes (a byte-level tokenizer, as every current
-    API model has, never makes more tokens than bytes), plus the chat format's overhead per
-    message and before the reply."""
-    if tokenizer_name(teacher_cfg) is not None:
-        text = counted
-    else:
-        text = sum(len(m["content"].encode("utf-8", "surrogatepass")) for m in messages)
-    return text + MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
-
-
-def worst_case(teacher_cfg: Any, messages: list[dict[str, str]]) -> tuple[int, float]:
-    """A request's estimated prompt tokens (for the TPM budget) and the most it can cost (the
-    bound of its prompt and `max_tokens`, for the cap). Counting costs CPU: the prompt is
-    counted once, and only when a TPM budget or a cost cap needs it."""
-    capped = teacher_cfg.max_cost_usd is not None
-    counted = prompt_tokens(teacher_cfg, messages) if teacher_cfg.tpm or capped else 0
-    estimate = counted if teacher_cfg.tpm else 0
-    bound = prompt_token_bound(teacher_cfg, messages, counted) if capped else estimate
-    return estimate, price_usd(teacher_cfg, bound, teacher_cfg.max_tokens)
-
-
-def api_key(teacher_cfg: Any) -> str:
-    """The key the client sends: the backend's secret (from the environment for an API), or
-    any non-empty string for servers that take none."""
-    return backend_of(teacher_cfg).api_key(teacher_cfg) or "unused"
-
-
-# In the cache key, never sent: the sample index (always 0: one answer per request; kept so the
-# keys of caches written so far stay valid) and the self-hosted checkpoint's identity.
-KEY_ONLY = ("sample", "checkpoint")
-
-
-def request_for(teacher_cfg: Any, messages: list[dict[str, str]]) -> dict[str, Any]:
-    """Everything that changes the answer, and so the cache key. Never the endpoint or key."""
-    req: dict[str, Any] = {"model": teacher_cfg.model, "messages": messages,
-                           "max_completion_tokens": teacher_cfg.max_tokens, "sample": 0}
-    checkpoint = checkpoint_identity(teacher_cfg)
-    if checkpoint is not None:  # the weights behind a self-hosted model's name
-        req["checkpoint"] = checkpoint
-    for name in ("temperature", "top_p", "seed"):
-        value = getattr(teacher_cfg, name)
-        if value is not None:
-            req[name] = value
-    if teacher_cfg.guided_format:
-        req["structured_outputs"] = {"regex": trace_regex()}
-    return req
-
-
 class TeacherClient:
     """Asks one teacher; with several base URLs (replicas of a local engine) requests take
     turns among them."""
@@ -200,7 +114,7 @@ class TeacherClient:
         by_key |= {k: from_record(h, cached=True) for k, h in hits.items() if h is not None}
         self.meter.note_cached(sum(h is not None for h in hits.values()))
         todo = {k: r for k, r in todo.items() if hits[k] is None}
-        if todo and backend_of(self.cfg).answers_ahead:  # the engines ran: ask nothing
+        if todo and kind_of(self.cfg).answers_ahead:  # the engines ran: ask nothing
             by_key |= {k: TeacherResult(None, None, 0, 0, 0.0, False,
                                         "no answer from the vLLM engines: rerun to ask again")
                        for k in todo}
@@ -218,7 +132,7 @@ class TeacherClient:
         """Answer a stream of `request_table` batches into the cache, keeping
         `teacher.concurrency` requests in flight from the first to the last: a slow answer
         holds up only its own slot, never a batch. Returns key -> error (None: in the cache)."""
-        if backend_of(self.cfg).batch:
+        if kind_of(self.cfg).one_job_per_pass:
             return asyncio.run(self._batched_stream(batches))
         return asyncio.run(self._stream(batches))
 
@@ -228,7 +142,7 @@ class TeacherClient:
         # Retries are ours, not the client's: a 429 must pause every worker, not just this one.
         self.budget = SharedBudget(self.cfg)
         self.writer = BatchedWriter(self.cache)  # (of this event loop)
-        return [openai.AsyncOpenAI(base_url=url, api_key=api_key(self.cfg),
+        return [openai.AsyncOpenAI(base_url=url, api_key=secret(self.cfg) or "unused",
                                    timeout=self.cfg.timeout_s, max_retries=0,
                                    http_client=self._http_client())
                 for url in self.base_urls]
@@ -277,7 +191,7 @@ class TeacherClient:
         clients = self._clients()
         limit = asyncio.Semaphore(self.cfg.concurrency)
         try:
-            if backend_of(self.cfg).batch:
+            if kind_of(self.cfg).one_job_per_pass:
                 return await self._batched(clients[0], unique)
             # complete_all has just read the cache for these keys
             return await asyncio.gather(*(
@@ -406,7 +320,7 @@ class TeacherClient:
         """A one-line error for the row; the key never appears, even if a server echoes it."""
         status = getattr(exc, "status_code", None)
         message = str(exc).splitlines()[0][:300] if str(exc) else ""
-        key = backend_of(self.cfg).api_key(self.cfg)
+        key = secret(self.cfg)
         if key:
             message = message.replace(key, "***")
         detail = f"{type(exc).__name__}{f' {status}' if status else ''}: {message}"
@@ -430,14 +344,6 @@ def ask(who: str, teacher_cfg: Any, base_url: str | list[str] | None,
              len(asked), sum(r.completion_tokens for r in asked),
              sum(bool(r.error) for r in results))
     return results
-
-
-def uncached(teacher_cfg: Any, conversations: list[list[dict[str, str]]]
-             ) -> dict[str, dict[str, Any]]:
-    """The requests the cache cannot answer, by key (each once): what asking would pay for."""
-    cache = ResponseCache(teacher_cfg.cache_dir)
-    requests = {request_key(r): r for r in (request_for(teacher_cfg, c) for c in conversations)}
-    return {k: r for k, r in requests.items() if k not in cache}
 
 
 # The columns a teacher answer fills, named as in pipeline/engine/schema.py.

@@ -22,15 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.engine.config import expand
+from pipeline.teachers.teacher_config import kind_of
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".json", ".model")
 
 
 def checkpoint_identity(teacher_cfg: Any) -> str | None:
     """The identity of the weights behind a self-hosted teacher; None for API backends."""
-    from pipeline.teachers.backends import backend_of
-
-    if not backend_of(teacher_cfg).serves_checkpoint:
+    if not kind_of(teacher_cfg).serves_checkpoint:
         return None
     return _identity(teacher_cfg.checkpoint)
 

@@ -54,7 +54,8 @@ class TeacherProgress:
                  interval_s: float = 1.0, log_every_s: float = 30.0) -> None:
         self.meters = meters
         self.interval_s, self.log_every_s = interval_s, log_every_s
-        self.expected: dict[str, tuple[str, str, int]] = {}  # stage -> (key, model, requests)
+        # stage -> (key, model, requests known, whether chains add to them)
+        self.expected: dict[str, tuple[str, str, int, bool]] = {}
         self.snapshots: dict[str, dict[str, Any]] = {}
         self.bars: dict[str, Any] = {}
         self.finished: set[str] = set()
@@ -64,10 +65,13 @@ class TeacherProgress:
         self.thread = threading.Thread(target=self._run, name="teacher-progress", daemon=True)
         self.thread.start()
 
-    def expect(self, stage: str, teacher_key: str, model: str, requests: int) -> None:
-        """The engine found `requests` uncached requests for `stage`: show a bar for them."""
-        if requests:
-            self.expected[stage] = (teacher_key, model, requests)
+    def expect(self, stage: str, teacher_key: str, model: str, requests: int,
+               chained: bool = False) -> None:
+        """The engine found `requests` uncached requests for `stage`: show a bar for them. A
+        stage asked in chains (`chained`) counts its requests as the chains find them."""
+        _, _, known, was = self.expected.get(stage, (teacher_key, model, 0, False))
+        if requests or chained:
+            self.expected[stage] = (teacher_key, model, known + requests, chained or was)
 
     def _poll(self) -> None:
         import ray
@@ -76,13 +80,14 @@ class TeacherProgress:
             with contextlib.suppress(Exception):  # a meter being restarted: keep the last
                 self.snapshots[key] = ray.get(meter.snapshot.remote(), timeout=10)
 
-    def _draw(self, last_log: dict[str, float]) -> None:
+    def _draw(self, last_log: dict[str, float], final: bool = False) -> None:
         now = time.time()
-        for stage, (key, model, expected) in self.expected.items():
+        for stage, (key, model, known, chained) in self.expected.items():
             snap = self.snapshots.get(key, {})
             numbers = snap.get("stages", {}).get(stage)
             if not numbers or not numbers["first_sent"]:
                 continue
+            expected = known + numbers["queued"]
             line = describe(numbers, expected, snap.get("cap_usd"), now)
             done = numbers["answered"] + numbers["errors"] + numbers["refused"]
             if self.tty:
@@ -93,13 +98,17 @@ class TeacherProgress:
                     bar = self.bars[stage] = tqdm(total=expected, desc=f"{stage} ({model})",
                                                   unit="req", leave=True, dynamic_ncols=True,
                                                   file=self.terminal)
+                bar.total = expected
                 bar.n = min(done, expected)
                 bar.set_postfix_str(line.split(", ", 1)[1], refresh=True)
             elif stage not in self.finished and (
-                    done >= expected or now - last_log.get(stage, 0.0) >= self.log_every_s):
+                    final or (done >= expected and not chained)
+                    or now - last_log.get(stage, 0.0) >= self.log_every_s):
+                # a chained stage's total grows while the chains run: its last line is the
+                # one written when the display closes
                 log.warning("%s: teacher %s: %s", stage, model, line)
                 last_log[stage] = now
-                if done >= expected:
+                if final or (done >= expected and not chained):
                     self.finished.add(stage)
 
     def _run(self) -> None:
@@ -115,6 +124,8 @@ class TeacherProgress:
         self.stop.set()
         self.thread.join(timeout=30)
         self._poll()
+        if not self.tty:
+            self._draw({}, final=True)
         for bar in self.bars.values():
             bar.close()
         return self.snapshots

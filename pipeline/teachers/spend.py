@@ -21,15 +21,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipeline.rules.verdict import COST_CAP
+from pipeline.teachers.teacher_config import kind_of
 
 
 def price_usd(teacher_cfg: Any, prompt_tokens: int, completion_tokens: int) -> float:
     """USD for these tokens at the configured prices (unknown prices count as 0), times the
     backend's factor (the Batch API bills half)."""
-    from pipeline.teachers.backends import backend_of
-
-    return backend_of(teacher_cfg).price_factor * (prompt_tokens * (teacher_cfg.price_input_per_mtok or 0.0)
-                     + completion_tokens * (teacher_cfg.price_output_per_mtok or 0.0)) / 1e6
+    listed = (prompt_tokens * (teacher_cfg.price_input_per_mtok or 0.0)
+              + completion_tokens * (teacher_cfg.price_output_per_mtok or 0.0)) / 1e6
+    return kind_of(teacher_cfg).price_factor * listed
 
 
 def not_sent_error(teacher_cfg: Any, answer: str) -> str:
@@ -51,6 +51,8 @@ class StageSpend:
     errors: int = 0
     retries: int = 0
     refused: int = 0
+    # requests a chain found uncached and will send (a later pass's total is not known before)
+    queued: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -105,6 +107,9 @@ class Meter:
     def note_cached(self, stage: str, n: int) -> None:
         self._stage(stage).cached += n
 
+    def note_queued(self, stage: str, n: int) -> None:
+        self._stage(stage).queued += n
+
     def stop(self) -> None:
         """Ctrl-C: send nothing more (the requests in flight still settle)."""
         self.stopped = True
@@ -154,9 +159,15 @@ class MeterHandle:
             self.local.begin(self.stage)
 
     def note_cached(self, n: int) -> None:
+        self._note("note_cached", n)
+
+    def note_queued(self, n: int) -> None:
+        self._note("note_queued", n)
+
+    def _note(self, what: str, n: int) -> None:
         if not n:
             return
         if self.actor is not None:
-            self.actor.note_cached.remote(self.stage, n)
+            getattr(self.actor, what).remote(self.stage, n)
         else:
-            self.local.note_cached(self.stage, n)
+            getattr(self.local, what)(self.stage, n)

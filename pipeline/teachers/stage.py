@@ -1,7 +1,8 @@
 """The shape every stage that asks a teacher shares: which rows it asks about, what it asks,
 and what an answer means for the row. The asking itself is done before the stage runs, as one
-stream (pipeline/teachers/answering.py: `resources.actors` clients, `teacher.concurrency` in flight);
-the stage then reads the answers from the cache."""
+stream (pipeline/teachers/answering.py: `resources.actors` clients, `teacher.concurrency` in flight)
+or, for stages that follow each other, in chains (pipeline/teachers/chains.py, which walk a row
+through these same methods); the stage then reads the answers from the cache."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pyarrow as pa
 
 from pipeline.engine.batches import in_play, request_table, stage_view
 from pipeline.engine.stage import Stage, set_rows
-from pipeline.teachers.client import TeacherResult, ask, uncached
+from pipeline.teachers.client import TeacherResult, ask
+from pipeline.teachers.requests import uncached
 
 Messages = list[dict[str, str]]
 
@@ -62,8 +64,12 @@ class TeacherStage(Stage):
         return todo, rows.take(pa.array(todo, pa.int64())).to_pylist()
 
     def uncached_requests(self, rows: pa.Table) -> dict[str, dict[str, Any]]:
-        """The requests these rows need that the cache cannot answer, by cache key."""
-        return uncached(self.teacher_config(), [self.request(r) for r in self.asked(rows)[1]])
+        """The requests these rows need that the cache cannot answer and this run has not
+        asked yet (a chain's request that failed is not asked twice), by cache key."""
+        done = self.ctx.answered.get(self.name, {})
+        return {k: r for k, r in uncached(self.teacher_config(),
+                                          [self.request(r) for r in self.asked(rows)[1]]).items()
+                if k not in done}
 
     def process(self, rows: pa.Table) -> pa.Table:
         todo, records = self.asked(rows)

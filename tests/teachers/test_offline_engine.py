@@ -14,8 +14,9 @@ from pipeline.plan import make_plan
 from pipeline.rules.verdict import trace_regex
 from pipeline.settings import load_config
 from pipeline.teachers.cache import ResponseCache, request_key
-from pipeline.teachers.client import TeacherClient, request_for, uncached
+from pipeline.teachers.client import TeacherClient
 from pipeline.teachers.offline_engine import from_engine, processor_config, store, to_engine
+from pipeline.teachers.requests import request_for, uncached
 from pipeline.teachers.stage import TeacherStage
 
 from fake_openai import FakeOpenAI, completion
@@ -25,7 +26,7 @@ MSGS = [[{"role": "user", "content": f"question {i}"}] for i in range(3)]
 
 @pytest.fixture
 def teacher(tmp_path):
-    return load_config(["teacher=vllm", f"teacher.cache_dir={tmp_path}/cache",
+    return load_config(["teacher=vllm_engines", f"teacher.cache_dir={tmp_path}/cache",
                         "teacher.max_tokens=50", "teacher.max_model_len=200"]).teacher
 
 
@@ -104,7 +105,7 @@ def test_engines_take_cpus_or_gpus_as_configured(teacher):
     assert [(b["CPU"], b.get("GPU", 0)) for b in cpu.placement_group_config["bundles"]] == [(1, 0)]
     assert cpu.engine_kwargs["enforce_eager"] and cpu.concurrency == 1
     assert cpu.batch_size * 4 >= teacher.concurrency
-    gpu_cfg = load_config(["teacher=vllm", "teacher.num_gpus=4", "teacher.tensor_parallel_size=4",
+    gpu_cfg = load_config(["teacher=vllm_engines", "teacher.num_gpus=4", "teacher.tensor_parallel_size=4",
                            "teacher.replicas=2"]).teacher
     gpu = processor_config(gpu_cfg, "org/model")
     assert gpu.placement_group_config is None and gpu.concurrency == 2
@@ -112,11 +113,11 @@ def test_engines_take_cpus_or_gpus_as_configured(teacher):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["teacher=vllm", "++teacher.max_cost_usd=5", "teacher.price_input_per_mtok=1"],
-     "teacher.max_cost_usd does not apply to teacher=vllm"),
-    (["teacher2=vllm", "++teacher2.rpm=600"], "teacher2.rpm does not apply to teacher2=vllm"),
-    (["teacher=vllm", "teacher.num_gpus=1", "teacher.tensor_parallel_size=2"],
-     "teacher.num_gpus=1 with teacher=vllm: set it to 0 (CPU engines) or to "
+    (["teacher=vllm_engines", "++teacher.max_cost_usd=5", "teacher.price_input_per_mtok=1"],
+     "teacher.max_cost_usd does not apply to teacher=vllm_engines"),
+    (["teacher2=vllm_engines", "++teacher2.rpm=600"], "teacher2.rpm does not apply to teacher2=vllm_engines"),
+    (["teacher=vllm_engines", "teacher.num_gpus=1", "teacher.tensor_parallel_size=2"],
+     "teacher.num_gpus=1 with teacher=vllm_engines: set it to 0 (CPU engines) or to "
      "teacher.tensor_parallel_size"),
 ])
 def test_settings_an_offline_engine_cannot_honour_are_refused(overrides, message):
@@ -125,6 +126,6 @@ def test_settings_an_offline_engine_cannot_honour_are_refused(overrides, message
 
 
 def test_the_vllm_backend_plans_for_both_passes():
-    plan = make_plan(load_config(["teacher=vllm", "teacher2=vllm"]))
+    plan = make_plan(load_config(["teacher=vllm_engines", "teacher2=vllm_engines"]))
     assert {s.teacher_config().backend for s in plan.stages
-            if isinstance(s, TeacherStage)} == {"vllm"}
+            if isinstance(s, TeacherStage)} == {"vllm_engines"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline.settings import load_config
-from pipeline.teachers.client import prompt_tokens, tokenizer_name
 from pipeline.teachers.progress import clock, describe
+from pipeline.teachers.requests import prompt_tokens, tokenizer_name
 from pipeline.teachers.spend import Meter, price_usd
 
 from conftest import chatml
@@ -77,7 +77,7 @@ def test_prompt_tokens_are_counted_with_the_teachers_tokenizer_where_known():
     local = load_config([]).teacher
     remote = load_config(["teacher=openai", "teacher.model=o3"]).teacher
     assert tokenizer_name(remote) is None
-    assert tokenizer_name(load_config(["teacher=vllm"]).teacher) == tokenizer_name(local)
+    assert tokenizer_name(load_config(["teacher=vllm_engines"]).teacher) == tokenizer_name(local)
     assert prompt_tokens(remote, messages) == len(messages[0]["content"]) // 4
     assert tokenizer_name(local) is not None
     from transformers import AutoTokenizer
@@ -121,5 +121,5 @@ def test_ctrl_c_stops_the_meter_before_waiting_for_the_answers_in_flight(monkeyp
         return calls, []
 
     monkeypatch.setattr(answering.ray, "wait", wait)
-    answering._drain(_ActorLike(meter), ["call-1", "call-2"])
+    answering.interrupted([_ActorLike(meter)], ["call-1", "call-2"])
     assert waited == [("stop", 2, 2, answering.DRAIN_S)]

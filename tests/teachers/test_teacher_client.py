@@ -12,8 +12,9 @@ from omegaconf import OmegaConf
 
 from pipeline.settings import load_config
 from pipeline.teachers.cache import ResponseCache, request_key
-from pipeline.teachers.client import TeacherClient, request_for
+from pipeline.teachers.client import TeacherClient
 from pipeline.teachers.model_identity import _identity
+from pipeline.teachers.requests import request_for
 
 from fake_openai import FakeOpenAI, completion
 
@@ -427,10 +428,10 @@ def test_self_hosted_teachers_are_keyed_by_their_weights(tmp_path):
     def key(*overrides):
         return request_key(request_for(load_config(list(overrides)).teacher, msgs))
 
-    embedded, engines = key(), key("teacher=vllm")
+    embedded, engines = key(), key("teacher=vllm_engines")
     mine = key(f"teacher.checkpoint={ckpt}")
     assert embedded == engines and mine != embedded
-    assert key("teacher=vllm", f"teacher.checkpoint={ckpt}") == mine
+    assert key("teacher=vllm_engines", f"teacher.checkpoint={ckpt}") == mine
     _identity.cache_clear()
     os.utime(ckpt / "model.safetensors", ns=(1, 1))  # retrained in place
     assert key(f"teacher.checkpoint={ckpt}") not in (mine, embedded)

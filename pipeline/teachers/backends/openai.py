@@ -17,6 +17,10 @@ class APIConfig(TeacherConfig):
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
 
+    @classmethod
+    def secret_of(cls, t: Any) -> str | None:
+        return os.environ.get(t.api_key_env) or None
+
 
 class OpenAIBackend(Backend):
     name = "openai"
@@ -31,6 +35,3 @@ class OpenAIBackend(Backend):
 
     def urls(self, t: Any, pending: int, endpoints: Any) -> list[str] | None:
         return [t.base_url] if t.base_url else None
-
-    def api_key(self, t: Any) -> str | None:
-        return os.environ.get(t.api_key_env) or None

