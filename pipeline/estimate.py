@@ -65,6 +65,14 @@ def _cost(teacher: Any, prompt: int, completion: int) -> float | None:
     return price_usd(teacher, prompt, completion)
 
 
+def line_of(who: str, teacher: Any, calls: int, pending: dict[str, dict[str, Any]]) -> Line:
+    """The line of `calls` requests of which `pending` (by key) the cache cannot answer."""
+    prompt = sum(prompt_tokens(teacher, r["messages"]) for r in pending.values())
+    output = len(pending) * teacher.max_tokens
+    return Line(who, teacher.model, calls, calls - len(pending), prompt, output,
+                _cost(teacher, prompt, output), False)
+
+
 def estimate(cfg: Any, plan: Plan, accuracy: float = ZERO_SHOT_ACCURACY
              ) -> tuple[list[Line], dict[str, int]]:
     """The teacher lines of the plan, and the rows in play when the first teacher is reached;
@@ -121,16 +129,11 @@ def accuracy_from(path: str, teacher: Any) -> tuple[float, str]:
     return float(measured), where
 
 
-def report(cfg: Any, lines: list[Line], rows: dict[str, int],
-           accuracy: tuple[float, str] | None = None) -> str:
-    out = [f"\nrubricforge build --estimate: recipe {cfg.recipe.name} (nothing asked, nothing "
-           "written)"]
-    if not lines:
-        return "\n".join([*out, "the recipe asks no teacher"])
-    out.append(f"pairs reaching the teacher: {rows['distill']:,} to distill, {rows['rl']:,} RL "
-               "prompts\n")
-    out.append(f"  {'stage':18s} {'teacher':28s} {'calls':>8s} {'cached':>8s} {'to ask':>8s} "
-               f"{'prompt tok':>12s} {'output tok':>12s} {'cost USD':>10s}")
+def table(lines: list[Line]) -> list[str]:
+    """The calls, tokens and cost of each line and their total: the table `build --estimate` and
+    `eval --estimate` print."""
+    out = [f"  {'stage':18s} {'teacher':28s} {'calls':>8s} {'cached':>8s} {'to ask':>8s} "
+               f"{'prompt tok':>12s} {'output tok':>12s} {'cost USD':>10s}"]
     for ln in lines:
         cost = f"{ln.cost_usd:,.2f}" if ln.cost_usd is not None else "?"
         mark = "*" if ln.projected else " "
@@ -142,10 +145,31 @@ def report(cfg: Any, lines: list[Line], rows: dict[str, int],
                f"{sum(ln.cached for ln in lines):>8,} {sum(ln.asked for ln in lines):>8,} "
                f"{sum(ln.prompt_tokens for ln in lines):>12,} "
                f"{sum(ln.completion_tokens for ln in lines):>12,} {total:>10s}")
-    counted = ("the teacher's tokenizer" if tokenizer_name(cfg.teacher)
+    return out
+
+
+def notes(teacher: Any, lines: list[Line]) -> list[str]:
+    """How the table's tokens were counted, and what a '?' cost needs."""
+    counted = ("the teacher's tokenizer" if tokenizer_name(teacher)
                else "about 4 characters a token (set teacher.tokenizer to count exactly)")
-    out.append(f"\nprompt tokens: {counted}; output tokens: at most max_tokens per answer, so "
-               "costs are upper bounds.")
+    out = [f"\nprompt tokens: {counted}; output tokens: at most max_tokens per answer, so "
+           "costs are upper bounds."]
+    if any(ln.cost_usd is None for ln in lines):
+        out.append("cost '?': set teacher.price_input_per_mtok and teacher.price_output_per_mtok "
+                   "(USD per million tokens, from your provider's price list; teacher2.* too).")
+    return out
+
+
+def report(cfg: Any, lines: list[Line], rows: dict[str, int],
+           accuracy: tuple[float, str] | None = None) -> str:
+    out = [f"\nrubricforge build --estimate: recipe {cfg.recipe.name} (nothing asked, nothing "
+           "written)"]
+    if not lines:
+        return "\n".join([*out, "the recipe asks no teacher"])
+    out.append(f"pairs reaching the teacher: {rows['distill']:,} to distill, {rows['rl']:,} RL "
+               "prompts\n")
+    out += table(lines)
+    out += notes(cfg.teacher, lines)[:1]
     if cfg.teacher.max_cost_usd is not None:
         out.append(f"teacher.max_cost_usd={cfg.teacher.max_cost_usd}: the build stops sending "
                    "before its calls pass it.")
@@ -154,7 +178,4 @@ def report(cfg: Any, lines: list[Line], rows: dict[str, int],
                                     "--accuracy-from <eval.json> uses your teacher's")
         out.append(f"* projected from pass 1: pass 2 asks about {1 - right:.0%} of it ({right:.0%}"
                    f" of verdicts right: {where}), the swap check about every kept pair.")
-    if total == "?":
-        out.append("cost '?': set teacher.price_input_per_mtok and teacher.price_output_per_mtok "
-                   "(USD per million tokens, from your provider's price list; teacher2.* too).")
-    return "\n".join(out)
+    return "\n".join([*out, *notes(cfg.teacher, lines)[1:]])

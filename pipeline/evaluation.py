@@ -33,8 +33,7 @@ from pipeline.rules.judge_prompt import judge_messages
 from pipeline.rules.keys import rank_key
 from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, verdict_of
 from pipeline.teachers.client import ask
-from pipeline.teachers.requests import prompt_tokens, tokenizer_name, uncached
-from pipeline.teachers.spend import price_usd
+from pipeline.teachers.requests import uncached
 from stages.benchmarks import SAMPLES_DIR
 from stages.benchmarks.pairwise import BENCHMARKS, Item, Outcomes, first_per_group, rmb_four_sets
 
@@ -268,21 +267,16 @@ def summary(report: dict[str, Any], out: str) -> str:
 
 
 def estimate_text(cfg: Any) -> str:
-    """What `eval` would ask and cost, asking nothing."""
+    """What `eval` would ask and cost, asking nothing: the same table as `build --estimate`."""
+    from pipeline.estimate import line_of, notes, table
+
     items = load_items(cfg)
     todo = judgements(cfg, items)
     t = cfg.teacher
-    pending = uncached(t, [j.messages for j in todo])
-    prompt = sum(prompt_tokens(t, r["messages"]) for r in pending.values())
-    output = len(pending) * t.max_tokens
-    priced = t.price_input_per_mtok is not None and t.price_output_per_mtok is not None
-    cost = f"${price_usd(t, prompt, output):,.2f}" if priced else "? (set teacher.price_*_per_mtok)"
+    line = line_of("eval", t, len(todo), uncached(t, [j.messages for j in todo]))
     per = ", ".join(f"{name} {sum(len(it.comparisons) for it in its)}"
                     for name, its in items.items())
-    counted = "the teacher's tokenizer" if tokenizer_name(t) else "about 4 characters a token"
-    return (f"\nrubricforge eval --estimate: teacher {t.model} (nothing asked, nothing written)\n"
-            f"comparisons: {per}; {'both A/B orders' if cfg.eval.both_orders else 'one drawn order each'}\n"
-            f"requests {len(todo):,}, cached {len(todo) - len(pending):,}, to ask "
-            f"{len(pending):,}; prompt tokens {prompt:,} ({counted}), output tokens at most "
-            f"{output:,}; cost at most {cost}")
-
+    return "\n".join([
+        f"\nrubricforge eval --estimate: teacher {t.model} (nothing asked, nothing written)",
+        f"comparisons: {per}; {'both A/B orders' if cfg.eval.both_orders else 'one drawn order each'}"
+        "\n", *table([line]), *notes(t, [line])])

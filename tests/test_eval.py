@@ -115,7 +115,10 @@ def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tm
         assert limited["cached"] == limited["judgements"] and limited["limit"] == 1
         assert limited["benchmarks"]["rm_bench"]["items"] == 4  # one per domain
         estimate = run_eval(server.base_url, tmp_path / "knowing", "--estimate")
-        assert "to ask 0" in estimate.stdout and len(server.requests) == asked
+        line = next(x for x in estimate.stdout.splitlines() if x.strip().startswith("eval "))
+        calls, cached, to_ask = (int(v.replace(",", "")) for v in line.split()[2:5])
+        assert (cached, to_ask) == (calls, 0) and calls > limited["judgements"]
+        assert len(server.requests) == asked
         assert "rmb_bon 7" in estimate.stdout, "the best-of-N set's requests are counted"
     with FakeOpenAI(partly_wrong) as server:
         partly = run_eval(server.base_url, tmp_path / "partly", "eval.benchmarks=[rewardbench,rmb]")

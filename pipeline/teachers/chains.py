@@ -12,8 +12,9 @@ chain did not send (a stage whose rows depend on other rows, a chain cut short) 
 pass-by-pass step after it. A chain walks the span's stages with their own code: a teacher
 stage's `wants`, `request` and `update`, a row stage's `process` on a one-row table.
 
-Only streaming backends chain (an API, a vLLM server); a backend that answers a pass as one job
-or ahead of the stage (`one_job_per_pass`, `answers_ahead`) is asked pass by pass.
+Only backends that answer request by request through the HTTP client chain (an API, a vLLM
+server: their `Config` says `chainable`); one that answers a pass as one job or ahead of the
+stage (the Batch API, offline engines), or its own way, is asked pass by pass.
 """
 
 from __future__ import annotations
@@ -71,9 +72,9 @@ def chain_spans(stages: list[Stage], columns_before: list[pa.Schema]) -> dict[st
 
 
 def streams(teacher_cfg: Any) -> bool:
-    """Whether this teacher answers request by request (so it can be chained)."""
-    kind = kind_of(teacher_cfg)
-    return not (kind.one_job_per_pass or kind.answers_ahead)
+    """Whether this teacher answers request by request through the client (so it can be
+    chained)."""
+    return kind_of(teacher_cfg).chainable
 
 
 def teacher_links(span: list[Link]) -> list[TeacherStage]:

@@ -24,10 +24,14 @@ class TeacherConfig:
     # Serves the embedded model (or `checkpoint`): its tokenizer counts prompt tokens, and the
     # weights' identity is part of every cache key.
     serves_checkpoint: ClassVar[bool] = False
-    # Answers a pass's requests as one job (the Batch API), not as a stream: no chains.
+    # Answers request by request through the HTTP client (pipeline/teachers/client.py), so a
+    # pair's requests to it can be chained across passes (pipeline/teachers/chains.py). A
+    # backend that answers its own way is asked pass by pass.
+    chainable: ClassVar[bool] = False
+    # Answers a pass's requests as one job (the Batch API), not as a stream.
     one_job_per_pass: ClassVar[bool] = False
-    # Answers before the stage runs and never per request (offline engines): no chains, and a
-    # stage never asks it anything itself.
+    # Answers before the stage runs and never per request (offline engines): a stage never
+    # asks it anything itself.
     answers_ahead: ClassVar[bool] = False
 
     backend: str = "???"

@@ -123,3 +123,46 @@ def test_ctrl_c_stops_the_meter_before_waiting_for_the_answers_in_flight(monkeyp
     monkeypatch.setattr(answering.ray, "wait", wait)
     answering.interrupted([_ActorLike(meter)], ["call-1", "call-2"])
     assert waited == [("stop", 2, 2, answering.DRAIN_S)]
+
+
+def test_a_chained_stage_s_total_grows_with_what_the_chains_queue(caplog, monkeypatch):
+    """Pass 2's requests are found while pass 1 runs: its line counts what the chains queued,
+    is not called finished when it has caught up with them, and has its last line at close."""
+    import io
+
+    import ray
+
+    from pipeline.teachers.progress import TeacherProgress
+
+    monkeypatch.setattr(ray, "get", lambda value, timeout=None: value)
+    meter = Meter(None)
+    progress = TeacherProgress({"teacher2": _Snapshots(meter)}, io.StringIO(), interval_s=60)
+    progress.expect("bootstrap", "teacher2", "judge", 0, chained=True)
+    meter.note_queued("bootstrap", 2)
+    assert meter.admit("bootstrap", 0.0) == "send"
+    meter.settle("bootstrap", 0.0, 0.0, 10, 5, False, 0)
+    with caplog.at_level("WARNING", logger="rubricforge"):
+        progress._poll()
+        progress._draw({})  # 1 of 2 queued
+        meter.note_queued("bootstrap", 1)
+        for _ in range(2):
+            assert meter.admit("bootstrap", 0.0) == "send"
+            meter.settle("bootstrap", 0.0, 0.0, 10, 5, False, 0)
+        progress._poll()
+        progress._draw({"bootstrap": float("inf")})  # caught up: not logged, not finished
+        assert "bootstrap" not in progress.finished
+        progress.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("bootstrap: teacher judge: 1/2 asked")
+    assert lines[-1].startswith("bootstrap: teacher judge: 3/3 asked") and len(lines) == 2
+
+
+class _Snapshots:
+    """A meter as the progress display polls it (`meter.snapshot.remote()` under Ray)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.snapshot = self
+        self.meter = meter
+
+    def remote(self) -> dict:
+        return self.meter.snapshot()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pipeline.engine.config import ConfigError
 from pipeline.teachers.backends.base import Backend, TeacherConfig
@@ -12,6 +12,7 @@ from pipeline.teachers.backends.base import Backend, TeacherConfig
 
 @dataclass
 class APIConfig(TeacherConfig):
+    chainable: ClassVar[bool] = True
     # The endpoint (null: OpenAI's), and the environment variable that holds the key (the key
     # itself is never written anywhere).
     base_url: str | None = None

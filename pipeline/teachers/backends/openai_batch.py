@@ -15,6 +15,7 @@ class BatchAPIConfig(APIConfig):
     # The Batch API bills half the synchronous price, and takes a pass's requests as one job.
     price_factor: ClassVar[float] = 0.5
     one_job_per_pass: ClassVar[bool] = True
+    chainable: ClassVar[bool] = False
 
     # Seconds between polls of a batch job.
     batch_poll_s: float = 30.0

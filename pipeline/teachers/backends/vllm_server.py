@@ -17,6 +17,7 @@ log = logging.getLogger("rubricforge")
 class ServerConfig(EngineConfig):
     # a server answers request by request: chains keep its batch full across passes
     answers_ahead: ClassVar[bool] = False
+    chainable: ClassVar[bool] = True
     # Seconds a server may take to load the model and answer its health check.
     startup_timeout_s: float = 600.0
 
