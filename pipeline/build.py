@@ -25,7 +25,7 @@ from pipeline.engine.batches import StageContractError
 from pipeline.engine.config import expand
 from pipeline.engine.provenance import READ_METADATA
 from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session, rows_per_block
-from pipeline.engine.runner import apply_stage
+from pipeline.engine.runner import apply_stage, finish_ahead, start_ahead
 from pipeline.engine.terminal import others_to_log, step_line
 from pipeline.output.writer import write_parts
 from pipeline.plan import Plan
@@ -128,6 +128,11 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
                                   stack, teacher_log, joined_cluster(cfg.ray), terminal)
         plan.ctx.meters = teachers.meters
         spans = chain_spans(plan.stages, plan.columns_before)
+        teacher_at = [i for i, s in enumerate(plan.stages) if isinstance(s, TeacherStage)]
+        # the stages after the first teacher stage that can work ahead do, on its input, while
+        # the teachers are answering (started only if something is sent)
+        later = [s for s in plan.stages[teacher_at[0] + 1:] if s.works_ahead] if teacher_at else []
+        ahead: dict[str, list[Any]] = {}
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             if isinstance(stage, TeacherStage) or not stage.is_row_stage:
                 # its input is read more than once (a teacher stage's requests, then the
@@ -138,7 +143,14 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
                 # until Python happens to collect, which at 1M rows is too late
                 gc.collect()
             if isinstance(stage, TeacherStage):  # answered into the cache; the stage reads it
-                teachers.before_stage(ds, stage, spans.get(stage.name))
+                def work_ahead(ds: Dataset = ds) -> None:
+                    ahead.update(start_ahead(ds, later))
+                    later.clear()
+
+                teachers.before_stage(ds, stage, spans.get(stage.name),
+                                      work_ahead if later else None)
+            if stage.name in ahead:
+                finish_ahead(stage.name, ahead.pop(stage.name))
             ds = apply_stage(ds, stage, columns)
             unrun.append(stage.name)
         ds = run_steps(ds)

@@ -96,6 +96,22 @@ class TokenLengths(Stage):
             return [*row["context_messages"], {"role": "assistant", "content": row["trace"]}], False
         return row["context_messages"], True
 
+    def ahead(self, rows: pa.Table) -> None:
+        """While the teachers answer: count what does not depend on them (RL prompts, the
+        answers alone) into the count cache, which `process` then reads."""
+        if not self.params.cache_dir:
+            return
+        records = rows.select(["split", "context_messages"]).to_pylist()
+        prompts = [r["context_messages"] for r in records if r["split"] != SFT]
+        chats_tokens(self._tokenizer, prompts, [True] * len(prompts), self._cache())
+        texts_tokens(self._tokenizer, self.answers(rows), self._cache())
+
+    @staticmethod
+    def answers(rows: pa.Table) -> list[str]:
+        """Every chosen answer, then every rejected one (the length cue's texts)."""
+        return [m[0]["content"] if m else "" for side in ("chosen", "rejected")
+                for m in rows.column(side).to_pylist()]
+
     def process(self, rows: pa.Table) -> pa.Table:
         records = rows.select([c for c in ("split", "context_messages", "trace", "swap_messages")
                                if c in rows.column_names]).to_pylist()
@@ -105,9 +121,7 @@ class TokenLengths(Stage):
         counts = chats_tokens(self._tokenizer, [c for c, _ in chats], [g for _, g in chats],
                               self._cache())
         swap_counts = dict(zip(swapped, counts[len(records):], strict=True))
-        answers = [m[0]["content"] if m else "" for side in ("chosen", "rejected")
-                   for m in rows.column(side).to_pylist()]
-        answer_counts = texts_tokens(self._tokenizer, answers, self._cache())
+        answer_counts = texts_tokens(self._tokenizer, self.answers(rows), self._cache())
         index = iter(range(len(records)))
 
         def one(row: dict[str, Any]) -> dict[str, Any]:

@@ -97,6 +97,16 @@ def decided_rows(stage: Stage, columns: Columns, batch: pa.Table
     return conform(batch.filter(pc.invert(mask)), columns), n_live, batch.num_rows - n_live
 
 
+def ahead_on(stage: Stage, batch: pa.Table) -> int:
+    """A stage's `ahead` on a block's live rows; returns how many it was given."""
+    if batch.num_rows == 0:
+        return 0
+    rows = batch.filter(pc.equal(batch.column("outcome"), ALIVE))
+    if rows.num_rows:
+        stage.ahead(stage_view(stage, rows))
+    return rows.num_rows
+
+
 def rows_in_play(stage: Stage, batch: pa.Table) -> pa.Table:
     return batch.filter(in_play(stage, batch))
 

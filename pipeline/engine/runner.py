@@ -7,6 +7,7 @@ returns is checked against its declared contract.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any
 
@@ -17,6 +18,7 @@ from ray.data import Dataset
 from pipeline.engine.batches import (
     StageActor,
     StageContractError,
+    ahead_on,
     apply_to_batch,
     apply_updates,
     check_output,
@@ -30,6 +32,11 @@ from pipeline.engine.stage import Stage
 
 # The names workers resolve (their module must import fast: pipeline/engine/batches.py)
 _StageActor = StageActor
+log = logging.getLogger("rubricforge")
+# Half a CPU each: work done ahead fills the CPU a teacher's wait leaves idle, two tasks to a
+# core that the build's own steps would otherwise not use, and never holds a whole one that a
+# teacher's actor needs to start.
+AHEAD_CPUS = 0.5
 
 
 def apply_stage(ds: Dataset, stage: Stage, columns: Columns) -> Dataset:
@@ -111,3 +118,25 @@ def _apply_to_live_set(ds: Dataset, stage: Stage, columns: Columns) -> Dataset:
                                  + ": stages mark rows, they never drop them")
     return of_blocks([*solid_blocks(out, schema_of(columns)).to_arrow_refs(), *done_refs],
                      schema_of(columns))
+
+
+_ahead_task = ray.remote(num_cpus=AHEAD_CPUS)(ahead_on)
+
+
+def start_ahead(ds: Dataset, stages: list[Stage]) -> dict[str, list[Any]]:
+    """Each stage's `ahead` on every block of `ds` (materialized), as Ray tasks that run while
+    the driver waits on a teacher; by stage name, the tasks' refs."""
+    blocks = ds.to_arrow_refs()
+    return {s.name: [_ahead_task.remote(s, ref) for ref in blocks] for s in stages}
+
+
+def finish_ahead(name: str, refs: list[Any]) -> None:
+    """Before the stage runs: wait for its work ahead (it fills a cache; what failed or was
+    left undone the stage does itself, so a failure is only logged)."""
+    rows = 0
+    for ref in refs:
+        try:
+            rows += ray.get(ref)
+        except Exception as exc:  # work ahead never fails a build
+            log.warning("%s: work ahead failed (%s); the stage does it", name, exc)
+    log.warning("%s: %d rows worked on ahead, while the teachers answered", name, rows)

@@ -153,6 +153,17 @@ class Stage:
         """Transform rows still in play; return the same rows, in the same order."""
         raise NotImplementedError
 
+    def ahead(self, rows: pa.Table) -> None:
+        """Work the stage can do before its rows reach it, run while the build waits on a
+        teacher (latency, not CPU): fill a cache of the stage's own, keyed by content, from
+        columns the stages before it leave as they are. Given, on the workers, the live rows of
+        each block (the stage's declared columns) as they are when the first teacher stage is
+        reached; whatever it leaves undone, `process` does, so it never changes a result."""
+
+    @property
+    def works_ahead(self) -> bool:
+        return type(self).ahead is not Stage.ahead
+
     def process_dataset(self, live: Any) -> Any:
         """For `whole_dataset` stages: a Ray Dataset of the live rows in, the same rows out."""
         raise NotImplementedError

@@ -79,3 +79,25 @@ def test_shards_are_bounded_named_and_deterministic(tmp_path):
 def test_an_empty_part_writes_no_file(tmp_path):
     writer = ShardWriter(tmp_path / "sft", pa.schema([("x", pa.int64())]), 1000)
     assert writer.close() == []
+
+
+class Counts(Stage):
+    """Works ahead on what it is given; its `process` is never reached here."""
+
+    name, inputs, outputs = "counts", ("pair_id",), ("split",)
+    given: list[pa.Table] = []
+
+    def ahead(self, rows: pa.Table) -> None:
+        Counts.given.append(rows)
+
+
+def test_work_ahead_sees_only_the_live_rows_and_the_stage_s_columns():
+    from pipeline.engine.batches import ahead_on
+
+    stage = Counts(None, BuildContext(cfg=None))
+    assert stage.works_ahead and not Marks(None, BuildContext(cfg=None)).works_ahead
+    assert ahead_on(stage, batch([ALIVE, QUARANTINED, ALIVE])) == 2
+    [rows] = Counts.given
+    assert rows.column("pair_id").to_pylist() == ["p0", "p2"]
+    assert "source_index" in rows.column_names  # the row key, as every stage gets it
+    assert ahead_on(stage, batch([QUARANTINED])) == 0 and len(Counts.given) == 1

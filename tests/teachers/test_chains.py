@@ -79,7 +79,7 @@ def _build(tmp_path, url: str, name: str, monkeypatch, chains: bool, cache: str
 
 @pytest.mark.e2e
 def test_chains_ask_what_the_passes_would_once_each_and_write_the_same_bytes(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, caplog):
     import pyarrow.parquet as pq
 
     with FakeOpenAI(lambda body, n: (200, slow_api.answer(body, 50))) as server:
@@ -88,8 +88,15 @@ def test_chains_ask_what_the_passes_would_once_each_and_write_the_same_bytes(
         by_chains = Counter(json.dumps(r, sort_keys=True) for r in server.requests)
         server.requests.clear()
         # pass by pass from the same cache: the same bytes, nothing asked
+        said = [r.getMessage() for r in caplog.records]
+        # the token counter worked ahead while the teachers answered (its counts cached)
+        assert any(m.startswith("token_lengths: ") and m.endswith(
+            "rows worked on ahead, while the teachers answered") for m in said)
+        caplog.clear()
         reread, _ = _build(tmp_path, url, "reread", monkeypatch, False, "cache-a")
         assert not server.requests
+        assert not any("worked on ahead" in r.getMessage() for r in caplog.records), \
+            "nothing to wait for, nothing done ahead"
         # pass by pass from an empty cache: the same requests, each once
         passes, left_passes = _build(tmp_path, url, "passes", monkeypatch, False, "cache-b")
         by_passes = Counter(json.dumps(r, sort_keys=True) for r in server.requests)
