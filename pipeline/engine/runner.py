@@ -120,7 +120,9 @@ def _apply_to_live_set(ds: Dataset, stage: Stage, columns: Columns) -> Dataset:
                      schema_of(columns))
 
 
-_ahead_task = ray.remote(num_cpus=AHEAD_CPUS)(ahead_on)
+# One task per worker process: what a task loaded (a tokenizer, its buffers) is given back when
+# it ends, not kept by an idle worker for the rest of the build (+1.6 GiB at 73K pairs).
+_ahead_task = ray.remote(num_cpus=AHEAD_CPUS, max_calls=1)(ahead_on)
 
 
 def start_ahead(ds: Dataset, stages: list[Stage]) -> dict[str, list[Any]]:
