@@ -25,7 +25,7 @@ from pipeline.engine.batches import StageContractError
 from pipeline.engine.config import expand
 from pipeline.engine.provenance import READ_METADATA
 from pipeline.engine.ray_session import dataset_of, joined_cluster, ray_session, rows_per_block
-from pipeline.engine.runner import apply_stage, finish_ahead, start_ahead
+from pipeline.engine.runner import Ahead, apply_stage
 from pipeline.engine.terminal import others_to_log, step_line
 from pipeline.output.writer import write_parts
 from pipeline.plan import Plan
@@ -132,7 +132,7 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
         # the stages after the first teacher stage that can work ahead do, on its input, while
         # the teachers are answering (started only if something is sent)
         later = [s for s in plan.stages[teacher_at[0] + 1:] if s.works_ahead] if teacher_at else []
-        ahead: dict[str, list[Any]] = {}
+        ahead: list[Ahead] = []
         for stage, columns in zip(plan.stages, plan.columns_after, strict=True):
             if isinstance(stage, TeacherStage) or not stage.is_row_stage:
                 # its input is read more than once (a teacher stage's requests, then the
@@ -144,13 +144,13 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
                 gc.collect()
             if isinstance(stage, TeacherStage):  # answered into the cache; the stage reads it
                 def work_ahead(ds: Dataset = ds) -> None:
-                    ahead.update(start_ahead(ds, later))
+                    ahead.append(Ahead(ds, list(later)))
                     later.clear()
 
                 teachers.before_stage(ds, stage, spans.get(stage.name),
                                       work_ahead if later else None)
-            if stage.name in ahead:
-                finish_ahead(stage.name, ahead.pop(stage.name))
+            for work in ahead:
+                work.finish(stage.name)
             ds = apply_stage(ds, stage, columns)
             unrun.append(stage.name)
         ds = run_steps(ds)

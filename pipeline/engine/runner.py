@@ -8,6 +8,7 @@ returns is checked against its declared contract.
 from __future__ import annotations
 
 import logging
+import threading
 from functools import partial
 from typing import Any
 
@@ -33,9 +34,10 @@ from pipeline.engine.stage import Stage
 # The names workers resolve (their module must import fast: pipeline/engine/batches.py)
 _StageActor = StageActor
 log = logging.getLogger("rubricforge")
-# Half a CPU each: work done ahead fills the CPU a teacher's wait leaves idle, two tasks to a
-# core that the build's own steps would otherwise not use, and never holds a whole one that a
-# teacher's actor needs to start.
+# Work done ahead fills the CPU a teacher's wait leaves idle: half a CPU a task, and never more
+# tasks at once than leave a whole CPU and half of the rest free, so a teacher's actor (or a
+# server) starting as the work begins gets its CPU at once (four half-CPU tasks on two CPUs held
+# the chains' actor back 36 s on the 73K build).
 AHEAD_CPUS = 0.5
 
 
@@ -120,25 +122,44 @@ def _apply_to_live_set(ds: Dataset, stage: Stage, columns: Columns) -> Dataset:
                      schema_of(columns))
 
 
+class Ahead:
+    """The work ahead of some stages, submitted from a thread of the driver a few tasks at a
+    time while the driver waits on a teacher."""
+
+    def __init__(self, ds: Dataset, stages: list[Stage]) -> None:
+        blocks = ds.to_arrow_refs()
+        self.todo = [(s, ref) for s in stages for ref in blocks]
+        self.refs: dict[str, list[Any]] = {s.name: [] for s in stages}
+        cpus = ray.cluster_resources().get("CPU", 1.0)
+        self.at_once = max(1, int((cpus - 1) / 2 / AHEAD_CPUS))
+        self.thread = threading.Thread(target=self._submit, name="work-ahead", daemon=True)
+        self.thread.start()
+
+    def _submit(self) -> None:
+        running: list[Any] = []
+        for stage, block in self.todo:
+            if len(running) >= self.at_once:
+                _, running = ray.wait(running, num_returns=1)
+            ref = _ahead_task.remote(stage, block)
+            self.refs[stage.name].append(ref)
+            running.append(ref)
+
+    def finish(self, name: str) -> None:
+        """Before the stage runs: wait for its work ahead (it fills a cache; what failed or was
+        left undone the stage does itself, so a failure is only logged)."""
+        if name not in self.refs:
+            return
+        self.thread.join()
+        rows = 0
+        for ref in self.refs.pop(name):
+            try:
+                rows += ray.get(ref)
+            except Exception as exc:  # work ahead never fails a build
+                log.warning("%s: work ahead failed (%s); the stage does it", name, exc)
+        log.warning("%s: %d rows worked on ahead, while the teachers answered", name, rows)
+
+
 # One task per worker process: what a task loaded (a tokenizer, its buffers) is given back when
 # it ends, not kept by an idle worker for the rest of the build (+1.6 GiB at 73K pairs).
 _ahead_task = ray.remote(num_cpus=AHEAD_CPUS, max_calls=1)(ahead_on)
 
-
-def start_ahead(ds: Dataset, stages: list[Stage]) -> dict[str, list[Any]]:
-    """Each stage's `ahead` on every block of `ds` (materialized), as Ray tasks that run while
-    the driver waits on a teacher; by stage name, the tasks' refs."""
-    blocks = ds.to_arrow_refs()
-    return {s.name: [_ahead_task.remote(s, ref) for ref in blocks] for s in stages}
-
-
-def finish_ahead(name: str, refs: list[Any]) -> None:
-    """Before the stage runs: wait for its work ahead (it fills a cache; what failed or was
-    left undone the stage does itself, so a failure is only logged)."""
-    rows = 0
-    for ref in refs:
-        try:
-            rows += ray.get(ref)
-        except Exception as exc:  # work ahead never fails a build
-            log.warning("%s: work ahead failed (%s); the stage does it", name, exc)
-    log.warning("%s: %d rows worked on ahead, while the teachers answered", name, rows)
