@@ -9,6 +9,7 @@ took 3 s a process: the card's plots, the API client, vLLM's helpers).
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pyarrow as pa
@@ -95,6 +96,14 @@ def decided_rows(stage: Stage, columns: Columns, batch: pa.Table
     mask = in_play(stage, batch)
     n_live = pc.sum(mask).as_py() or 0
     return conform(batch.filter(pc.invert(mask)), columns), n_live, batch.num_rows - n_live
+
+
+def ahead_in_background(stage: Stage, batch: pa.Table) -> int:
+    """`ahead_on` in a process of its own (one per task) at the lowest CPU priority: the work
+    uses the CPU a teacher's client leaves, never the client's own (at 78 requests/s on two
+    cores, at equal priority, pass 1's utilization fell from 0.87 to 0.70)."""
+    os.nice(19)
+    return ahead_on(stage, batch)
 
 
 def ahead_on(stage: Stage, batch: pa.Table) -> int:
