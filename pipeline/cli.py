@@ -42,9 +42,12 @@ Settings under eval.*: benchmarks, limit, both_orders, use_samples, output_dir.
 
 
 def _groups() -> str:
+    """Each config group's options; a backend's earlier name (still accepted) is not offered."""
+    from pipeline.teachers.backends import renamed
+
     lines = []
     for group in sorted(p for p in CONF_DIR.iterdir() if p.is_dir()):
-        options = sorted(f.stem for f in group.glob("*.yaml"))
+        options = sorted(f.stem for f in group.glob("*.yaml") if f.stem not in renamed())
         lines.append(f"  {group.name + ':':10s} {', '.join(options)}")
     return "\n".join(lines)
 
