@@ -551,9 +551,11 @@ def test_ctrl_c_stops_a_build_in_seconds_and_keeps_what_was_paid_for(tmp_path):
     out.mkdir()
     (out / "manifest.json").write_text('{"previous": "build"}')
     with FakeOpenAI(slow) as server:
+        # both passes on the fake: pass 1 and pass 2 are in flight together, in chains
         proc = start_build(f"output.dir={out}", f"teacher.cache_dir={tmp_path}/cache",
-                           "teacher=openai", "teacher.model=fake-judge",
-                           f"teacher.base_url={server.base_url}", "teacher.concurrency=4",
+                           *(f"{key}{setting}" for key in ("teacher", "teacher2") for setting in (
+                               "=openai", ".model=fake-judge", f".base_url={server.base_url}",
+                               ".concurrency=4")),
                            "~recipe.stages.decontaminate", "~recipe.stages.near_dedup",
                            "~recipe.stages.token_lengths", new_session=True)
         lines: list[str] = []
