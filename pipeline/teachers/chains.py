@@ -71,7 +71,7 @@ def chain_spans(stages: list[Stage], columns_before: list[pa.Schema]) -> dict[st
     return spans
 
 
-def streams(teacher_cfg: Any) -> bool:
+def chainable(teacher_cfg: Any) -> bool:
     """Whether this teacher answers request by request through the client (so it can be
     chained)."""
     return kind_of(teacher_cfg).chainable

@@ -17,7 +17,7 @@ import ray
 
 from pipeline.engine.stage import Resources
 from pipeline.teachers.backends import backend_of
-from pipeline.teachers.chains import Link, answer_chains, streams, teacher_links
+from pipeline.teachers.chains import Link, answer_chains, chainable, teacher_links
 from pipeline.teachers.client import Answered
 from pipeline.teachers.progress import TeacherProgress
 from pipeline.teachers.spend import Meter
@@ -78,7 +78,7 @@ class TeacherRuntime:
                     pending)
         if pending and while_waiting is not None:
             while_waiting()
-        if pending and span and all(streams(s.teacher_config()) for s in teacher_links(span)):
+        if pending and span and all(chainable(s.teacher_config()) for s in teacher_links(span)):
             self._chains(ds, span, pending)
             left = requests.map_batches(partial(_not_in, ray.put(set(answered))),
                                         batch_format="pyarrow").materialize()

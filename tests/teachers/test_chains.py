@@ -11,7 +11,7 @@ import pytest
 from bench import slow_api
 from pipeline.plan import make_plan
 from pipeline.settings import load_config
-from pipeline.teachers.chains import chain_spans, streams
+from pipeline.teachers.chains import chain_spans, chainable
 from pipeline.teachers.runtime import TeacherRuntime
 from pipeline.teachers.stage import TeacherStage
 
@@ -39,7 +39,7 @@ def test_a_span_runs_from_the_first_teacher_stage_to_the_last_through_row_stages
 
 
 def test_only_teachers_that_answer_request_by_request_chain():
-    kinds = {name: streams(load_config([f"teacher={name}", "teacher.model=m"]).teacher)
+    kinds = {name: chainable(load_config([f"teacher={name}", "teacher.model=m"]).teacher)
              for name in ("openai", "openai_batch", "vllm_server", "vllm_engines")}
     assert kinds == {"openai": True, "openai_batch": False, "vllm_server": True,
                      "vllm_engines": False}
