@@ -143,9 +143,9 @@ def run_eval(cfg: Any) -> dict[str, Any]:
             teachers = TeacherRuntime(cfg, ["teacher"], stack, logs / f"{out.name}-teacher.log",
                                       joined_cluster(cfg.ray), terminal)
             requests = ray.data.from_arrow(request_table(pending)) if pending else None
-            urls, answered = teachers.answer(requests, len(pending), t, "teacher", WHO,
+            endpoints, answered = teachers.answer(requests, len(pending), t, "teacher", WHO,
                                              Resources())
-            results = ask(WHO, t, urls, conversations, teachers.meters["teacher"], answered)
+            results = ask(WHO, t, endpoints, conversations, teachers.meters["teacher"], answered)
             teachers.close()
     report, lines = score_all(cfg, items, todo, results)
     write_eval_report(out, report, lines)

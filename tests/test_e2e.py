@@ -31,7 +31,7 @@ from pipeline.settings import load_config
 from stages.sources import get_source
 from stages.sources.base import SAMPLES_DIR
 
-from conftest import SECRETS, build, start_build
+from conftest import E2E_MAX_TOKENS, SECRETS, build, start_build
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ def test_summary_is_printed(runs):
 
 
 def test_the_terminal_shows_rubricforges_lines_and_the_log_the_rest(runs):
-    """A cold build (a vLLM server for pass 1, offline engines in Ray Data for pass 2) and a
+    """A cold build (a vLLM server for pass 1, offline engines in Ray actors for pass 2) and a
     warm one: every line before the summary is rubricforge's own; Ray's, vLLM's and the
     workers' lines are in the build's log file; no rate counts answers read from the cache."""
     for key in ("first", "second"):
@@ -206,11 +206,16 @@ def test_rl_rows_have_verl_and_rmr1_columns(runs):
 
 
 def test_offline_vllm_engines_write_what_the_api_backend_writes(runs):
-    """Pass 2 (teacher2=vllm_engines) ran on offline engines, pass 1 on the OpenAI-compatible server:
-    their rows carry the same columns, all filled; their cache records have one shape; a cut-off
-    answer is `truncated` either way; and a warm rerun starts no engine."""
+    """Pass 2 (teacher2=vllm_engines) ran on offline engines, pass 1 on the OpenAI-compatible
+    server: their rows carry the same columns, all filled; their cache records have one shape;
+    a cut-off answer is `truncated` either way; and a warm rerun starts no engine. Two model
+    instances on the same CPUs are not chained (each would run slower beside the other): the
+    engines start when pass 2 does."""
     out, stdout = runs["first"]
-    assert "bootstrap: starting 1 offline vLLM engine(s)" in stdout
+    assert "starting 1 offline vLLM engine(s)" in stdout
+    assert ("asking teacher -> bootstrap pass by pass: their teachers are different model "
+            "instances on this machine's CPUs") in stdout
+    assert "chains sent" not in stdout
     assert "offline vLLM engine" not in runs["second"][1]
     pass2 = next(c for c in manifest(out)["teacher"]["by_call"] if c["call"] == "pass 2")
     assert pass2["requests"] > 0 and pass2["errors"] == 0 and pass2["completion_tokens"] > 0
@@ -220,7 +225,7 @@ def test_offline_vllm_engines_write_what_the_api_backend_writes(runs):
         assert rows and all(v is not None for r in rows for v in r.values()), f"pass {p}"
         assert all(r["latency_s"] > 0 and r["prompt_tokens"] > 0 for r in rows), f"pass {p}"
     cut = [r for r in part(out, "rejected").to_pylist() if r["reason"] == "truncated"]
-    limit = {1: 320, 2: load_config(["teacher2=vllm_engines"]).teacher2.max_tokens}
+    limit = {1: E2E_MAX_TOKENS, 2: E2E_MAX_TOKENS}
     assert all(r["finish_reason"] == "length" and r["completion_tokens"] == limit[r["pass_index"]]
                for r in cut)
     records = [json.loads(f.read_text()) for f in (runs["root"] / "cache").glob("??/*.json")]
@@ -266,7 +271,7 @@ def test_estimate_counts_the_calls_before_anything_is_asked(runs):
     *counts, cost = line.split()[2:8]
     calls, cached, to_ask, prompt_tok, output_tok = (int(v.replace(",", "")) for v in counts)
     assert (calls, cached, to_ask) == (pass1["calls"], 0, pass1["calls"])
-    assert prompt_tok == pass1["prompt_tokens"] and output_tok == calls * 320
+    assert prompt_tok == pass1["prompt_tokens"] and output_tok == calls * E2E_MAX_TOKENS
     assert float(cost) == round((prompt_tok * 2 + output_tok * 8) / 1e6, 2) > 0
 
 

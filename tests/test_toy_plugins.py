@@ -48,7 +48,7 @@ class ToyBackend(Backend):
         if t.verdict not in ("A", "B"):
             raise ConfigError(f"{key}.verdict must be A or B")
 
-    def answer(self, requests, n, t, stage, meter, urls, resources):
+    def answer(self, requests, n, t, stage, meter, endpoints, resources):
         cache = ResponseCache(t.cache_dir)
         answered = {}
         for row in requests.iter_rows():

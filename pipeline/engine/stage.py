@@ -48,9 +48,9 @@ class BuildContext:
     the stages that ask a model (pipeline/teachers/stage.py reads these; the engine does not)."""
 
     cfg: Any
-    # Per stage, the base URLs of the running endpoints (replicas) it asks (None: the
-    # provider's default, or nothing started because the cache answers everything).
-    endpoints: dict[str, list[str] | None] = field(default_factory=dict)
+    # Per stage, the endpoints it asks (pipeline/teachers/transport.py; replicas take turns);
+    # empty when nothing was started because the cache answers everything.
+    endpoints: dict[str, list[Any]] = field(default_factory=dict)
     # The build's spend meter of each teacher setting ("teacher", "teacher2").
     meters: dict[str, Any] = field(default_factory=dict)
     # Per stage, the keys answered this run before the stage ran, each with its error (None:

@@ -7,12 +7,13 @@ collects the requests the cache cannot answer (`request_table` rows) and answers
 one stream, `teacher.concurrency` in flight from the first request to the last; the stage then
 reads every answer from the cache, so its rows and the shards are what they were.
 
-API backends run in `resources.actors` Ray actors (the stage's setting, default 1), each with
-its share of the request blocks and of the concurrency; the cost cap, the RPM/TPM budget and the progress
-meters are the build-wide actors they always were. The Batch API sends the stage's requests as
-one job; `vllm_engines` runs offline engines (pipeline/teachers/offline_engine.py). Where
-several teacher stages follow each other, streaming backends are asked in chains first
-(pipeline/teachers/chains.py), and a pass asks only what its chains did not.
+Backends asked request by request (APIs, servers, engines) are asked from `resources.actors`
+Ray actors (the stage's setting, default 1), each with its share of the request blocks and of
+the concurrency; the cost cap, the RPM/TPM budget and the progress meters are the build-wide
+actors they always were. The Batch API sends the stage's requests as
+one job. Where several teacher stages follow each other, backends asked request by request are
+asked in chains first (pipeline/teachers/chains.py), and a pass asks only what its chains did
+not.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import ray
 from pipeline.engine.batches import REQUEST_SCHEMA
 from pipeline.engine.ray_session import solid_blocks
 from pipeline.teachers.client import Answered, TeacherClient
+from pipeline.teachers.transport import Endpoint
 
 log = logging.getLogger("rubricforge")
 # After Ctrl-C, how long the answers already on their way may take to reach the cache.
@@ -35,16 +37,17 @@ DRAIN_S = 20.0
 class _Answerer:
     """One client's share of a stage's requests (a Ray actor)."""
 
-    def answer(self, teacher_cfg: Any, urls: list[str] | None, meter: Any, stage: str,
+    def answer(self, teacher_cfg: Any, endpoints: list[Endpoint], meter: Any, stage: str,
                share: int, blocks: list[Any]) -> Answered:
-        client = TeacherClient(teacher_cfg, urls, meter, stage)
+        client = TeacherClient(teacher_cfg, endpoints, meter, stage)
         client.cfg.concurrency = share
         # `blocks` holds object refs (a list is not resolved by Ray): fetched one at a time
         return client.answer_stream(ray.get(ref) for ref in blocks)
 
 
 def answer_with_actors(requests: Any, teacher_cfg: Any, stage: str, meter: Any,
-                       urls: list[str] | None, actors: int, num_cpus: float | None) -> Answered:
+                       endpoints: list[Endpoint], actors: int, num_cpus: float | None
+                       ) -> Answered:
     """An API backend's way: `actors` client actors, each with its share of the request blocks
     and of `teacher.concurrency`."""
     blocks = solid_blocks(requests, REQUEST_SCHEMA).to_arrow_refs()
@@ -55,7 +58,7 @@ def answer_with_actors(requests: Any, teacher_cfg: Any, stage: str, meter: Any,
     remote = ray.remote(_Answerer).options(num_cpus=num_cpus, max_restarts=3,
                                            max_task_retries=3)
     workers = [remote.remote() for _ in range(actors)]
-    calls = [w.answer.remote(teacher_cfg, urls, meter, stage, share, blocks[i::actors])
+    calls = [w.answer.remote(teacher_cfg, endpoints, meter, stage, share, blocks[i::actors])
              for i, w in enumerate(workers)]
     answered: Answered = {}
     try:

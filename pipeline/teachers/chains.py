@@ -12,9 +12,9 @@ chain did not send (a stage whose rows depend on other rows, a chain cut short) 
 pass-by-pass step after it. A chain walks the span's stages with their own code: a teacher
 stage's `wants`, `request` and `update`, a row stage's `process` on a one-row table.
 
-Only backends that answer request by request through the HTTP client chain (an API, a vLLM
-server: their `Config` says `chainable`); one that answers a pass as one job or ahead of the
-stage (the Batch API, offline engines), or its own way, is asked pass by pass.
+Only backends that answer request by request through the client chain (an API, a vLLM server,
+offline vLLM engines: their `Config` says `chainable`); one that answers a pass as one job (the
+Batch API), or its own way, is asked pass by pass.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pipeline.teachers.client import Answered, TeacherClient, TeacherResult, fro
 from pipeline.teachers.requests import request_for
 from pipeline.teachers.stage import TeacherStage
 from pipeline.teachers.teacher_config import kind_of
+from pipeline.teachers.transport import Endpoint
 
 log = logging.getLogger("rubricforge")
 # Chains alive at once per actor, per slot of concurrency: enough that a free slot never waits
@@ -71,6 +72,19 @@ def chain_spans(stages: list[Stage], columns_before: list[pa.Schema]) -> dict[st
     return spans
 
 
+def not_chained(span: list[Link]) -> str | None:
+    """Why the span's stages are asked pass by pass, or None (chained)."""
+    teachers = {s.name: s.teacher_config() for s in teacher_links(span)}
+    alone = [name for name, t in teachers.items() if not chainable(t)]
+    if alone:
+        return f"{', '.join(alone)} answers a pass its own way"
+    # Two model instances on the same CPUs at once each run slower than one alone: chained,
+    # the span would take longer than pass by pass.
+    if len({kind_of(t).on_these_cpus(t) for t in teachers.values()} - {None}) > 1:
+        return "their teachers are different model instances on this machine's CPUs"
+    return None
+
+
 def chainable(teacher_cfg: Any) -> bool:
     """Whether this teacher answers request by request through the client (so it can be
     chained)."""
@@ -91,18 +105,18 @@ class _Chainer:
     """One actor's share of the chains: the rows of its blocks that the span's first stage asks
     about, each walked through the span."""
 
-    def run(self, span: list[Link], urls: dict[str, list[str] | None], meters: dict[str, Any],
+    def run(self, span: list[Link], endpoints: dict[str, list[Endpoint]], meters: dict[str, Any],
             shares: dict[str, int], blocks: list[Any]) -> dict[str, Answered]:
-        return asyncio.run(_Chains(span, urls, meters, shares).run(blocks))
+        return asyncio.run(_Chains(span, endpoints, meters, shares).run(blocks))
 
 
 class _Chains:
-    def __init__(self, span: list[Link], urls: dict[str, list[str] | None],
+    def __init__(self, span: list[Link], endpoints: dict[str, list[Endpoint]],
                  meters: dict[str, Any], shares: dict[str, int]) -> None:
         self.span = span
         self.clients: dict[str, TeacherClient] = {}
         for stage in teacher_links(span):
-            client = TeacherClient(stage.teacher_config(), urls.get(stage.name),
+            client = TeacherClient(stage.teacher_config(), endpoints[stage.name],
                                    meters[stage.teacher_key], stage.name)
             client.cfg.concurrency = shares[stage.teacher_key]
             self.clients[stage.name] = client
@@ -116,7 +130,7 @@ class _Chains:
 
         # one semaphore per teacher setting: pass 1 and the swap check share `teacher`'s
         self.limits = {key: asyncio.Semaphore(n) for key, n in self.shares.items()}
-        self.http = {name: c._clients() for name, c in self.clients.items()}
+        self.senders = {name: c._senders() for name, c in self.clients.items()}
         alive = asyncio.Semaphore(CHAINS_PER_SLOT * sum(self.shares.values()))
         running: set[asyncio.Task[None]] = set()
         first = self.span[0].stage
@@ -133,9 +147,9 @@ class _Chains:
                     task.add_done_callback(running.discard)
             await asyncio.gather(*running)
         finally:
-            for clients in self.http.values():
-                for client in clients:
-                    await client.close()
+            for senders in self.senders.values():
+                for sender in senders:
+                    await sender.close()
         if self.failed:
             log.warning("chains: %d stopped early on a stage's error; the passes ask the rest",
                         self.failed)
@@ -175,9 +189,9 @@ class _Chains:
                 return from_record(hit, cached=True)
             if not first:  # pass 1's requests were counted before the chains started
                 client.meter.note_queued(1)
-            http = self.http[stage.name]
+            senders = self.senders[stage.name]
             task = asyncio.create_task(client._one(
-                http[len(self.asking) % len(http)], self.limits[stage.teacher_key], key,
+                senders[len(self.asking) % len(senders)], self.limits[stage.teacher_key], key,
                 request, checked=True))
             self.asking[(stage.name, key)] = task
             result = await task
@@ -186,7 +200,7 @@ class _Chains:
         return await task
 
 
-def answer_chains(ds: Any, span: list[Link], urls: dict[str, list[str] | None],
+def answer_chains(ds: Any, span: list[Link], endpoints: dict[str, list[Endpoint]],
                   meters: dict[str, Any], actors: int, num_cpus: float | None
                   ) -> dict[str, Answered]:
     """Walk every pair the span's first stage asks about through the span, in `actors` Ray
@@ -203,7 +217,7 @@ def answer_chains(ds: Any, span: list[Link], urls: dict[str, list[str] | None],
     # A dead actor is restarted and its call run again: answers already cached are read back.
     remote = ray.remote(_Chainer).options(num_cpus=num_cpus, max_restarts=3, max_task_retries=3)
     workers = [remote.remote() for _ in range(actors)]
-    calls = [w.run.remote(span, urls, {k: meters[k] for k in shares}, shares, blocks[i::actors])
+    calls = [w.run.remote(span, endpoints, {k: meters[k] for k in shares}, shares, blocks[i::actors])
              for i, w in enumerate(workers)]
     answered: dict[str, Answered] = {s.name: {} for s in teacher_links(span)}
     try:

@@ -1,8 +1,10 @@
-"""Chat completions through the `openai` async client, bounded in concurrency, behind the cache.
+"""Chat completions, bounded in concurrency, behind the cache.
 
-The same code reaches OpenAI, a vLLM server (the embedded local teacher is one) and any
-compatible endpoint. Transient failures (429, 5xx, time-outs) are retried by the client with
-backoff; what still fails comes back as an error string, never as an exception.
+The same code asks OpenAI, a vLLM server (the embedded local teacher is one), any compatible
+endpoint, and vLLM engines in Ray actors: each request goes out through the sender of one of
+the backend's endpoints (pipeline/teachers/transport.py). Transient failures (429, 5xx,
+time-outs) are retried with backoff; what still fails comes back as an error string, never as
+an exception.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pipeline.teachers.rate_limit import SharedBudget
 from pipeline.teachers.requests import KEY_ONLY, request_for, worst_case
 from pipeline.teachers.spend import MeterHandle, not_sent_error, price_usd
 from pipeline.teachers.teacher_config import kind_of, secret
+from pipeline.teachers.transport import Sender, as_endpoints
 
 if TYPE_CHECKING:
     import openai
@@ -85,15 +88,16 @@ def _retry_pause(exc: Exception, attempt: int) -> float | None:
 
 
 class TeacherClient:
-    """Asks one teacher; with several base URLs (replicas of a local engine) requests take
+    """Asks one teacher; with several endpoints (replicas of a local model) requests take
     turns among them."""
 
-    def __init__(self, teacher_cfg: Any, base_url: str | list[str] | None, meter: Any = None,
+    def __init__(self, teacher_cfg: Any, where: str | list[Any] | None, meter: Any = None,
                  stage: str = "teacher", answered: Answered | None = None) -> None:
         # a plain dataclass: DictConfig lookups cost CPU on every request
         self.cfg = OmegaConf.to_object(teacher_cfg) if isinstance(teacher_cfg, DictConfig) \
             else teacher_cfg
-        self.base_urls = [base_url] if isinstance(base_url, str) or base_url is None else base_url
+        # the backend's endpoints (pipeline/teachers/transport.py), or URLs
+        self.endpoints = as_endpoints(where)
         self.cache = ResponseCache(teacher_cfg.cache_dir)
         # The build's meter (a Ray actor) when given; else this client counts on its own.
         self.meter = MeterHandle(stage, meter, teacher_cfg.max_cost_usd)
@@ -114,9 +118,10 @@ class TeacherClient:
         by_key |= {k: from_record(h, cached=True) for k, h in hits.items() if h is not None}
         self.meter.note_cached(sum(h is not None for h in hits.values()))
         todo = {k: r for k, r in todo.items() if hits[k] is None}
-        if todo and kind_of(self.cfg).answers_ahead:  # the engines ran: ask nothing
+        if todo and not self.endpoints:
             by_key |= {k: TeacherResult(None, None, 0, 0, 0.0, False,
-                                        "no answer from the vLLM engines: rerun to ask again")
+                                        "not asked: the cache answered this stage's requests "
+                                        "when it began, so no endpoint was started; rerun")
                        for k in todo}
         elif todo:
             by_key |= dict(zip(todo, asyncio.run(self._ask_all(todo)), strict=True))
@@ -136,19 +141,14 @@ class TeacherClient:
             return asyncio.run(self._batched_stream(batches))
         return asyncio.run(self._stream(batches))
 
-    def _clients(self) -> list[openai.AsyncOpenAI]:
-        import openai
-
-        # Retries are ours, not the client's: a 429 must pause every worker, not just this one.
+    def _senders(self) -> list[Sender]:
         self.budget = SharedBudget(self.cfg)
         self.writer = BatchedWriter(self.cache)  # (of this event loop)
-        return [openai.AsyncOpenAI(base_url=url, api_key=secret(self.cfg) or "unused",
-                                   timeout=self.cfg.timeout_s, max_retries=0,
-                                   http_client=self._http_client())
-                for url in self.base_urls]
+        key = secret(self.cfg)
+        return [e.connect(self.cfg, key) for e in self.endpoints]
 
     async def _stream(self, batches: Iterator[pa.Table]) -> Answered:
-        clients = self._clients()
+        senders = self._senders()
         limit = asyncio.Semaphore(self.cfg.concurrency)
         # requests read ahead of a free slot: enough that a slot never waits for the reading
         ahead = asyncio.Semaphore(2 * self.cfg.concurrency)
@@ -157,7 +157,7 @@ class TeacherClient:
 
         async def one(i: int, key: str, request: dict[str, Any]) -> None:
             try:
-                result = await self._one(clients[i % len(clients)], limit, key, request)
+                result = await self._one(senders[i % len(senders)], limit, key, request)
                 out[key] = result.error
             finally:
                 ahead.release()
@@ -175,8 +175,8 @@ class TeacherClient:
                     i += 1
             await asyncio.gather(*running)
         finally:
-            for client in clients:
-                await client.close()
+            for sender in senders:
+                await sender.close()
         return out
 
     async def _batched_stream(self, batches: Iterator[pa.Table]) -> Answered:
@@ -188,29 +188,18 @@ class TeacherClient:
         return {k: r.error for k, r in zip(unique, results, strict=True)}
 
     async def _ask_all(self, unique: dict[str, dict[str, Any]]) -> list[TeacherResult]:
-        clients = self._clients()
+        senders = self._senders()
         limit = asyncio.Semaphore(self.cfg.concurrency)
         try:
             if kind_of(self.cfg).one_job_per_pass:
-                return await self._batched(clients[0], unique)
+                return await self._batched(senders[0].client, unique)
             # complete_all has just read the cache for these keys
             return await asyncio.gather(*(
-                self._one(clients[i % len(clients)], limit, k, r, checked=True)
+                self._one(senders[i % len(senders)], limit, k, r, checked=True)
                 for i, (k, r) in enumerate(unique.items())))
         finally:
-            for client in clients:
-                await client.close()
-
-    def _http_client(self) -> Any:
-        """The SDK's aiohttp transport, with a connection for every request in flight: it
-        spends about 20% less CPU per request than the default httpx one (bench/RESULTS.md)."""
-        import httpx2
-        import openai
-
-        n = self.cfg.concurrency
-        return openai.DefaultAioHttpClient(
-            timeout=self.cfg.timeout_s,
-            limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n))
+            for sender in senders:
+                await sender.close()
 
     def _answered_result(self, key: str) -> TeacherResult:
         """A request answered this run before the stage ran: its answer, or why there is none."""
@@ -239,11 +228,10 @@ class TeacherClient:
                 out.append(from_record(self.cache.get(k), cached=False))
         return out
 
-    async def _one(self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore, key: str,
+    async def _one(self, sender: Sender, limit: asyncio.Semaphore, key: str,
                    req: dict[str, Any], checked: bool = False) -> TeacherResult:
         """Ask one request (unless the cache has it: `checked` when the caller just looked) and
         cache the answer before returning it."""
-        import httpx2
         import openai
 
         if not checked and (hit := self.cache.get(key)) is not None:
@@ -265,12 +253,7 @@ class TeacherClient:
                 await self.budget.wait(tokens)
                 sent = time.monotonic()
                 try:
-                    # `post` sends the body as built and returns the raw response: the SDK's
-                    # typed request (`chat.completions.create`) and typed response would each
-                    # walk the message again, ~0.5 ms of CPU per request at this rate; the cache
-                    # keeps the JSON anyway
-                    raw = await client.post("/chat/completions", body=body, cast_to=httpx2.Response)
-                    resp = json.loads(raw.content)
+                    resp = await sender.post(body)
                     break
                 except Exception as exc:  # API errors and broken bodies alike end as a row's error
                     pause = _retry_pause(exc, attempt)
@@ -307,7 +290,7 @@ class TeacherClient:
         if reported and not reported.startswith(asked) and reported not in self.other_models:
             self.other_models.add(reported)
             log.warning("teacher %s at %s answered as model %r: its answers are cached under %r; "
-                        "check teacher.model and teacher.base_url", asked, self.base_urls[0],
+                        "check teacher.model and teacher.base_url", asked, self.endpoints[0],
                         reported, asked)
 
     @staticmethod

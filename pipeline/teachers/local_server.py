@@ -22,6 +22,7 @@ import ray
 
 from pipeline.engine.config import RunError, expand
 from pipeline.teachers.local_model import ensure_checkpoint
+from pipeline.teachers.model_hosts import ModelHosts
 
 
 class LocalServerError(RunError):
@@ -104,7 +105,7 @@ class LocalTeacherServer:
         self.stop()
 
 
-class _EngineHost:
+class _ServerHost:
     """One vLLM server on whichever node Ray placed this actor, with the GPUs it reserved."""
 
     def __init__(self, teacher_cfg: Any, log_path: str, on_cluster: bool) -> None:
@@ -118,43 +119,11 @@ class _EngineHost:
         self.server.stop()
 
 
-class LocalEngines:
-    """Context manager: `teacher.replicas` local servers as Ray actors; yields their URLs.
-
-    Each replica reserves `teacher.num_gpus` (with `--tensor-parallel-size`), so on a cluster
-    the engines land on GPU nodes while CPU stages run elsewhere. On one machine it is one
-    server on loopback."""
-
-    def __init__(self, teacher_cfg: Any, log_path: Path, on_cluster: bool) -> None:
-        self.cfg, self.log_path, self.on_cluster = teacher_cfg, log_path, on_cluster
-        self.actors: list[Any] = []
-
-    def __enter__(self) -> list[str]:
-        gpus = {"num_gpus": self.cfg.num_gpus} if self.cfg.num_gpus else {}
-        host = ray.remote(_EngineHost).options(num_cpus=0, max_restarts=0, **gpus)
-        for i in range(self.cfg.replicas):
-            log = self.log_path.with_name(f"{self.log_path.stem}-{i}{self.log_path.suffix}") \
-                if self.cfg.replicas > 1 else self.log_path
-            self.actors.append(host.remote(self.cfg, str(log), self.on_cluster))
-        try:
-            return ray.get([a.start.remote() for a in self.actors],
-                           timeout=self.cfg.startup_timeout_s + 120)
-        except ray.exceptions.GetTimeoutError:
-            self.__exit__()
-            raise LocalServerError(
-                f"the local teacher did not start within {self.cfg.startup_timeout_s:.0f}s: is "
-                f"there a node with {self.cfg.num_gpus:g} free GPU(s) (teacher.num_gpus) for each "
-                f"of {self.cfg.replicas} replica(s)? See {self.log_path}") from None
-        except ray.exceptions.RayTaskError as exc:
-            self.__exit__()
-            raise exc.cause if isinstance(exc.cause, Exception) else exc from None
-        except BaseException:
-            self.__exit__()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(Exception):
-            ray.get([a.stop.remote() for a in self.actors], timeout=60)
-        for a in self.actors:
-            ray.kill(a)
-        self.actors = []
+def local_servers(teacher_cfg: Any, log_path: Path, on_cluster: bool) -> ModelHosts:
+    """`teacher.replicas` servers, a log each; entered, it returns their URLs. On one machine
+    that is one server on loopback."""
+    t = teacher_cfg
+    logs = [log_path.with_name(f"{log_path.stem}-{i}{log_path.suffix}") if t.replicas > 1
+            else log_path for i in range(t.replicas)]
+    return ModelHosts(t, _ServerHost, [(t, str(log), on_cluster) for log in logs],
+                      "the local teacher", str(log_path))

@@ -17,22 +17,37 @@ import ray
 
 from pipeline.engine.stage import Resources
 from pipeline.teachers.backends import backend_of
-from pipeline.teachers.chains import Link, answer_chains, chainable, teacher_links
+from pipeline.teachers.chains import Link, answer_chains, not_chained, teacher_links
 from pipeline.teachers.client import Answered
 from pipeline.teachers.progress import TeacherProgress
 from pipeline.teachers.spend import Meter
 from pipeline.teachers.stage import TeacherStage, requests_of
+from pipeline.teachers.transport import Endpoint
 
 log = logging.getLogger("rubricforge")
 
 
-class Endpoints:
-    """Teacher endpoints for the run: servers are started the first time a stage has requests
-    the cache cannot answer, and shared by every later stage that asks the same model."""
+class RunEndpoints:
+    """What the run's backends started (servers, engines): started the first time a stage has
+    requests the cache cannot answer, shared by every later stage that asks the same model,
+    stopped when the run ends."""
 
     def __init__(self, stack: contextlib.ExitStack, log_path: Path, on_cluster: bool) -> None:
         self.stack, self.log_path, self.on_cluster = stack, log_path, on_cluster
-        self.local: dict[str, list[str]] = {}
+        self.started: dict[tuple[Any, ...], list[Endpoint]] = {}
+
+    def start(self, key: tuple[Any, ...], pending: int,
+              starter: Callable[[], list[Endpoint]]) -> list[Endpoint]:
+        """The endpoints started as `key` (the backend's name and the settings that make what
+        it starts), started now if something is pending and they are not running yet (none
+        otherwise)."""
+        if key not in self.started and pending:
+            self.started[key] = starter()
+        return self.started.get(key, [])
+
+    def enter(self, context: Any) -> Any:
+        """Enter a context manager that lives as long as the run."""
+        return self.stack.enter_context(context)
 
 
 class TeacherRuntime:
@@ -41,7 +56,7 @@ class TeacherRuntime:
     def __init__(self, cfg: Any, keys: list[str], stack: contextlib.ExitStack, log_path: Path,
                  on_cluster: bool, terminal: TextIO | None) -> None:
         self.cfg = cfg
-        self.endpoints = Endpoints(stack, log_path, on_cluster)
+        self.endpoints = RunEndpoints(stack, log_path, on_cluster)
         # one meter actor per teacher setting asked (`teacher`, `teacher2`), for this run
         self.meters = {key: ray.remote(Meter).options(num_cpus=0, max_restarts=-1,
                                                       max_task_retries=-1)
@@ -49,19 +64,19 @@ class TeacherRuntime:
         self.progress = TeacherProgress(self.meters, terminal)
         stack.callback(self.progress.close)
 
-    def urls(self, teacher: Any, pending: int) -> list[str] | None:
-        return backend_of(teacher).urls(teacher, pending, self.endpoints)
+    def endpoints_of(self, teacher: Any, pending: int) -> list[Endpoint]:
+        return backend_of(teacher).endpoints(teacher, pending, self.endpoints)
 
     def answer(self, requests: Any, n: int, teacher: Any, key: str, who: str,
-               resources: Resources) -> tuple[list[str] | None, Answered]:
+               resources: Resources) -> tuple[list[Endpoint], Answered]:
         """One pass: the `n` uncached requests (a Ray Dataset of `request_table` rows) of `who`
         answered into the cache as its backend does. Returns the endpoints and what became of
         each key."""
         self.progress.expect(who, key, teacher.model, n)
-        urls = self.urls(teacher, n)
-        answered = (backend_of(teacher).answer(requests, n, teacher, who, self.meters[key], urls,
-                                               resources) if n else {})
-        return urls, answered
+        endpoints = self.endpoints_of(teacher, n)
+        answered = (backend_of(teacher).answer(requests, n, teacher, who, self.meters[key],
+                                               endpoints, resources) if n else {})
+        return endpoints, answered
 
     def before_stage(self, ds: Any, stage: TeacherStage, span: list[Link] | None,
                      while_waiting: Callable[[], None] | None = None) -> None:
@@ -78,15 +93,23 @@ class TeacherRuntime:
                     pending)
         if pending and while_waiting is not None:
             while_waiting()
-        if pending and span and all(chainable(s.teacher_config()) for s in teacher_links(span)):
+        if pending and span and self._chained(stage, span):
             self._chains(ds, span, pending)
             left = requests.map_batches(partial(_not_in, ray.put(set(answered))),
                                         batch_format="pyarrow").materialize()
             requests, pending = left, left.count()
-        urls, more = self.answer(requests, pending, teacher, stage.teacher_key, stage.name,
-                                 stage.configured_resources())
-        ctx.endpoints[stage.name] = urls
+        endpoints, more = self.answer(requests, pending, teacher, stage.teacher_key, stage.name,
+                                      stage.configured_resources())
+        ctx.endpoints[stage.name] = endpoints
         answered |= more
+
+    @staticmethod
+    def _chained(stage: TeacherStage, span: list[Link]) -> bool:
+        why = not_chained(span)
+        if why is not None:
+            log.warning("%s: asking %s pass by pass: %s", stage.name,
+                        " -> ".join(s.name for s in teacher_links(span)), why)
+        return why is None
 
     def _chains(self, ds: Any, span: list[Link], pending: int) -> None:
         first = span[0].stage
@@ -94,7 +117,7 @@ class TeacherRuntime:
         ctx = first.ctx
         for stage in teacher_links(span):
             teacher = stage.teacher_config()
-            ctx.endpoints[stage.name] = self.urls(teacher, pending)
+            ctx.endpoints[stage.name] = self.endpoints_of(teacher, pending)
             self.progress.expect(stage.name, stage.teacher_key, teacher.model,
                                  pending if stage is first else 0, chained=True)
         for link in span:

@@ -114,12 +114,6 @@ class Meter:
         """Ctrl-C: send nothing more (the requests in flight still settle)."""
         self.stopped = True
 
-    def begin(self, stage: str) -> None:
-        """Start the stage's clock for requests that skip `admit` (offline engines: there is
-        nothing to cap), so its requests/s count from when the engines started."""
-        s = self._stage(stage)
-        s.first_sent = s.first_sent or time.time()
-
     def snapshot(self) -> dict[str, Any]:
         return {"cap_usd": self.cap, "spent_usd": self.spent,
                 "stages": {name: asdict(s) for name, s in self.stages.items()}}
@@ -151,12 +145,6 @@ class MeterHandle:
             self.actor.settle.remote(self.stage, *args)
         else:
             self.local.settle(self.stage, *args)
-
-    def begin(self) -> None:
-        if self.actor is not None:
-            self.actor.begin.remote(self.stage)
-        else:
-            self.local.begin(self.stage)
 
     def note_cached(self, n: int) -> None:
         self._note("note_cached", n)

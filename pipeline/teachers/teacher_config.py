@@ -24,15 +24,12 @@ class TeacherConfig:
     # Serves the embedded model (or `checkpoint`): its tokenizer counts prompt tokens, and the
     # weights' identity is part of every cache key.
     serves_checkpoint: ClassVar[bool] = False
-    # Answers request by request through the HTTP client (pipeline/teachers/client.py), so a
+    # Answers request by request through the client (pipeline/teachers/client.py), so a
     # pair's requests to it can be chained across passes (pipeline/teachers/chains.py). A
     # backend that answers its own way is asked pass by pass.
     chainable: ClassVar[bool] = False
     # Answers a pass's requests as one job (the Batch API), not as a stream.
     one_job_per_pass: ClassVar[bool] = False
-    # Answers before the stage runs and never per request (offline engines): a stage never
-    # asks it anything itself.
-    answers_ahead: ClassVar[bool] = False
 
     backend: str = "???"
     model: str = "???"
@@ -62,6 +59,12 @@ class TeacherConfig:
     # Where the embedded model is kept (converted once); its tokenizer is also what
     # token_lengths counts with when no other is named.
     model_dir: str = "~/.cache/rubricforge/models"
+
+    @classmethod
+    def on_these_cpus(cls, t: Any) -> tuple[Any, ...] | None:
+        """What this teacher runs on the build's own CPUs (a model instance), or None (an
+        API, GPUs): two such instances at once share the cores, each slower than alone."""
+        return None
 
     @classmethod
     def secret_of(cls, t: Any) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 from bench import slow_api
 from pipeline.plan import make_plan
 from pipeline.settings import load_config
-from pipeline.teachers.chains import chain_spans, chainable
+from pipeline.teachers.chains import chain_spans, chainable, not_chained
 from pipeline.teachers.runtime import TeacherRuntime
 from pipeline.teachers.stage import TeacherStage
 
@@ -42,7 +42,31 @@ def test_only_teachers_that_answer_request_by_request_chain():
     kinds = {name: chainable(load_config([f"teacher={name}", "teacher.model=m"]).teacher)
              for name in ("openai", "openai_batch", "vllm_server", "vllm_engines")}
     assert kinds == {"openai": True, "openai_batch": False, "vllm_server": True,
-                     "vllm_engines": False}
+                     "vllm_engines": True}
+
+
+@pytest.mark.parametrize("teachers, why", [
+    # one local instance shared by both passes; a local model and an API; GPU instances
+    (["teacher=vllm_server", "teacher2=vllm_server", "teacher.max_tokens=320"], None),
+    (["teacher=vllm_engines", "teacher2=vllm_engines"], None),
+    (["teacher=vllm_server", "teacher2=openai", "teacher2.model=o3",
+      "teacher2.base_url=http://x"], None),
+    (["teacher=vllm_server", "teacher2=vllm_engines", "teacher.num_gpus=1",
+      "teacher2.num_gpus=1"], None),
+    # two instances on the same cores: each slower beside the other than alone
+    (["teacher=vllm_server", "teacher2=vllm_engines"], "different model instances"),
+    (["teacher=vllm_engines", "teacher2=vllm_engines", "teacher2.max_model_len=2048"],
+     "different model instances"),
+    (["teacher=vllm_server", "teacher2=openai_batch", "teacher2.model=o3",
+      "teacher2.base_url=http://x"],
+     "bootstrap answers a pass its own way"),
+])
+def test_a_span_is_chained_unless_a_teacher_answers_its_own_way_or_cpus_would_be_shared(
+        teachers, why):
+    plan = make_plan(load_config(teachers))
+    span = chain_spans(plan.stages, plan.columns_before)["teacher"]
+    found = not_chained(span)
+    assert found is None if why is None else why in found
 
 
 ANSWER = TeacherRuntime.answer

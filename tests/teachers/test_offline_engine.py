@@ -1,25 +1,22 @@
-"""The `vllm` backend's glue, without an engine: what goes into Ray Data LLM, what comes out
-into the cache, and how the stage reads it. The engines themselves run in tests/test_e2e.py."""
+"""The `vllm_engines` backend's glue, without an engine: what an engine is asked, how it is
+configured, how its answers are keyed and read. The engines themselves answer pass 2 of the
+sample build (tests/test_e2e.py), in chains with the local server's pass 1."""
 
 from __future__ import annotations
 
 import re
 
-import pyarrow as pa
 import pytest
 
-from pipeline.engine.batches import request_table as table_of
 from pipeline.engine.config import ConfigError
 from pipeline.plan import make_plan
 from pipeline.rules.verdict import trace_regex
 from pipeline.settings import load_config
-from pipeline.teachers.cache import ResponseCache, request_key
+from pipeline.teachers.cache import request_key
 from pipeline.teachers.client import TeacherClient
-from pipeline.teachers.offline_engine import from_engine, processor_config, store, to_engine
-from pipeline.teachers.requests import request_for, uncached
+from pipeline.teachers.offline_engine import engine_args, sampling_of
+from pipeline.teachers.requests import KEY_ONLY, request_for
 from pipeline.teachers.stage import TeacherStage
-
-from fake_openai import FakeOpenAI, completion
 
 MSGS = [[{"role": "user", "content": f"question {i}"}] for i in range(3)]
 
@@ -30,86 +27,50 @@ def teacher(tmp_path):
                         "teacher.max_tokens=50", "teacher.max_model_len=200"]).teacher
 
 
-def engine_row(key: str, text: str, prompt: int, completion: int, error: str = "") -> dict:
-    """A row as Ray Data LLM's engine and detokenize stages leave it."""
-    return {"key": key, "generated_text": text, "num_input_tokens": prompt,
-            "num_generated_tokens": completion, "time_taken_llm": 1.23456,
-            "__inference_error__": error}
-
-
 def test_requests_reach_the_engine_with_every_sampling_setting(teacher):
-    requests = uncached(teacher, MSGS)
-    rows = table_of(requests).to_pylist()
-    assert [r["key"] for r in rows] == list(requests)
-    sent = to_engine(rows[0])
-    assert sent["key"] == rows[0]["key"] and sent["messages"] == MSGS[0]
-    assert sent["sampling_params"] == {"max_tokens": 50, "temperature": 0.0, "seed": 0,
-                                       "structured_outputs": {"regex": trace_regex()}}
+    """What the client posts (the request without its key-only fields) is what the engine
+    samples with, as a vLLM server maps it."""
+    body = {k: v for k, v in request_for(teacher, MSGS[0]).items() if k not in KEY_ONLY}
+    assert body["messages"] == MSGS[0]
+    assert sampling_of(body) == {"max_tokens": 50, "temperature": 0.0, "seed": 0,
+                                 "structured_outputs": {"regex": trace_regex()}}
+    top_p = load_config(["teacher=vllm_engines", "teacher.top_p=0.9",
+                         "teacher.guided_format=false"]).teacher
+    assert sampling_of(request_for(top_p, MSGS[0]))["top_p"] == 0.9
+    assert "structured_outputs" not in sampling_of(request_for(top_p, MSGS[0]))
 
 
-@pytest.mark.parametrize("prompt, completion, reason", [
-    (20, 10, "stop"), (20, 50, "length"), (190, 10, "length")])
-def test_an_answer_that_used_every_token_allowed_was_cut_off(prompt, completion, reason):
-    record = from_engine(50, 200, engine_row("k", "text", prompt, completion))
-    assert record["finish_reason"] == reason
-
-
-def test_engine_answers_are_cached_as_an_api_answer_is(teacher, tmp_path):
-    """Same fields in the cache, so the stage, the manifest and the shards cannot tell the
-    backends apart. The local server and the engines share keys for the same weights; an API
-    that calls its model by the same name does not (the name says nothing of the weights)."""
+def test_engines_and_the_local_server_share_answers_an_api_does_not(teacher, tmp_path):
+    """The local server and the engines run the same weights under the same settings: one
+    cache key. An API that calls its model by the same name does not share it (the name says
+    nothing of the weights)."""
     api = load_config(["teacher=openai", "teacher.model=SmolLM2-135M-Instruct",
                        f"teacher.cache_dir={tmp_path}/api", "teacher.max_tokens=50",
                        "teacher.temperature=0.0", "teacher.seed=0",
                        "teacher.guided_format=true"]).teacher
-    with FakeOpenAI(lambda body, n: completion("an answer")) as server:
-        TeacherClient(api, server.base_url).complete_all(MSGS[:1])
     local = load_config(["teacher.max_tokens=50", "teacher.temperature=0.0", "teacher.seed=0",
                          "teacher.guided_format=true"]).teacher
     key = request_key(request_for(teacher, MSGS[0]))
     assert key == request_key(request_for(local, MSGS[0]))
-    api_key = request_key(request_for(api, MSGS[0]))
-    assert api_key != key
-
-    row = from_engine(50, 200, engine_row(key, "an answer", 11, 7))
-    store(teacher, "teacher", None, pa.Table.from_pylist([row | {"__inference_error__": ""}]))
-    from_api = ResponseCache(api.cache_dir).get(api_key)
-    from_vllm = ResponseCache(teacher.cache_dir).get(key)
-    assert set(from_vllm) == set(from_api)
-    assert {k: type(v) for k, v in from_vllm.items()} == {k: type(v) for k, v in from_api.items()}
-    assert from_vllm["content"] == "an answer" and from_vllm["latency_s"] == 1.235
-    assert from_vllm["model"] == request_for(teacher, MSGS[0])["checkpoint"]
+    assert request_key(request_for(api, MSGS[0])) != key
 
 
-def test_the_stage_reads_engine_answers_errors_and_misses(teacher):
-    keys = list(uncached(teacher, MSGS))
-    batch = [from_engine(50, 200, engine_row(keys[0], "answered", 11, 7)) | {"__inference_error__": ""},
-             engine_row(keys[1], "", 0, 0, "ValueError: prompt too long\ntraceback...")]
-    outcome = store(teacher, "teacher", None, pa.Table.from_pylist(batch)).to_pylist()
-    assert outcome == [{"key": keys[0], "error": None},
-                       {"key": keys[1], "error": "vLLM engine: ValueError: prompt too long"}]
-    offline = {r["key"]: r["error"] for r in outcome}
-
-    first = TeacherClient(teacher, None, answered=offline).complete_all(MSGS)
-    assert first[0].content == "answered" and not first[0].cached and first[0].error is None
-    assert first[1].error == "vLLM engine: ValueError: prompt too long"
-    assert first[2].error.startswith("no answer from the vLLM engines")
-    # a later build (nothing given to the engines) reads the answer as cached
-    again = TeacherClient(teacher, None).complete_all(MSGS[:1])
-    assert again[0].cached and again[0].content == "answered"
-    assert list(uncached(teacher, MSGS)) == keys[1:]
+def test_a_stage_whose_engines_were_never_started_asks_nothing(teacher):
+    """When the cache answered every request a stage had as it began, no engine was started
+    (no endpoints): a request it still meets is a row error that says so, never a crash."""
+    results = TeacherClient(teacher, []).complete_all(MSGS[:1])
+    assert results[0].content is None and results[0].error.startswith("not asked")
 
 
 def test_engines_take_cpus_or_gpus_as_configured(teacher):
-    cpu = processor_config(teacher, "/models/m")
-    assert [(b["CPU"], b.get("GPU", 0)) for b in cpu.placement_group_config["bundles"]] == [(1, 0)]
-    assert cpu.engine_kwargs["enforce_eager"] and cpu.concurrency == 1
-    assert cpu.batch_size * 4 >= teacher.concurrency
-    gpu_cfg = load_config(["teacher=vllm_engines", "teacher.num_gpus=4", "teacher.tensor_parallel_size=4",
-                           "teacher.replicas=2"]).teacher
-    gpu = processor_config(gpu_cfg, "org/model")
-    assert gpu.placement_group_config is None and gpu.concurrency == 2
-    assert gpu.engine_kwargs["tensor_parallel_size"] == 4 and not gpu.engine_kwargs["enforce_eager"]
+    cpu = engine_args(teacher, "/models/m")
+    assert cpu["enforce_eager"] and cpu["tensor_parallel_size"] == 1
+    assert (cpu["model"], cpu["served_model_name"]) == ("/models/m", teacher.model)
+    assert cpu["max_model_len"] == 200
+    gpu_cfg = load_config(["teacher=vllm_engines", "teacher.num_gpus=4",
+                           "teacher.tensor_parallel_size=4", "teacher.replicas=2"]).teacher
+    gpu = engine_args(gpu_cfg, "org/model")
+    assert gpu["tensor_parallel_size"] == 4 and not gpu["enforce_eager"]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -129,3 +90,34 @@ def test_the_vllm_backend_plans_for_both_passes():
     plan = make_plan(load_config(["teacher=vllm_engines", "teacher2=vllm_engines"]))
     assert {s.teacher_config().backend for s in plan.stages
             if isinstance(s, TeacherStage)} == {"vllm_engines"}
+
+
+def test_stages_share_engines_only_where_they_would_start_the_same_ones(tmp_path):
+    """Pass 1 and pass 2 on the same model share one set of engines (sampling settings travel
+    with each request); a setting that changes what is started gets its own; nothing starts
+    while every request is cached."""
+    import contextlib
+
+    from pipeline.teachers.backends.vllm_engines import hosted_as
+    from pipeline.teachers.runtime import RunEndpoints
+
+    both = load_config(["teacher=vllm_engines", "teacher2=vllm_engines"])
+    assert both.teacher.max_tokens != 320 and hosted_as(both.teacher) == hosted_as(
+        load_config(["teacher=vllm_engines", "teacher.max_tokens=320"]).teacher)
+    assert hosted_as(both.teacher) == hosted_as(both.teacher2)
+    longer = load_config(["teacher=vllm_engines", "teacher.max_model_len=8192"]).teacher
+    server = load_config([]).teacher
+    assert len({hosted_as(both.teacher), hosted_as(longer), hosted_as(server)}) == 3
+
+    started: list[str] = []
+    with contextlib.ExitStack() as stack:
+        run = RunEndpoints(stack, tmp_path / "teacher.log", on_cluster=False)
+
+        def start(name: str):
+            return lambda: started.append(name) or [name]
+
+        assert run.start(hosted_as(both.teacher), 0, start("a")) == []
+        assert run.start(hosted_as(both.teacher), 5, start("a")) == ["a"]
+        assert run.start(hosted_as(both.teacher2), 3, start("b")) == ["a"]
+        assert run.start(hosted_as(longer), 0, start("c")) == []
+    assert started == ["a"]

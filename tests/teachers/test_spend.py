@@ -34,21 +34,6 @@ def test_without_a_cap_everything_goes_and_is_counted():
     assert meter.snapshot()["stages"]["bootstrap"]["cached"] == 7
 
 
-def test_offline_engines_start_the_clock_without_being_admitted(monkeypatch):
-    """Engines are not capped, so nothing calls `admit`; `begin` starts the stage's clock and
-    its requests/s count from when the engines started, not from the first batch back."""
-    import pipeline.teachers.spend as spend
-
-    now = iter([100.0, 110.0])
-    monkeypatch.setattr(spend.time, "time", lambda: next(now))
-    meter = Meter(None)
-    meter.begin("bootstrap")
-    meter.settle("bootstrap", 0.0, 0.0, 100, 50, False, 0)
-    s = meter.snapshot()["stages"]["bootstrap"]
-    assert (s["first_sent"], s["last_done"], s["answered"]) == (100.0, 110.0, 1)
-    assert describe(s, expected=1, cap=None, now=120.0).startswith("1/1 asked, 0.1 req/s")
-
-
 def test_batch_prices_are_half():
     sync = load_config(["teacher=openai", "teacher.model=o3", "teacher.price_input_per_mtok=2",
                         "teacher.price_output_per_mtok=8"]).teacher

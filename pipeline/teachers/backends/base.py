@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from pipeline.engine.config import ConfigError
 from pipeline.engine.stage import Resources
 from pipeline.teachers.teacher_config import TeacherConfig
+from pipeline.teachers.transport import Endpoint, HTTPEndpoint
 
 __all__ = ["Backend", "TeacherConfig"]
 
@@ -18,7 +19,7 @@ class Backend:
     name: ClassVar[str]
     # The settings this backend takes (`TeacherConfig` and the backend's own), and what the
     # rest of the build needs to know of it (its price factor, whether it serves a checkpoint,
-    # answers one job per pass or ahead of the stage): pipeline/teachers/teacher_config.py.
+    # can be chained, answers one job per pass): pipeline/teachers/teacher_config.py.
     Config: ClassVar[type[TeacherConfig]] = TeacherConfig
     # Earlier names of this backend, still accepted with a one-line notice.
     old_names: ClassVar[tuple[str, ...]] = ()
@@ -34,18 +35,21 @@ class Backend:
             except LocalModelError as exc:
                 raise ConfigError(f"{key}={t.backend}: {exc}") from None
 
-    def urls(self, t: Any, pending: int, endpoints: Any) -> list[str] | None:
-        """The endpoints a stage with `pending` uncached requests sends them to (None: the
-        provider's default, or none at all)."""
-        return None
+    def endpoints(self, t: Any, pending: int, run: Any) -> list[Endpoint]:
+        """Where a stage with `pending` uncached requests sends them (pipeline/teachers/
+        transport.py): the provider's default URL unless the backend says otherwise. What a
+        backend starts for them (servers, engines) it starts through `run.start`
+        (pipeline/teachers/runtime.py `RunEndpoints`): once per key it gives, and only when
+        something is pending."""
+        return [HTTPEndpoint(None)]
 
     def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,
-               urls: list[str] | None, resources: Resources) -> dict[str, str | None]:
+               endpoints: list[Endpoint], resources: Resources) -> dict[str, str | None]:
         """Answer the `n` requests (a Ray Dataset of `request_table` rows) into the cache;
         returns key -> error (None: answered)."""
         from pipeline.teachers.answering import answer_with_actors
 
-        return answer_with_actors(requests, t, stage, meter, urls,
+        return answer_with_actors(requests, t, stage, meter, endpoints,
                                   max(1, resources.actors or 1),
                                   resources.num_cpus)
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pipeline.engine.config import ConfigError
 from pipeline.teachers.backends.base import Backend, TeacherConfig
+from pipeline.teachers.transport import Endpoint, HTTPEndpoint
 
 
 @dataclass
@@ -34,5 +35,5 @@ class OpenAIBackend(Backend):
                               f"environment variable {t.api_key_env} (key: {key}.api_key_env), "
                               f"or set {key}.base_url for a server without keys")
 
-    def urls(self, t: Any, pending: int, endpoints: Any) -> list[str] | None:
-        return [t.base_url] if t.base_url else None
+    def endpoints(self, t: Any, pending: int, run: Any) -> list[Endpoint]:
+        return [HTTPEndpoint(t.base_url)]

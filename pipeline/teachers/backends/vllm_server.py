@@ -1,25 +1,23 @@
 """`vllm_server`: the embedded model (or `checkpoint`) served by vLLM's OpenAI-compatible server
-in Ray actors, started the first time a stage has requests the cache cannot answer."""
+in Ray actors, started the first time a stage has requests the cache cannot answer. The same
+settings as `vllm_engines` (and the same cache keys); asked over HTTP."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from pipeline.teachers.backends.base import Backend
-from pipeline.teachers.backends.vllm_engines import EngineConfig, check_engines
+from pipeline.teachers.backends.vllm_engines import EngineConfig, check_engines, hosted_as
+from pipeline.teachers.transport import Endpoint, HTTPEndpoint
 
 log = logging.getLogger("rubricforge")
 
 
 @dataclass
 class ServerConfig(EngineConfig):
-    # a server answers request by request: chains keep its batch full across passes
-    answers_ahead: ClassVar[bool] = False
-    chainable: ClassVar[bool] = True
-    # Seconds a server may take to load the model and answer its health check.
-    startup_timeout_s: float = 600.0
+    pass
 
 
 class VllmServerBackend(Backend):
@@ -31,13 +29,14 @@ class VllmServerBackend(Backend):
         check_engines(key, t)
         super().check(key, t, asked)
 
-    def urls(self, t: Any, pending: int, endpoints: Any) -> list[str] | None:
-        """Servers are shared by every stage that asks the same model (`endpoints.local`)."""
-        from pipeline.teachers.local_server import LocalEngines
+    def endpoints(self, t: Any, pending: int, run: Any) -> list[Endpoint]:
+        """Servers are shared by the stages that ask the same model in this run."""
+        from pipeline.teachers.local_server import local_servers
 
-        if t.model not in endpoints.local and pending:
+        def start() -> list[Endpoint]:
             log.warning("starting the local teacher (%d vLLM server(s), about a minute on CPU); "
-                        "log: %s", t.replicas, endpoints.log_path)
-            endpoints.local[t.model] = endpoints.stack.enter_context(
-                LocalEngines(t, endpoints.log_path, endpoints.on_cluster))
-        return endpoints.local.get(t.model)
+                        "log: %s", t.replicas, run.log_path)
+            return [HTTPEndpoint(url) for url in
+                    run.enter(local_servers(t, run.log_path, run.on_cluster))]
+
+        return run.start(hosted_as(t), pending, start)
