@@ -20,9 +20,9 @@ from typing import Any
 
 import ray
 
-from pipeline.engine.config import RunError, expand
-from pipeline.teachers.local_model import ensure_checkpoint
+from pipeline.engine.config import RunError
 from pipeline.teachers.model_hosts import ModelHosts
+from pipeline.teachers.offline_engine import model_source
 
 
 class LocalServerError(RunError):
@@ -45,7 +45,7 @@ class LocalTeacherServer:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> str:
-        model = self.cfg.checkpoint or ensure_checkpoint(expand(self.cfg.model_dir))
+        model = model_source(self.cfg)
         port = free_port(self.host)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # Ray sets OMP_NUM_THREADS=1 in its workers; the engine sizes its own thread pools.
