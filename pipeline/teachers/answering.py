@@ -10,8 +10,8 @@ reads every answer from the cache, so its rows and the shards are what they were
 Backends asked request by request (APIs, servers, engines) are asked from `resources.actors`
 Ray actors (the stage's setting, default 1), each with its share of the request blocks and of
 the concurrency; the cost cap, the RPM/TPM budget and the progress meters are the build-wide
-actors they always were. The Batch API sends the stage's requests as
-one job. Where several teacher stages follow each other, backends asked request by request are
+actors they always were. The Batch API answers its own way (pipeline/teachers/batch_jobs.py).
+Where several teacher stages follow each other, backends asked request by request are
 asked in chains first (pipeline/teachers/chains.py), and a pass asks only what its chains did
 not.
 """

@@ -75,20 +75,15 @@ def chain_spans(stages: list[Stage], columns_before: list[pa.Schema]) -> dict[st
 def not_chained(span: list[Link]) -> str | None:
     """Why the span's stages are asked pass by pass, or None (chained)."""
     teachers = {s.name: s.teacher_config() for s in teacher_links(span)}
-    alone = [name for name, t in teachers.items() if not chainable(t)]
+    alone = [f"{name}'s teacher ({t.backend})" for name, t in teachers.items()
+             if not kind_of(t).chainable]
     if alone:
-        return f"{', '.join(alone)} answers a pass its own way"
+        return f"{' and '.join(alone)} answers a pass its own way, not request by request"
     # Two model instances on the same CPUs at once each run slower than one alone: chained,
     # the span would take longer than pass by pass.
     if len({kind_of(t).on_these_cpus(t) for t in teachers.values()} - {None}) > 1:
         return "their teachers are different model instances on this machine's CPUs"
     return None
-
-
-def chainable(teacher_cfg: Any) -> bool:
-    """Whether this teacher answers request by request through the client (so it can be
-    chained)."""
-    return kind_of(teacher_cfg).chainable
 
 
 def teacher_links(span: list[Link]) -> list[TeacherStage]:

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
@@ -32,11 +32,8 @@ from pipeline.teachers.cache import (
 from pipeline.teachers.rate_limit import SharedBudget
 from pipeline.teachers.requests import KEY_ONLY, request_for, worst_case
 from pipeline.teachers.spend import MeterHandle, not_sent_error, price_usd
-from pipeline.teachers.teacher_config import kind_of, secret
+from pipeline.teachers.teacher_config import secret
 from pipeline.teachers.transport import Sender, as_endpoints
-
-if TYPE_CHECKING:
-    import openai
 
 # `openai` is imported where a request is sent: a stage whose answers are all cached runs in
 # worker processes that never need it (importing it costs about a second per process).
@@ -119,9 +116,11 @@ class TeacherClient:
         self.meter.note_cached(sum(h is not None for h in hits.values()))
         todo = {k: r for k, r in todo.items() if hits[k] is None}
         if todo and not self.endpoints:
+            # the backend answered this stage's requests before it ran (or the cache did, and
+            # nothing was started): one that turns up now was not among them
             by_key |= {k: TeacherResult(None, None, 0, 0, 0.0, False,
-                                        "not asked: the cache answered this stage's requests "
-                                        "when it began, so no endpoint was started; rerun")
+                                        "not asked: not among the requests answered before "
+                                        "the stage ran (did the cache change?); rerun")
                        for k in todo}
         elif todo:
             by_key |= dict(zip(todo, asyncio.run(self._ask_all(todo)), strict=True))
@@ -137,8 +136,6 @@ class TeacherClient:
         """Answer a stream of `request_table` batches into the cache, keeping
         `teacher.concurrency` requests in flight from the first to the last: a slow answer
         holds up only its own slot, never a batch. Returns key -> error (None: in the cache)."""
-        if kind_of(self.cfg).one_job_per_pass:
-            return asyncio.run(self._batched_stream(batches))
         return asyncio.run(self._stream(batches))
 
     def _senders(self) -> list[Sender]:
@@ -179,20 +176,10 @@ class TeacherClient:
                 await sender.close()
         return out
 
-    async def _batched_stream(self, batches: Iterator[pa.Table]) -> Answered:
-        """The Batch API takes the stage's requests at once: one job, not one per batch."""
-        unique = {k: json.loads(r) for batch in batches
-                  for k, r in zip(batch.column("key").to_pylist(),
-                                  batch.column("request").to_pylist(), strict=True)}
-        results = await self._ask_all(unique)
-        return {k: r.error for k, r in zip(unique, results, strict=True)}
-
     async def _ask_all(self, unique: dict[str, dict[str, Any]]) -> list[TeacherResult]:
         senders = self._senders()
         limit = asyncio.Semaphore(self.cfg.concurrency)
         try:
-            if kind_of(self.cfg).one_job_per_pass:
-                return await self._batched(senders[0].client, unique)
             # complete_all has just read the cache for these keys
             return await asyncio.gather(*(
                 self._one(senders[i % len(senders)], limit, k, r, checked=True)
@@ -208,25 +195,6 @@ class TeacherClient:
             return from_record(hit, cached=False)
         return TeacherResult(None, None, 0, 0, 0.0, False,
                              self.answered[key] or "answered but not in the cache: rerun to ask again")
-
-    async def _batched(self, client: openai.AsyncOpenAI, unique: dict[str, dict[str, Any]]
-                       ) -> list[TeacherResult]:
-        """The Batch API path: cached answers first, the rest through batch jobs."""
-        from pipeline.teachers.batch_client import BatchJobs
-
-        hits = {k: self.cache.get(k) for k in unique}
-        pending = {k: r for k, r in unique.items() if hits[k] is None}
-        self.meter.note_cached(len(unique) - len(pending))
-        errors = await BatchJobs(self.cfg, client, self.cache, self.meter).answer(pending)
-        out = []
-        for k in unique:
-            if hits[k] is not None:
-                out.append(from_record(hits[k], cached=True))
-            elif k in errors:
-                out.append(TeacherResult(None, None, 0, 0, 0.0, False, errors[k]))
-            else:
-                out.append(from_record(self.cache.get(k), cached=False))
-        return out
 
     async def _one(self, sender: Sender, limit: asyncio.Semaphore, key: str,
                    req: dict[str, Any], checked: bool = False) -> TeacherResult:

@@ -128,15 +128,15 @@ class MeterHandle:
             meter.admit, "remote") else None
         self.local = meter if self.actor is None and meter is not None else Meter(cap_usd)
 
-    async def admit(self, worst_usd: float) -> str:
+    async def admit(self, worst_usd: float, wait: bool = True) -> str:
         """"send", or why not ("refuse": the cap, "stop": interrupted); waits while requests in
-        flight might leave room."""
+        flight might leave room, unless told not to (then "wait" says so)."""
         while True:
             if self.actor is not None:
                 answer = await self.actor.admit.remote(self.stage, worst_usd)
             else:
                 answer = self.local.admit(self.stage, worst_usd)
-            if answer != "wait":
+            if answer != "wait" or not wait:
                 return answer
             await asyncio.sleep(0.05)
 

@@ -28,8 +28,6 @@ class TeacherConfig:
     # pair's requests to it can be chained across passes (pipeline/teachers/chains.py). A
     # backend that answers its own way is asked pass by pass.
     chainable: ClassVar[bool] = False
-    # Answers a pass's requests as one job (the Batch API), not as a stream.
-    one_job_per_pass: ClassVar[bool] = False
 
     backend: str = "???"
     model: str = "???"

@@ -11,9 +11,10 @@ import pytest
 from bench import slow_api
 from pipeline.plan import make_plan
 from pipeline.settings import load_config
-from pipeline.teachers.chains import chain_spans, chainable, not_chained
+from pipeline.teachers.chains import chain_spans, not_chained
 from pipeline.teachers.runtime import TeacherRuntime
 from pipeline.teachers.stage import TeacherStage
+from pipeline.teachers.teacher_config import kind_of
 
 from fake_openai import FakeOpenAI
 
@@ -39,7 +40,7 @@ def test_a_span_runs_from_the_first_teacher_stage_to_the_last_through_row_stages
 
 
 def test_only_teachers_that_answer_request_by_request_chain():
-    kinds = {name: chainable(load_config([f"teacher={name}", "teacher.model=m"]).teacher)
+    kinds = {name: kind_of(load_config([f"teacher={name}", "teacher.model=m"]).teacher).chainable
              for name in ("openai", "openai_batch", "vllm_server", "vllm_engines")}
     assert kinds == {"openai": True, "openai_batch": False, "vllm_server": True,
                      "vllm_engines": True}
@@ -59,7 +60,7 @@ def test_only_teachers_that_answer_request_by_request_chain():
      "different model instances"),
     (["teacher=vllm_server", "teacher2=openai_batch", "teacher2.model=o3",
       "teacher2.base_url=http://x"],
-     "bootstrap answers a pass its own way"),
+     "bootstrap's teacher (openai_batch) answers a pass its own way"),
 ])
 def test_a_span_is_chained_unless_a_teacher_answers_its_own_way_or_cpus_would_be_shared(
         teachers, why):

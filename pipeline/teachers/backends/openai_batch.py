@@ -1,8 +1,10 @@
-"""The OpenAI Batch API: a pass's requests as one JSON-lines job, answered within 24 h. A job
-is one pass by nature: no chains (pipeline/teachers/chains.py) for this backend."""
+"""The OpenAI Batch API: a pass's requests as JSON-lines jobs, answered within 24 h
+(pipeline/teachers/batch_jobs.py). A job is one pass by nature: no chains
+(pipeline/teachers/chains.py), and no request is ever sent one by one at the full price."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -13,9 +15,8 @@ from pipeline.teachers.transport import Endpoint
 
 @dataclass
 class BatchAPIConfig(APIConfig):
-    # The Batch API bills half the synchronous price, and takes a pass's requests as one job.
+    # The Batch API bills half the synchronous price.
     price_factor: ClassVar[float] = 0.5
-    one_job_per_pass: ClassVar[bool] = True
     chainable: ClassVar[bool] = False
 
     # Seconds between polls of a batch job.
@@ -26,9 +27,19 @@ class OpenAIBatchBackend(OpenAIBackend):
     name = "openai_batch"
     Config = BatchAPIConfig
 
+    def endpoints(self, t: Any, pending: int, run: Any) -> list[Endpoint]:
+        """None for the client: what the jobs did not answer is a row's error, never a
+        synchronous request."""
+        return []
+
     def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,
                endpoints: list[Endpoint], resources: Resources) -> dict[str, str | None]:
-        """One client, one job for the pass's requests."""
-        from pipeline.teachers.answering import answer_with_actors
+        """The pass's requests in as few jobs as the API takes, waited for from the driver
+        (the work is the provider's)."""
+        from pipeline.teachers.batch_jobs import answer_in_jobs
 
-        return answer_with_actors(requests, t, stage, meter, endpoints, 1, resources.num_cpus)
+        pending = {k: json.loads(r) for batch in requests.iter_batches(batch_format="pyarrow",
+                                                                        batch_size=None)
+                   for k, r in zip(batch.column("key").to_pylist(),
+                                   batch.column("request").to_pylist(), strict=True)}
+        return answer_in_jobs(pending, t, stage, meter)
