@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import time
 from typing import Any
 
 from pipeline.engine.config import CONF_DIR, ConfigError, RunError
+from pipeline.engine.signals import terminated, unwind_on_sigterm
 from pipeline.settings import load_config
 
 BUILD_EPILOG = """\
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 2
     # SIGTERM unwinds like Ctrl-C, so the local teacher server and Ray are stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    unwind_on_sigterm()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     args.on_interrupt = ""
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(command: Any, args: argparse.Namespace) -> int:
     """The one place errors become what a person reads and an exit status: a setting (2),
-    something outside the settings (1), Ctrl-C or SIGTERM (130): one line each, no traceback."""
+    something outside the settings (1), Ctrl-C (130), SIGTERM (143): one line each, no
+    traceback."""
     try:
         return command(args)
     except ConfigError as exc:
@@ -152,6 +153,9 @@ def _run(command: Any, args: argparse.Namespace) -> int:
         _say(str(exc))
         return 1
     except KeyboardInterrupt:
+        if terminated():
+            _say(f"terminated (SIGTERM){args.on_interrupt or '.'}")
+            return 143
         _say(f"interrupted{args.on_interrupt or '.'}")
         return 130
 

@@ -540,10 +540,16 @@ def test_a_capped_build_then_a_killed_one_resume_without_asking_anything_twice(t
                                      for k in s["removed"])
 
 
-def test_ctrl_c_stops_a_build_in_seconds_and_keeps_what_was_paid_for(tmp_path):
-    """SIGINT to the build's process group, as a terminal's Ctrl-C sends it, while requests are
-    in flight: nothing more is sent, the answers on their way reach the cache, Ray is stopped,
-    the previous output is untouched, and the build ends with one line on how to resume."""
+@pytest.mark.parametrize("sig, to_group, status, said", [
+    (signal.SIGINT, True, 130, "interrupted"),
+    (signal.SIGTERM, False, 143, "terminated (SIGTERM)"),
+])
+def test_ctrl_c_or_sigterm_stops_a_build_in_seconds_and_keeps_what_was_paid_for(
+        tmp_path, sig, to_group, status, said):
+    """SIGINT to the build's process group, as a terminal's Ctrl-C sends it, or SIGTERM to the
+    build alone, as a scheduler's time limit or `kill` sends it, while requests are in flight:
+    nothing more is sent, the answers on their way reach the cache, Ray is stopped, the previous
+    output is untouched, and the build ends with one line on how to resume."""
     import psutil
 
     from fake_openai import FakeOpenAI
@@ -569,7 +575,10 @@ def test_ctrl_c_stops_a_build_in_seconds_and_keeps_what_was_paid_for(tmp_path):
         while len(server.requests) < 4 and proc.poll() is None:  # four in flight
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)
+        if to_group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         stopped = time.monotonic()
         try:
             proc.wait(timeout=120)
@@ -580,9 +589,10 @@ def test_ctrl_c_stops_a_build_in_seconds_and_keeps_what_was_paid_for(tmp_path):
         sent = len(server.requests)
     time.sleep(0.5)
     text = "".join(lines)
-    assert proc.returncode == 130, text[-3000:]
-    assert took < 40, f"Ctrl-C took {took:.0f}s to stop the build"
-    assert "Traceback" not in text and "run the same command again" in text
+    assert proc.returncode == status, text[-3000:]
+    assert took < 40, f"{sig.name} took {took:.0f}s to stop the build"
+    assert f"rubricforge: {said}" in text and "run the same command again" in text
+    assert "Traceback" not in text
     assert (out / "manifest.json").read_text() == '{"previous": "build"}'
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
     # every request sent was answered into the cache: a rerun pays for none of them again

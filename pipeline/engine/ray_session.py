@@ -12,6 +12,8 @@ from typing import Any
 import pyarrow as pa
 import ray
 
+from pipeline.engine.signals import unwind_on_sigterm
+
 log = logging.getLogger("rubricforge")
 
 
@@ -113,6 +115,7 @@ def ray_session(ray_cfg: Any) -> Iterator[None]:
                                      "idle_worker_killing_time_threshold_ms": 60_000}, **kwargs)
             log.warning("started a local Ray (%s CPUs)", ray.cluster_resources().get("CPU"))
         started_here = True
+        unwind_on_sigterm()  # Ray's handlers replaced the run's own
     # A first trivial task makes Ray report the node's resources before Ray Data plans work;
     # without it the first Data job can stall for a minute.
     ray.get(_ready.remote())

@@ -7,6 +7,7 @@ when the build ends, whether the build succeeded or not.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -111,6 +112,10 @@ class _ServerHost:
     def __init__(self, teacher_cfg: Any, log_path: str, on_cluster: bool) -> None:
         host = ray.util.get_node_ip_address() if on_cluster else "127.0.0.1"
         self.server = LocalTeacherServer(teacher_cfg, Path(log_path), host)
+        # The server runs in a session of its own (so that its whole group can be stopped):
+        # when Ray ends this worker without `stop` (a driver gone, a SIGTERM), it would outlive
+        # it. Ray's SIGTERM to a worker exits through atexit.
+        atexit.register(self.server.stop)
 
     def start(self) -> str:
         return self.server.__enter__()
