@@ -12,26 +12,24 @@ import signal
 import threading
 from typing import Any
 
-
-class Terminated(KeyboardInterrupt):
-    """Raised by SIGTERM: every `except KeyboardInterrupt` that stops a run cleanly handles it."""
-
-
 _received: list[int] = []
 
 
 def _terminate(signum: int, frame: Any) -> None:
+    """A KeyboardInterrupt: every `except KeyboardInterrupt` that stops a run cleanly handles
+    it; `terminated()` tells the two apart."""
     _received.append(signum)
-    raise Terminated
+    raise KeyboardInterrupt
 
 
 def terminated() -> bool:
-    """Whether SIGTERM was received: Ray's `ray.get` raises a plain KeyboardInterrupt in place
-    of the one a signal handler raised while it waited."""
+    """Whether SIGTERM was received (rather than Ctrl-C): Ray's `ray.get` raises a KeyboardInterrupt
+    of its own in place of the one a handler raised while it waited, so no exception type could
+    carry it."""
     return bool(_received)
 
 
 def unwind_on_sigterm() -> None:
-    """Make SIGTERM raise `Terminated` in the main thread (signals reach only that one)."""
+    """Make SIGTERM raise KeyboardInterrupt in the main thread (signals reach only that one)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)

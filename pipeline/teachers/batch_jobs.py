@@ -7,8 +7,8 @@ and the cache keys it holds under `<cache_dir>/batches/<job id>.json`, so a buil
 stopped or crashes picks the jobs up on rerun instead of paying for the same requests again. It
 polls until the jobs end, caches every answered line, and sends the lines that failed or expired
 again in new jobs, each request in at most `max_attempts` jobs; what still fails becomes the
-row's error. A job
-the API refused outright (a bad file) is not retried: its error is every row's.
+row's error. A job the API refused outright (a bad file) is not retried: its error is every
+row's.
 """
 
 from __future__ import annotations
