@@ -56,6 +56,7 @@ TESTS = {
 }
 
 V, K, N = "pipeline/rules/verdict.py", "pipeline/rules/keys.py", "pipeline/rules/ngrams.py"
+T, Q = "pipeline/rules/trace_checks.py", "pipeline/rules/quotes.py"
 C, CL, S = "pipeline/teachers/cache.py", "pipeline/teachers/client.py", "pipeline/teachers/spend.py"
 R, M = "pipeline/engine/reading.py", "pipeline/output/manifest.py"
 ND, ED, SP = "stages/near_dedup.py", "stages/exact_dedup.py", "stages/split.py"
@@ -66,22 +67,33 @@ MUTANTS = [
     Mutant("verdict", V, "return found[0] if len(found) == 1 else None",
            "return found[0] if found else None", "both verdicts: the first wins"),
     Mutant("verdict", V, '"A": "A", "B": "B"}', '"A": "A", "B": "A"}', "winner 'B' scored as A"),
-    Mutant("verdict", V, "if words >= REPEAT_MIN_WORDS and share < REPEAT_DISTINCT",
+    Mutant("verdict", T, "if words >= REPEAT_MIN_WORDS and share < REPEAT_DISTINCT",
            "if words >= REPEAT_MIN_WORDS and share < 0.2", "loops let through"),
-    Mutant("verdict", V, 'zip("AB", answers, strict=True)', 'zip("AB", answers[::-1], strict=True)',
-           "quotes checked against the other answer"),
-    Mutant("verdict", V, "if words and not any(words in body for body in bodies)",
-           "if words and not any(words[:40] in body for body in bodies)",
-           "only a quote's first characters checked"),
-    Mutant("verdict", V, "COPY_WORDS = 8", "COPY_WORDS = 30", "copied instructions let through"),
-    Mutant("verdict", V, "if not _ENDS_WITH[verdict].search(text):", "if False:",
+    Mutant("verdict", T, 'own_text = evidence.answers[side == "B"]',
+           'own_text = evidence.answers[side == "A"]', "quotes checked against the other answer"),
+    Mutant("verdict", Q, "if f\" {' '.join(piece)} \" in joined:",
+           "if f\" {' '.join(piece[:3])} \" in joined:", "only a piece's first words checked"),
+    Mutant("verdict", Q, "if mine is not None and any(c.isdigit() for c in mine):",
+           "if False:", "a changed number let through"),
+    Mutant("verdict", Q, "            if word in NEGATIONS:", "            if word in ():",
+           "an added negation let through"),
+    Mutant("verdict", Q, r'_EDITORIAL = re.compile(r"\[[^\]\n]{0,80}\](?!\()|',
+           r'_EDITORIAL = re.compile(r"', "an editorial [note] counted against the quote"),
+    Mutant("verdict", T, "    if own.share < min_fidelity:", "    if own.share < min_fidelity / 2:",
+           "a quote half invented let through"),
+    Mutant("verdict", T, "if share >= ELSEWHERE_SHARE and share > own.share:",
+           "if share > 1:", "a quote of the other answer or the question let through"),
+    Mutant("verdict", T, "COPY_WORDS = 8", "COPY_WORDS = 30", "copied instructions let through"),
+    Mutant("verdict", T, "    if not ending:\n", "    if not ending and False:\n",
            "text after the verdict allowed"),
-    Mutant("verdict", V, 'if finish_reason == "length":', 'if finish_reason == "stop":',
+    Mutant("verdict", T, 'if finish_reason == "length":', 'if finish_reason == "stop":',
            "truncated traces kept"),
-    Mutant("verdict", V, 'for side in ("A", "B"):\n        if not any(',
+    Mutant("verdict", T, 'for side in ("A", "B"):\n        if not any(',
            'for side in ("A",):\n        if not any(', "Chatbot B need not be cited"),
-    Mutant("verdict", V, r'(?:\s*</answer>)*\s*\Z', r'(?:\s*</?[a-z]+>)*\s*\Z',
-           "any tag after the verdict allowed"),
+    Mutant("verdict", T, r'_CLOSERS = r"(?:\s*</(?:answer|eval)>)*\s*\Z"',
+           r'_CLOSERS = r"(?:\s*</?[a-z]+>)*\s*\Z"', "any tag after the verdict allowed"),
+    Mutant("verdict", T, r'_CLOSERS = r"(?:\s*</(?:answer|eval)>)*\s*\Z"',
+           r'_CLOSERS = r"(?:\s*</answer>)*\s*\Z"', "a stray </eval> rejected"),
     # keys shared by dedup and split
     Mutant("keys", K, 'return " ".join(text.casefold().split())', 'return " ".join(text.split())',
            "case counts in normalized text"),

@@ -17,9 +17,10 @@ import pyarrow as pa
 from pipeline.engine.schema import ALIVE, REJECTED, SFT
 from pipeline.engine.stage import decide
 from pipeline.rules.hint_leak import hint_leak
-from pipeline.rules.judge_prompt import hinted_messages, placed
+from pipeline.rules.judge_prompt import evidence, hinted_messages
 from pipeline.rules.templates import fill
-from pipeline.rules.verdict import COST_CAP, WINNER_TO_LABEL, check_response
+from pipeline.rules.trace_checks import check_response
+from pipeline.rules.verdict import COST_CAP, WINNER_TO_LABEL
 from pipeline.teachers.client import RESULT_COLUMNS, TeacherResult, result_columns
 from pipeline.teachers.stage import Messages, TeacherStage
 
@@ -27,16 +28,17 @@ from pipeline.teachers.stage import Messages, TeacherStage
 class Bootstrap(TeacherStage):
     name = "bootstrap"
     inputs = ("split", "winner", "context_messages", "trace", "verdict", "teacher_model",
-              "teacher_error", "prompt_tokens", "completion_tokens", "cached", "chosen",
+              "teacher_error", "prompt_tokens", "completion_tokens", "cached", "prompt", "chosen",
               "rejected")
-    outputs = (*RESULT_COLUMNS, "pass_index", "verdict", "pass1", "pass1_cached", "outcome",
-               "reason", "detail", "decided_by")
+    outputs = (*RESULT_COLUMNS, "pass_index", "verdict", "quote_fidelity", "pass1", "pass1_cached",
+               "outcome", "reason", "detail", "decided_by")
     columns = {
         # what pass 1 produced for a row this pass retried
         "pass1": pa.struct([("teacher_model", pa.string()), ("verdict", pa.string()),
                             ("reason", pa.string()), ("prompt_tokens", pa.int64()),
                             ("completion_tokens", pa.int64())]),
-        "pass1_cached": pa.bool_()}
+        "pass1_cached": pa.bool_(),
+        "quote_fidelity": pa.float64()}
     run_only_columns = ("pass1_cached",)
     reopens = ("verdict_filter",)
     teacher_key = "teacher2"
@@ -64,9 +66,10 @@ class Bootstrap(TeacherStage):
                  "completion_tokens": row["completion_tokens"]}
         out = result_columns(result, model) | {"pass_index": 2, "pass1": pass1,
                                                "pass1_cached": row["cached"]}
+        t = self.templates
         check = check_response(result.content, row["winner"], result.error, result.finish_reason,
-                               placed(row, row["winner"]), self.templates.system)
-        out["verdict"] = check.verdict
+                               evidence(row, row["winner"]), t.system, t.min_quote_fidelity)
+        out |= {"verdict": check.verdict, "quote_fidelity": check.quote_fidelity}
         reason, detail = check.reason, check.detail
         if not reason:
             leak = hint_leak(result.content, fill(self.templates.hint, {"label": label}))

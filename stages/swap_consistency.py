@@ -23,8 +23,9 @@ import pyarrow as pa
 
 from pipeline.engine.schema import MESSAGES, REJECTED, SFT
 from pipeline.engine.stage import decide
-from pipeline.rules.judge_prompt import judge_messages, placed
-from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, check_response
+from pipeline.rules.judge_prompt import evidence, judge_messages, placed
+from pipeline.rules.trace_checks import check_response
+from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL
 from pipeline.teachers.client import TeacherResult
 from pipeline.teachers.stage import Messages, TeacherStage
 
@@ -43,7 +44,7 @@ class SwapConsistency(TeacherStage):
         # the judgement with A and B swapped
         "swap": pa.struct([("teacher_model", pa.string()), ("verdict", pa.string()),
                            ("consistent", pa.bool_()), ("prompt_tokens", pa.int64()),
-                           ("completion_tokens", pa.int64())]),
+                           ("completion_tokens", pa.int64()), ("quote_fidelity", pa.float64())]),
         "swap_cached": pa.bool_(),
         # the swapped judgement as a second SFT row (the judge chat with A and B swapped, and
         # its trace), when both orders were right and every check passed
@@ -66,14 +67,16 @@ class SwapConsistency(TeacherStage):
 
     def update(self, row: dict[str, Any], result: TeacherResult) -> dict[str, Any]:
         winner = SWAPPED[row["winner"]]
+        t = self.templates
         check = check_response(result.content, winner, result.error, result.finish_reason,
-                               placed(row, winner), self.templates.system)
+                               evidence(row, winner), t.system, t.min_quote_fidelity)
         if check.reason == COST_CAP:  # never asked: no swapped judgement to record
             return {"swap_cached": False} | decide(REJECTED, COST_CAP, self.name, check.detail)
         consistent = check.verdict == WINNER_TO_LABEL[winner] and not result.error
         update = {"swap": {"teacher_model": self.teacher_config().model, "verdict": check.verdict,
                            "consistent": consistent, "prompt_tokens": result.prompt_tokens,
-                           "completion_tokens": result.completion_tokens},
+                           "completion_tokens": result.completion_tokens,
+                           "quote_fidelity": check.quote_fidelity},
                   "swap_cached": result.cached}
         if consistent:
             if self.params.keep_both and not check.reason:

@@ -12,28 +12,40 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.engine.config import ConfigError
 from pipeline.engine.schema import REJECTED, SFT
 from pipeline.engine.stage import Stage, decide, set_rows
-from pipeline.rules.judge_prompt import placed
-from pipeline.rules.verdict import check_response
+from pipeline.rules.judge_prompt import evidence
+from pipeline.rules.trace_checks import check_response
 
 
 class VerdictFilter(Stage):
     name = "verdict_filter"
-    inputs = ("split", "winner", "trace", "teacher_error", "finish_reason", "chosen", "rejected")
-    outputs = ("verdict", "outcome", "reason", "detail", "decided_by")
+    inputs = ("split", "winner", "trace", "teacher_error", "finish_reason", "prompt", "chosen",
+              "rejected")
+    outputs = ("verdict", "quote_fidelity", "outcome", "reason", "detail", "decided_by")
+    # the lowest share of a quote's words found in the answer it cites (null: no quote read)
+    columns = {"quote_fidelity": pa.float64()}
+
+    def preflight(self) -> None:
+        value = self.templates.min_quote_fidelity
+        if not 0 <= value <= 1:
+            raise ConfigError(f"prompt.min_quote_fidelity is {value}: set a share between 0 "
+                              "and 1 (the default, 0.7, is calibrated in bench/trace_checks.py)")
 
     def process(self, rows: pa.Table) -> pa.Table:
         # only distillation rows have a trace: the others (most) are not even converted
         sft = pc.indices_nonzero(pc.fill_null(pc.equal(rows.column("split"), SFT), False))
 
         def one(row: dict[str, Any]) -> dict[str, Any]:
+            t = self.templates
             check = check_response(row["trace"], row["winner"], row["teacher_error"],
-                                   row["finish_reason"], placed(row, row["winner"]),
-                                   self.templates.system)
+                                   row["finish_reason"], evidence(row, row["winner"]), t.system,
+                                   t.min_quote_fidelity)
+            found = {"verdict": check.verdict, "quote_fidelity": check.quote_fidelity}
             if not check.reason:
-                return {"verdict": check.verdict}
-            return {"verdict": check.verdict} | decide(REJECTED, check.reason, self.name, check.detail)
+                return found
+            return found | decide(REJECTED, check.reason, self.name, check.detail)
 
         return set_rows(rows, {i: one(r) for i, r in zip(sft.to_pylist(),
                                                        rows.take(sft).to_pylist(), strict=True)},

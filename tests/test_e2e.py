@@ -24,9 +24,9 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from pipeline.output.card import funnel_rows
-from pipeline.rules.judge_prompt import placed
+from pipeline.rules.judge_prompt import evidence
 from pipeline.rules.keys import row_text
-from pipeline.rules.verdict import check_trace
+from pipeline.rules.trace_checks import check_trace
 from pipeline.settings import load_config
 from stages.sources import get_source
 from stages.sources.base import SAMPLES_DIR
@@ -173,8 +173,9 @@ def test_sft_rows_are_real_verified_traces(runs):
         trace = r["messages"][-1]
         assert trace["role"] == "assistant" and r["judge_response"] == [trace]
         # the whole filter again, substance included: no copied layout, no invented quote
-        answers = placed(pairs[r["pair_id"]], r["winner"])
-        assert check_trace(trace["content"], r["winner"], answers, cfg.prompt.system).reason == ""
+        shown = evidence(pairs[r["pair_id"]], r["winner"])
+        assert check_trace(trace["content"], r["winner"], shown, cfg.prompt.system).reason == ""
+        assert r["quote_fidelity"] is None  # held to the grammar, it cites with summaries
         assert r["teacher_model"] == "SmolLM2-135M-Instruct" and r["completion_tokens"] > 0
         assert r["pass_index"] in (1, 2) and r["num_tokens"] > r["completion_tokens"]
     assert {r["pass_index"] for r in sft.to_pylist()} == {1, 2}, "pass 2 recovers some pairs"

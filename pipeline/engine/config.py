@@ -101,6 +101,10 @@ class PromptConfig:
     single_turn: str = "???"
     multi_turn: str = "???"
     hint: str = "???"
+    # The lowest share of a quote's words, in order, that must be in the answer it cites: the
+    # trace checks' line between a quote typed loosely and invented evidence
+    # (pipeline/rules/quotes.py; calibrated in bench/trace_checks.py).
+    min_quote_fidelity: float = 0.7
 
 
 @dataclass

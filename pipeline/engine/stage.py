@@ -117,7 +117,7 @@ class Stage:
 
     @cached_property
     def templates(self) -> Any:
-        """The judge prompt's templates (`prompt.*`) as plain strings, for stages that write
+        """The judge prompt's templates and quote threshold (`prompt.*`), for stages that write
         judge prompts or check traces row by row: a config lookup costs more than filling a
         template."""
         return OmegaConf.to_object(self.ctx.cfg.prompt)

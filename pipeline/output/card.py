@@ -18,6 +18,7 @@ from pipeline.output.manifest import Tally
 from pipeline.output.plots import draw_plots
 from pipeline.rules.cues import CUE_NAMES
 from pipeline.rules.templates import fill
+from pipeline.rules.trace_checks import check_rules
 
 CARDS_DIR = shipped("data_cards")
 NON_COMMERCIAL = ("-nc", "noncommercial", "non-commercial")
@@ -257,7 +258,10 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
         "reasons_table": _table(["source", "outcome", "reason", "stage", "rows"],
                                 [[r["source"], r["outcome"], r["reason"], r["stage"], r["rows"]]
                                  for r in m["reasons"]]),
-        "filter_table": _filter_table(q["filter_rejections"], m["teacher"]["by_call"]),
+        "filter_table": _filter_table(q["filter_rejections"], m["teacher"]["by_call"],
+                                      check_rules(cfg.prompt.min_quote_fidelity)),
+        "min_quote_fidelity": str(cfg.prompt.min_quote_fidelity),
+        "quote_table": quote_table(q.get("quote_fidelity") or []),
         "accuracy_table": _accuracy_table(q["verdict_accuracy"], "source"),
         "domain_accuracy_table": _accuracy_table(q["verdict_accuracy_by_domain"], "domain"),
         "swap_table": _table(["source", "teacher", "judged in both orders", "consistent",
@@ -288,16 +292,29 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
     return path
 
 
-def _filter_table(rejections: list[dict[str, Any]], calls: list[dict[str, Any]]) -> str:
-    """Teacher answers each check turned away, per pass, beside the answers each pass got:
-    every one was paid for."""
+def _filter_table(rejections: list[dict[str, Any]], calls: list[dict[str, Any]],
+                  rules: dict[str, str]) -> str:
+    """Teacher answers each check turned away, per pass, beside the answers each pass got
+    (every one was paid for), and what the check turns away."""
     if not rejections:
         return "The filter turned no teacher answer away."
     passes = sorted({k for r in rejections for k in r if k != "reason"})
     answered = {p: sum(c["calls"] - c["not_sent"] for c in calls if c["call"] == p) for p in passes}
-    rows = [[r["reason"], *(r.get(p, 0) for p in passes)] for r in rejections]
-    rows.append(["**teacher answers**", *(answered[p] for p in passes)])
-    return _table(["reason", *passes], rows)
+    rows = [[r["reason"], *(r.get(p, 0) for p in passes), rules.get(r["reason"], "")]
+            for r in rejections]
+    rows.append(["**teacher answers**", *(answered[p] for p in passes), ""])
+    return _table(["reason", *passes, "turns away"], rows)
+
+
+def quote_table(spread: list[dict[str, Any]]) -> str:
+    """Per source, the spread of the traces' lowest quote fidelity."""
+    if not spread:
+        return "No trace quoted the answers (a teacher held to the grammar cites with summaries)."
+    return _table(["source", "traces with quotes", "lowest", "10th percentile", "median",
+                   "every word found"],
+                  [[s["source"], s["traces"], f"{s['min']:.2f}", f"{s['p10']:.2f}",
+                    f"{s['p50']:.2f}", f"{s['exact']} ({s['exact'] / s['traces']:.0%})"]
+                   for s in spread])
 
 
 def _accuracy_table(rows: list[dict[str, Any]], by: str) -> str:

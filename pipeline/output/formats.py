@@ -25,6 +25,7 @@ SFT_SCHEMA = pa.schema([
     ("completion_tokens", pa.int64()),
     ("latency_s", pa.float64()),
     ("num_tokens", pa.int64()),      # judge prompt + trace, chat template applied
+    ("quote_fidelity", pa.float64()),  # its lowest quote's share of words found in the answer
 ])
 
 RL_SCHEMA = pa.schema([
@@ -54,7 +55,7 @@ def to_sft(rows: list[dict]) -> pa.Table:
                 "winner": SWAPPED[r["winner"]], "teacher_model": swap["teacher_model"],
                 "pass_index": 1, "prompt_tokens": swap["prompt_tokens"],
                 "completion_tokens": swap["completion_tokens"], "latency_s": None,
-                "num_tokens": r.get("swap_num_tokens")})
+                "num_tokens": r.get("swap_num_tokens"), "quote_fidelity": swap.get("quote_fidelity")})
     return pa.Table.from_pylist(out, schema=SFT_SCHEMA)
 
 

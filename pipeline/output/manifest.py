@@ -62,6 +62,8 @@ class Tally:
     both_orders: Counter = field(default_factory=Counter)
     # kept SFT traces by a digest of their text: the same text for different pairs is a copy
     sft_traces: Counter = field(default_factory=Counter)
+    # per source, the lowest quote fidelity of each trace whose quotes were read (kept or not)
+    quote_fidelity: dict[str, list[float]] = field(default_factory=dict)
     # completion tokens of each trace, by whether it was kept (for the length histogram)
     trace_tokens: dict[str, list[int]] = field(default_factory=lambda: {"kept": [], "rejected": []})
     # tokens of each kept row as the trainer sees it, per part
@@ -129,6 +131,8 @@ class Tally:
                   bool(r.get("teacher_error")), r.get("latency_s") or 0.0)
         if r.get("trace") is not None:
             self.trace_tokens["kept" if kept else "rejected"].append(r.get("completion_tokens") or 0)
+        if r.get("quote_fidelity") is not None:
+            self.quote_fidelity.setdefault(source, []).append(r["quote_fidelity"])
         if r.get("swap"):
             sw = r["swap"]
             self.swap_judged[(source, sw["teacher_model"])] += 1
@@ -148,6 +152,8 @@ class Tally:
             self.trace_tokens.setdefault(side, []).extend(values)
         for part, values in other.num_tokens.items():
             self.num_tokens.setdefault(part, []).extend(values)
+        for source, values in other.quote_fidelity.items():
+            self.quote_fidelity.setdefault(source, []).extend(values)
         return self
 
     def _judge(self, key: tuple, right: bool, kept: bool) -> None:
@@ -223,9 +229,22 @@ def quality(tally: Tally) -> dict[str, Any]:
             "verdict_accuracy_by_domain": accuracy["domain"],
             "swap_agreement": swap, "position_balance": positions, "cues": cues,
             "kept_in_both_orders": dict(sorted(tally.both_orders.items())),
+            "quote_fidelity": quote_spread(tally.quote_fidelity),
             "identical_traces": identical,
             "trace_completion_tokens": {side: _stats(v) for side, v in tally.trace_tokens.items()},
             "num_tokens": {part: _stats(v) for part, v in sorted(tally.num_tokens.items())}}
+
+
+def quote_spread(by_source: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Per source, how faithfully the judged traces quote: each trace counts with its lowest
+    quote's share of words found in the answer it cites (pipeline/rules/quotes.py)."""
+    out = []
+    for source, values in sorted(by_source.items()):
+        v = sorted(values)
+        out.append({"source": source, "traces": len(v), "min": v[0],
+                    "p10": v[int(len(v) * 0.1)], "p50": v[len(v) // 2],
+                    "exact": sum(x == 1.0 for x in v)})
+    return out
 
 
 def cue_report(tally: Tally) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.rules.templates import fill
+from pipeline.rules.trace_checks import Evidence
 
 Messages = list[dict[str, str]]
 
@@ -36,6 +37,15 @@ def placed(row: dict[str, Any], winner: str) -> tuple[str, str]:
     """The two answers as Chatbot A and B, with the chosen one where `winner` says."""
     good, bad = row["chosen"][0]["content"], row["rejected"][0]["content"]
     return (good, bad) if winner == "model_a" else (bad, good)
+
+
+def evidence(row: dict[str, Any], winner: str) -> Evidence:
+    """What a judge shown this pair may quote: each chatbot's side of its conversation (its
+    earlier turns, then its answer, placed where `winner` says) and the client's turns."""
+    earlier = "\n".join(m["content"] for m in row["prompt"] if m["role"] == "assistant")
+    a, b = placed(row, winner)
+    return Evidence((f"{earlier}\n{a}" if earlier else a, f"{earlier}\n{b}" if earlier else b),
+                    "\n".join(m["content"] for m in row["prompt"] if m["role"] == "user"))
 
 
 def hinted_messages(judge: Messages, flawed_trace: str | None, label: str, templates: Any) -> Messages:

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.engine.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED
 from pipeline.output.manifest import Tally, build_manifest
+from pipeline.rules.trace_checks import check_rules
 from pipeline.settings import load_config
 
 CFG = load_config([])
@@ -119,9 +120,29 @@ def test_what_the_filter_cost_counts_each_paid_answer_it_turned_away_per_pass():
         {"reason": "misquote", "pass 1": 2, "pass 2": 1},
         {"reason": "template_copy", "pass 1": 1, "pass 2": 0},
         {"reason": "wrong_verdict", "pass 1": 1, "pass 2": 1}]
-    table = _filter_table(m["quality"]["filter_rejections"], m["teacher"]["by_call"])
-    assert table.splitlines()[0] == "| reason | pass 1 | pass 2 |"
-    assert "| misquote | 2 | 1 |" in table and "| **teacher answers** | 6 | 3 |" in table
+    table = _filter_table(m["quality"]["filter_rejections"], m["teacher"]["by_call"],
+                          check_rules(0.65))
+    assert table.splitlines()[0] == "| reason | pass 1 | pass 2 | turns away |"
+    assert "| **teacher answers** | 6 | 3 |  |" in table
+    # each check says what it turns away at the threshold in force
+    assert "| misquote | 2 | 1 | a quote with under 65% of its words in order" in table
+    assert "| template_copy | 1 | 0 | an empty field, or 8 words of the instructions" in table
+
+
+def test_the_quote_fidelity_spread_is_per_source_and_counts_kept_and_rejected_traces():
+    from pipeline.output.card import quote_table
+
+    rows = [teacher_row(i, KEPT) | {"quote_fidelity": f} for i, f in enumerate(
+        [1.0, 1.0, 0.9, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])]
+    rows += [teacher_row(10, REJECTED, "misquote", "verdict_filter") | {"quote_fidelity": 0.2},
+             teacher_row(11, KEPT) | {"quote_fidelity": None},
+             teacher_row(12, KEPT) | {"source": "b", "quote_fidelity": 0.8}]
+    m = manifest(rows, {"a": 12, "b": 1}, parts=3)
+    assert m["quality"]["quote_fidelity"] == [
+        {"source": "a", "traces": 11, "min": 0.2, "p10": 0.75, "p50": 1.0, "exact": 8},
+        {"source": "b", "traces": 1, "min": 0.8, "p10": 0.8, "p50": 0.8, "exact": 0}]
+    table = quote_table(m["quality"]["quote_fidelity"])
+    assert "| a | 11 | 0.20 | 0.75 | 1.00 | 8 (73%) |" in table
 
 
 def test_the_funnel_counts_pairs_and_says_the_calls_apart():

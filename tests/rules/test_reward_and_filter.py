@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.rules.verdict import check_trace, compute_score
+from pipeline.rules.trace_checks import check_trace
+from pipeline.rules.verdict import compute_score
 
 from judged import trace
 

@@ -6,14 +6,8 @@ import re
 
 import pytest
 
-from pipeline.rules.verdict import (
-    check_trace,
-    compute_score,
-    score,
-    trace_regex,
-    trl_reward,
-    verdict_of,
-)
+from pipeline.rules.trace_checks import Evidence, check_trace
+from pipeline.rules.verdict import compute_score, score, trace_regex, trl_reward, verdict_of
 from pipeline.settings import load_config
 
 CHAT = ("<type>Chat</type>\n<rubric>1. Accuracy (weight 70%) 2. Clarity (30%)\n"
@@ -145,7 +139,7 @@ Sydney\u201d</quote_B>; <summary_B>it confuses the largest city with the capital
 
 
 def check(text, winner="model_a"):
-    return check_trace(text, winner, ANSWERS, INSTRUCTIONS)
+    return check_trace(text, winner, Evidence(ANSWERS), INSTRUCTIONS)
 
 
 def test_good_traces_with_real_evidence_pass_the_substance_checks():
@@ -154,7 +148,7 @@ def test_good_traces_with_real_evidence_pass_the_substance_checks():
     long_a = " ".join(["The capital of Australia is Canberra, chosen in 1908."] * 3)
     quoted = RM_R1_STYLE.replace('"The capital of Australia is   Canberra, ..., chosen in 1908."',
                                  long_a + " ... " + long_a)
-    assert check_trace(quoted, "model_a", (long_a, ANSWERS[1]), INSTRUCTIONS).reason == ""
+    assert check_trace(quoted, "model_a", Evidence((long_a, ANSWERS[1])), INSTRUCTIONS).reason == ""
     grounded = CHAT.replace("<quote_A>Canberra</quote_A>", "<quote_A>Canberra, chosen</quote_A>")
     assert check(grounded).reason == ""
     assert check(RM_R1_STYLE, "model_b").reason == "wrong_verdict"
@@ -194,7 +188,7 @@ def test_the_prompt_shows_no_single_verdict_and_no_placeholder_to_copy():
     tail = INSTRUCTIONS[INSTRUCTIONS.index("<answer>[[A]]</answer>"):]
     assert "<answer>[[B]]</answer>" in tail.splitlines()[0] + tail.splitlines()[1]
     assert "..." not in INSTRUCTIONS and "\u2026" not in INSTRUCTIONS
-    assert check_trace(INSTRUCTIONS, "model_a", ANSWERS, INSTRUCTIONS).reason != ""
+    assert check_trace(INSTRUCTIONS, "model_a", Evidence(ANSWERS), INSTRUCTIONS).reason != ""
 
 
 # -- quotes as real judges write them: typeset differently, never invented --------------------
@@ -215,20 +209,46 @@ LISTED = ("Try these steps:\n\n* **Sign Out and Back In:**\n    * Sign out of yo
 ])
 def test_quotes_typeset_differently_are_the_answers_words(quote):
     trace = CHAT.replace("<quote_A>Canberra</quote_A>", f"<quote_A>{quote}</quote_A>")
-    assert check_trace(trace, "model_a", (LISTED, ANSWERS[1]), INSTRUCTIONS).reason == ""
+    got = check_trace(trace, "model_a", Evidence((LISTED, ANSWERS[1])), INSTRUCTIONS)
+    assert (got.reason, got.quote_fidelity) == ("", 1.0)
 
 
-@pytest.mark.parametrize("quote", [
-    "Sign out of your account. Restart your router.",  # one word changed in the second piece
-    "Sign out of your account ... Never restart your computer.",  # a word added after an ellipsis
-    "Check the status page for 3 outages.",  # a number added
-    "Restart your computer. Sign out of your account. Buy a new one.",  # an invented sentence
-    "The capital of Australia is Sydney",  # the other chatbot's words
+@pytest.mark.parametrize("quote, fidelity", [
+    ("Sign out of your account. Restart your router.", 7 / 8),  # one word changed
+    ("Sign out of your account. Restart computer.", 6 / 7),  # one word dropped
+    ("Check the status page now for outages.", 6 / 7),  # one word added
+    ("Sign out of your Google account [sic]. Restart your computer.", 8 / 9),  # an editorial mark
 ])
-def test_a_quote_with_any_word_not_in_its_answer_is_a_misquote(quote):
+def test_one_word_dropped_changed_or_added_costs_that_word_not_the_quote(quote, fidelity):
     trace = CHAT.replace("<quote_A>Canberra</quote_A>", f"<quote_A>{quote}</quote_A>")
-    got = check_trace(trace, "model_a", (LISTED, ANSWERS[1]), INSTRUCTIONS)
-    assert got.reason == "misquote" and "<quote_A>" in got.detail, got
+    got = check_trace(trace, "model_a", Evidence((LISTED, ANSWERS[1])), INSTRUCTIONS)
+    assert got.reason == "" and got.quote_fidelity == pytest.approx(fidelity, abs=1e-4), got
+
+
+@pytest.mark.parametrize("quote, detail", [
+    ("Sign out of your account ... Never restart your computer.", "adds the negation 'never'"),
+    ("Sign out of your account. Do not restart your computer.", "adds the negation 'not'"),
+    ("Check the status page for 3 outages.", "the number '3'"),
+    ("Restart your computer. Sign out of your account. Buy a new laptop today.",
+     "62% of its words"),  # an invented sentence beside real ones
+    ("The capital of Australia is Sydney", "is Chatbot B's answer's text"),
+    ("Which city is the capital of Australia?", "is the question's text"),
+])
+def test_a_quote_that_invents_evidence_is_a_misquote(quote, detail):
+    trace = CHAT.replace("<quote_A>Canberra</quote_A>", f"<quote_A>{quote}</quote_A>")
+    question = "Which city is the capital of Australia? Answer in one line."
+    got = check_trace(trace, "model_a", Evidence((LISTED, ANSWERS[1]), question), INSTRUCTIONS)
+    assert got.reason == "misquote" and "<quote_A>" in got.detail and detail in got.detail, got
+
+
+def test_the_threshold_is_a_setting():
+    trace = CHAT.replace("<quote_A>Canberra</quote_A>",
+                         "<quote_A>Sign out of your account. Restart your router.</quote_A>")
+    shown = Evidence((LISTED, ANSWERS[1]))
+    assert check_trace(trace, "model_a", shown, INSTRUCTIONS, min_fidelity=0.85).reason == ""
+    strict = check_trace(trace, "model_a", shown, INSTRUCTIONS, min_fidelity=0.9)
+    assert strict.reason == "misquote" and "88% of its words" in strict.detail
+    assert strict.quote_fidelity == 0.875
 
 
 @pytest.mark.parametrize("winner, right", [("model_a", "A"), ("A", "A"), ("model_b", "B"),
@@ -244,7 +264,8 @@ def test_score_reads_the_winner_in_both_spellings(winner, right):
 def test_check_response_turns_away_failed_and_cut_answers_before_reading_them():
     """A failed call, a call the cost cap held back and an answer cut at max_tokens are never
     judged as traces, even when their text would pass."""
-    from pipeline.rules.verdict import COST_CAP, check_response
+    from pipeline.rules.trace_checks import check_response
+    from pipeline.rules.verdict import COST_CAP
 
     assert check_response(CHAT, "model_a").reason == ""
     assert check_response(CHAT, "model_a", finish_reason="length").reason == "truncated"
