@@ -5,7 +5,8 @@ Each answer waits a log-normal time (default median 2 s, sigma 1: one answer in 
 (the client retries one that timed out) is served as a new one, with a fresh draw: with one
 draw per request, a request drawn beyond the client's time-out would time out on every try. It answers a
 well-formed Chain-of-Rubrics trace: with the pass-2 hint it follows the hint, otherwise it picks
-A or B from the hash (half right, like a weak judge). It reports the model it was asked for and
+A or B from the hash (half right, like a weak judge). It quotes the first words of each answer,
+one word dropped from one trace in eight, as a strong judge quotes. It reports the model it was asked for and
 usage (prompt characters / 4, and `completion_tokens`). `GET /v1/stats` returns every request's
 model, arrival and answer times (Unix seconds), from which the benchmark measures how many
 requests were in flight.
@@ -29,12 +30,32 @@ from typing import Any
 HINT = re.compile(r"better response is\s+Chatbot ([AB])")
 
 
-def trace(verdict: str) -> str:
+def first_words(side: str, text: str, n: int = 12) -> str:
+    """The first `n` words of Chatbot `side`'s answer as the request shows it (its last turn in
+    a multi-turn request), or "" when it cannot be found."""
+    single = re.search(rf"\[The Start of Chatbot {side}'s Response\]\n(.*?)\n\[The End of "
+                       rf"Chatbot {side}'s Response\]", text, re.S)
+    turns = re.findall(rf"(?:^|\n)Chatbot {side}: (.*?)(?=\n\n(?:User|Chatbot [AB]): |\n\[The "
+                       rf"End of the Conversation|\Z)", text, re.S)
+    found = single.group(1) if single else (turns[-1] if turns else "")
+    return " ".join(found.replace("<", " ").split()[:n])
+
+
+def trace(verdict: str, text: str = "", loose: bool = False) -> str:
+    """A trace that quotes the start of each answer; `loose` drops one word of Chatbot A's quote,
+    as strong judges sometimes do."""
+    cites = []
+    for side in "AB":
+        quote = first_words(side, text)
+        if loose and side == "A" and len(quote.split()) > 6:
+            words = quote.split()
+            quote = " ".join(words[:3] + words[4:])
+        cites.append(f"<quote_{side}>{quote}</quote_{side}>" if quote and quote.strip(" .")
+                     else f"<summary_{side}>Chatbot {side} answers in its own way.</summary_{side}>")
     return ("<type>Chat</type>\n<rubric>Correctness 60%, completeness 25%, clarity 15%."
             "<justify>The request asks for a correct and complete answer.</justify>\n</rubric>\n"
-            f"<eval><summary_A>Chatbot A covers the request in its own way.</summary_A> "
-            f"<summary_B>Chatbot B covers it differently.</summary_B> On balance Chatbot "
-            f"{verdict} serves the client better.</eval>\n<answer>[[{verdict}]]</answer>")
+            f"<eval>Chatbot A opens with {cites[0]} and Chatbot B with {cites[1]}. On balance "
+            f"Chatbot {verdict} serves the client better.</eval>\n<answer>[[{verdict}]]</answer>")
 
 
 def latency_of(digest: bytes, median_s: float, sigma: float) -> float:
@@ -53,7 +74,8 @@ def answer(body: dict[str, Any], completion_tokens: int) -> str:
     return json.dumps({
         "id": "slow", "object": "chat.completion", "created": 0, "model": body["model"],
         "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": trace(verdict)}}],
+                     "message": {"role": "assistant",
+                                 "content": trace(verdict, text, digest[21] % 8 == 0)}}],
         "usage": {"prompt_tokens": len(text) // 4, "completion_tokens": completion_tokens,
                   "total_tokens": len(text) // 4 + completion_tokens}})
 
