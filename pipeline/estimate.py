@@ -27,8 +27,8 @@ from pipeline.engine.runner import apply_stage
 from pipeline.engine.schema import ALIVE, SFT
 from pipeline.engine.terminal import others_to_log
 from pipeline.plan import Plan
+from pipeline.teachers.prices import price_usd, rates
 from pipeline.teachers.requests import prompt_tokens, tokenizer_name, uncached
-from pipeline.teachers.spend import price_usd
 from pipeline.teachers.stage import ZERO_SHOT_ACCURACY, TeacherStage
 
 
@@ -60,7 +60,7 @@ def _count(stage: TeacherStage, teacher: Any, batch: pa.Table) -> pa.Table:
 
 
 def _cost(teacher: Any, prompt: int, completion: int) -> float | None:
-    if teacher.price_input_per_mtok is None or teacher.price_output_per_mtok is None:
+    if not rates(teacher).known:
         return None
     return price_usd(teacher, prompt, completion)
 

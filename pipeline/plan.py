@@ -16,6 +16,7 @@ from pipeline.engine.reading import check_data_files
 from pipeline.engine.schema import CANONICAL_COLUMNS, COLUMNS, RUN_ONLY_COLUMNS, schema_of
 from pipeline.engine.stage import BuildContext, Resources, Stage, param_names
 from pipeline.teachers.backends import backend_of
+from pipeline.teachers.prices import listed, rates
 from pipeline.teachers.stage import TeacherStage
 from stages import stage_registry
 from stages.sources import registry as source_registry
@@ -199,9 +200,11 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
     if t.max_cost_usd is not None:
         if t.max_cost_usd <= 0:
             raise ConfigError(f"{key}.max_cost_usd must be > 0, or null for no cap")
-        if t.price_input_per_mtok is None or t.price_output_per_mtok is None:
+        if not rates(t).known:
+            why = ("" if listed(t.model) else
+                   f"; '{t.model}' has no price in conf/prices.yaml")
             raise ConfigError(f"{key}.max_cost_usd needs {key}.price_input_per_mtok "
-                              f"and {key}.price_output_per_mtok (USD per million tokens)")
+                              f"and {key}.price_output_per_mtok (USD per million tokens){why}")
     backend.check(key, t, asked)
     if not asked:
         return

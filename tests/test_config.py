@@ -103,8 +103,10 @@ def test_publishing_needs_a_local_output():
 
 @pytest.mark.parametrize("overrides, message", [
     (["teacher.max_cost_usd=0"], "teacher.max_cost_usd must be > 0"),
-    (["teacher=openai", "teacher.model=o3", "teacher.base_url=http://h/v1",
-      "teacher.max_cost_usd=5"], "teacher.max_cost_usd needs teacher.price_input_per_mtok"),
+    (["teacher=openai", "teacher.model=my-judge", "teacher.base_url=http://h/v1",
+      "teacher.max_cost_usd=5"], "teacher.max_cost_usd needs teacher.price_input_per_mtok and "
+     "teacher.price_output_per_mtok (USD per million tokens); 'my-judge' has no price in "
+     "conf/prices.yaml"),
     (["teacher2=openai_batch", "teacher2.model=o3", "teacher2.base_url=http://h/v1",
       "teacher2.max_cost_usd=5", "teacher2.price_output_per_mtok=8"],
      "teacher2.max_cost_usd needs teacher2.price_input_per_mtok"),
@@ -113,6 +115,24 @@ def test_publishing_needs_a_local_output():
 def test_cost_cap_and_tokenizer_mistakes_are_refused_before_any_work(overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         make_plan(load_config(overrides))
+
+
+def test_a_well_known_model_is_capped_at_its_listed_prices_without_any_typed():
+    from pipeline.teachers.prices import rates
+
+    cfg = load_config(["teacher=openai", "teacher.model=o3", "teacher.base_url=http://h/v1",
+                       "teacher.max_cost_usd=5", "teacher2=openai_batch",
+                       "teacher2.model=claude-3-7-sonnet-20250219", "teacher2.base_url=http://h/v1"])
+    make_plan(cfg)
+    assert (rates(cfg.teacher).input, rates(cfg.teacher).output) == (2.0, 8.0)
+    listed = rates(cfg.teacher2)  # a dated snapshot finds its model's entry
+    assert (listed.input, listed.cache_read, listed.cache_write) == (3.0, 0.3, 3.75)
+    assert listed.source.startswith("conf/prices.yaml, checked ")
+    # a teacher's own prices win, cache prices then follow the backend's share of its input
+    own = rates(load_config(["teacher=openai", "teacher.model=o3",
+                             "teacher.price_input_per_mtok=4",
+                             "teacher.price_output_per_mtok=16"]).teacher)
+    assert (own.input, own.output, own.cache_read, own.source) == (4, 16, 2.0, "teacher settings")
 
 
 def test_one_override_removes_a_source_with_the_recipes_settings_for_it():

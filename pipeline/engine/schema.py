@@ -63,6 +63,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "finish_reason": pa.string(),
     "prompt_tokens": pa.int64(),
     "completion_tokens": pa.int64(),
+    # of prompt_tokens, those the provider read from its prompt cache (billed at its cache rate)
+    "cache_read_tokens": pa.int64(),
     "latency_s": pa.float64(),
     "cached": pa.bool_(),
     "teacher_error": pa.string(),

@@ -279,9 +279,12 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
                                for part, t in q["num_tokens"].items()])
         if q["num_tokens"] else "Not counted (the recipe has no `token_lengths` stage).",
         "teacher_table": _table(["call", "model", "calls", "requests", "from cache", "errors",
-                                 "prompt tokens", "completion tokens"],
+                                 "prompt tokens", "of them from the provider's prompt cache",
+                                 "completion tokens"],
                                 [[c["call"], c["model"], c["calls"], c["requests"], c["cached"],
-                                  c["errors"], c["prompt_tokens"], c["completion_tokens"]]
+                                  c["errors"], c["prompt_tokens"], _share(
+                                      c.get("cache_read_tokens", 0), c["prompt_tokens"]),
+                                  c["completion_tokens"]]
                                  for c in m["teacher"]["by_call"]]),
         "plots": "\n\n".join(f"![{title}](assets/{path.name})" for title, path in plots),
         "source_cards": "\n\n".join(_source_card(name) for name in sorted(sources)),
@@ -290,6 +293,10 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
     path = out / "README.md"
     card.save(path)
     return path
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part} ({part / whole:.0%})" if part and whole else "0"
 
 
 def _filter_table(rejections: list[dict[str, Any]], calls: list[dict[str, Any]],

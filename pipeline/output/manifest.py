@@ -170,6 +170,7 @@ class Tally:
         if not cached:  # tokens paid in this run
             u[(call, model, "prompt_tokens")] += tokens.get("prompt_tokens") or 0
             u[(call, model, "completion_tokens")] += tokens.get("completion_tokens") or 0
+            u[(call, model, "cache_read_tokens")] += tokens.get("cache_read_tokens") or 0
             u[(call, model, "latency_ms")] += int(1000 * latency_s)
 
 
@@ -293,8 +294,9 @@ def _stats(values: list[int]) -> dict[str, Any]:
 def teacher_usage(tally: Tally) -> dict[str, Any]:
     """Calls per (call, model) and their totals: what the teacher did, and what this run paid."""
     # not_sent: calls the cost cap held back (teacher.max_cost_usd)
+    # cache_read_tokens: prompt tokens the provider read from its prompt cache (cheaper)
     fields = ("calls", "requests", "cached", "not_sent", "errors", "prompt_tokens",
-              "completion_tokens")
+              "cache_read_tokens", "completion_tokens")
     calls = []
     for call, model in sorted({(c, m) for c, m, _ in tally.usage}):
         u = {f: tally.usage[(call, model, f)] for f in (*fields, "latency_ms")}

@@ -23,8 +23,9 @@ import openai
 
 from pipeline.engine import storage
 from pipeline.teachers.cache import ResponseCache, completion_record
+from pipeline.teachers.prices import record_cost
 from pipeline.teachers.requests import KEY_ONLY, worst_case
-from pipeline.teachers.spend import MeterHandle, not_sent_error, price_usd
+from pipeline.teachers.spend import MeterHandle, not_sent_error
 from pipeline.teachers.teacher_config import secret
 from pipeline.teachers.transport import HTTPSender
 
@@ -184,9 +185,10 @@ class BatchJobs:
                 self.cache.put(key, record)  # paid for: never ask again
                 todo.pop(key, None)
                 answered += 1
-                cost = price_usd(self.cfg, record["prompt_tokens"], record["completion_tokens"])
-                self.meter.settle(reserved, cost, record["prompt_tokens"],
-                                  record["completion_tokens"], False, 0)
+                self.meter.settle(reserved, record_cost(self.cfg, record),
+                                  record["prompt_tokens"], record["completion_tokens"], False, 0,
+                                  record.get("cache_read_tokens", 0),
+                                  record.get("cache_write_tokens", 0))
             else:
                 err = line.get("error") or (response.get("body") or {}).get("error") or {}
                 errors[key] = (f"batch line {response.get('status_code')}: "

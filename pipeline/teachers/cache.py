@@ -27,19 +27,32 @@ RECORD_FIELDS = ("content", "finish_reason", "prompt_tokens", "completion_tokens
 
 
 def answer_record(content: str | None, finish_reason: str | None, prompt_tokens: int,
-                  completion_tokens: int, latency_s: float, model: str | None) -> dict[str, Any]:
-    """An answer as the cache keeps it, whichever backend gave it: built here only."""
-    return {"content": content, "finish_reason": finish_reason, "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens, "latency_s": latency_s, "model": model}
+                  completion_tokens: int, latency_s: float, model: str | None,
+                  cache_read_tokens: int = 0, cache_write_tokens: int = 0,
+                  reasoning: str | None = None) -> dict[str, Any]:
+    """An answer as the cache keeps it, whichever backend gave it: built here only. The prompt
+    tokens the provider read from or wrote to its prompt cache (counted in `prompt_tokens`) and
+    the model's own reasoning (extended thinking: never part of the trace) are kept only where
+    there are some, so every other answer's record stays as it was."""
+    record = {"content": content, "finish_reason": finish_reason, "prompt_tokens": prompt_tokens,
+              "completion_tokens": completion_tokens, "latency_s": latency_s, "model": model}
+    extra = {"cache_read_tokens": cache_read_tokens, "cache_write_tokens": cache_write_tokens,
+             "reasoning": reasoning}
+    return record | {k: v for k, v in extra.items() if v}
 
 
 def completion_record(body: dict[str, Any], latency_s: float) -> dict[str, Any]:
-    """A chat completion (the API's JSON, online or from a batch job) as the cache keeps it."""
+    """A chat completion (the API's JSON, online or from a batch job) as the cache keeps it.
+    Cached prompt tokens: OpenAI's `prompt_tokens_details.cached_tokens`; cache writes (which
+    OpenAI does not bill) are `cache_write_tokens` there, as the Anthropic backends report them."""
     choice = body["choices"][0]
     usage = body.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
     return answer_record(choice["message"].get("content"), choice.get("finish_reason"),
                          usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0,
-                         latency_s, body.get("model"))
+                         latency_s, body.get("model"), details.get("cached_tokens") or 0,
+                         details.get("cache_write_tokens") or 0,
+                         choice["message"].get("reasoning_content"))
 
 
 def request_key(request: dict[str, Any]) -> str:

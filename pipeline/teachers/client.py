@@ -29,9 +29,10 @@ from pipeline.teachers.cache import (
     completion_record,
     request_key,
 )
+from pipeline.teachers.prices import price_usd, record_cost
 from pipeline.teachers.rate_limit import SharedBudget
 from pipeline.teachers.requests import KEY_ONLY, request_for, worst_case
-from pipeline.teachers.spend import MeterHandle, not_sent_error, price_usd
+from pipeline.teachers.spend import MeterHandle, not_sent_error
 from pipeline.teachers.teacher_config import secret
 from pipeline.teachers.transport import Sender, as_endpoints
 
@@ -54,6 +55,9 @@ class TeacherResult:
     latency_s: float
     cached: bool
     error: str | None
+    # of prompt_tokens: read from and written to the provider's prompt cache
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 def from_record(record: dict[str, Any], cached: bool) -> TeacherResult:
@@ -61,7 +65,9 @@ def from_record(record: dict[str, Any], cached: bool) -> TeacherResult:
     other, but it is no trace: the row gets an error that says so."""
     empty = not record["content"] and record["finish_reason"] != "length"
     error = f"empty answer (finish_reason {record['finish_reason']})" if empty else None
-    return TeacherResult(*(record[f] for f in RECORD_FIELDS), cached=cached, error=error)
+    return TeacherResult(*(record[f] for f in RECORD_FIELDS), cached=cached, error=error,
+                         cache_read_tokens=record.get("cache_read_tokens", 0),
+                         cache_write_tokens=record.get("cache_write_tokens", 0))
 
 
 def _retry_pause(exc: Exception, attempt: int) -> float | None:
@@ -234,12 +240,13 @@ class TeacherClient:
                     await asyncio.sleep(pause)
             latency = time.monotonic() - sent
             usage = resp.get("usage") if isinstance(resp, dict) else None
-            cost = (price_usd(self.cfg, usage.get("prompt_tokens") or 0,
-                              usage.get("completion_tokens") or 0) if usage else worst)
             if not isinstance(resp, dict) or not resp.get("choices"):
+                cost = (price_usd(self.cfg, usage.get("prompt_tokens") or 0,
+                                  usage.get("completion_tokens") or 0) if usage else worst)
                 self.meter.settle(worst, cost, 0, 0, True, attempt - 1)
                 return self._failed(ValueError("response without choices"), latency)
             record = completion_record(resp, round(latency, 3))
+            cost = record_cost(self.cfg, record) if usage else worst
             self._check_model(resp.get("model"))
             # paid for: never ask again, even when it is empty; fsynced off the event loop.
             # The slot is held until the answer is on disk, so that what a kill can lose (and
@@ -248,7 +255,8 @@ class TeacherClient:
             await self.writer.put(key, record)
         result = from_record(record, cached=False)
         self.meter.settle(worst, cost, result.prompt_tokens, result.completion_tokens,
-                          bool(result.error), attempt - 1)
+                          bool(result.error), attempt - 1, result.cache_read_tokens,
+                          result.cache_write_tokens)
         return result
 
     def _check_model(self, reported: str | None) -> None:
@@ -299,10 +307,11 @@ def ask(who: str, teacher_cfg: Any, base_url: str | list[str] | None,
 
 # The columns a teacher answer fills, named as in pipeline/engine/schema.py.
 RESULT_COLUMNS = ("trace", "teacher_model", "finish_reason", "prompt_tokens", "completion_tokens",
-                  "latency_s", "cached", "teacher_error")
+                  "cache_read_tokens", "latency_s", "cached", "teacher_error")
 
 
 def result_columns(result: TeacherResult, model: str) -> dict[str, Any]:
     return {"trace": result.content, "teacher_model": model, "finish_reason": result.finish_reason,
             "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-            "latency_s": result.latency_s, "cached": result.cached, "teacher_error": result.error}
+            "cache_read_tokens": result.cache_read_tokens, "latency_s": result.latency_s,
+            "cached": result.cached, "teacher_error": result.error}

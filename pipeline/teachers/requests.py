@@ -12,7 +12,7 @@ from typing import Any
 from pipeline.rules.verdict import trace_regex
 from pipeline.teachers.cache import ResponseCache, request_key
 from pipeline.teachers.model_identity import checkpoint_identity
-from pipeline.teachers.spend import price_usd
+from pipeline.teachers.prices import price_usd
 from pipeline.teachers.teacher_config import kind_of
 
 # Providers' tokenizers are not all public: without `teacher.tokenizer` a prompt is estimated

@@ -138,8 +138,12 @@ class TeacherRuntime:
             refused = sum(s["refused"] for s in stages)
             sent = sum(s["answered"] + s["errors"] for s in stages)
             cap = f" of the ${snap['cap_usd']:.2f} cap" if snap["cap_usd"] is not None else ""
-            log.warning("%s %s: %d requests sent this run, $%.4f spent%s", key,
-                        self.cfg[key].model, sent, snap["spent_usd"], cap)
+            prompt = sum(s["prompt_tokens"] for s in stages)
+            read = sum(s["cache_read_tokens"] for s in stages)
+            cached = (f"; {read:,} of {prompt:,} prompt tokens ({read / prompt:.0%}) read from "
+                      "the provider's prompt cache" if read else "")
+            log.warning("%s %s: %d requests sent this run, $%.4f spent%s%s", key,
+                        self.cfg[key].model, sent, snap["spent_usd"], cap, cached)
             if refused:
                 log.warning("%s.max_cost_usd reached: %d requests not sent, their rows rejected "
                             "as cost_cap; rerun with a higher %s.max_cost_usd to finish (every "

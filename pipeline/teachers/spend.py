@@ -21,15 +21,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipeline.rules.verdict import COST_CAP
-from pipeline.teachers.teacher_config import kind_of
-
-
-def price_usd(teacher_cfg: Any, prompt_tokens: int, completion_tokens: int) -> float:
-    """USD for these tokens at the configured prices (unknown prices count as 0), times the
-    backend's factor (the Batch API bills half)."""
-    listed = (prompt_tokens * (teacher_cfg.price_input_per_mtok or 0.0)
-              + completion_tokens * (teacher_cfg.price_output_per_mtok or 0.0)) / 1e6
-    return kind_of(teacher_cfg).price_factor * listed
 
 
 def not_sent_error(teacher_cfg: Any, answer: str) -> str:
@@ -55,6 +46,9 @@ class StageSpend:
     queued: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # of prompt_tokens: read from and written to the provider's prompt cache
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_usd: float = 0.0
     first_sent: float = 0.0
     last_done: float = 0.0
@@ -91,7 +85,8 @@ class Meter:
         return "send"
 
     def settle(self, stage: str, worst_usd: float, cost_usd: float, prompt_tokens: int,
-               completion_tokens: int, failed: bool, retries: int) -> None:
+               completion_tokens: int, failed: bool, retries: int, cache_read_tokens: int = 0,
+               cache_write_tokens: int = 0) -> None:
         """A sent request is over: what it cost replaces what it might have."""
         s = self._stage(stage)
         self.in_flight = max(0.0, self.in_flight - worst_usd)
@@ -101,6 +96,8 @@ class Meter:
         s.retries += retries
         s.prompt_tokens += prompt_tokens
         s.completion_tokens += completion_tokens
+        s.cache_read_tokens += cache_read_tokens
+        s.cache_write_tokens += cache_write_tokens
         s.cost_usd += cost_usd
         s.last_done = time.time()
 

@@ -21,6 +21,10 @@ class TeacherConfig:
 
     # Price per token is the configured price times this (the Batch API bills half).
     price_factor: ClassVar[float] = 1.0
+    # Prompt tokens read from (or written to) the provider's prompt cache cost the input price
+    # times these, unless the teacher sets its own cache prices (pipeline/teachers/prices.py).
+    cache_read_factor: ClassVar[float] = 1.0
+    cache_write_factor: ClassVar[float] = 1.0
     # Serves the embedded model (or `checkpoint`): its tokenizer counts prompt tokens, and the
     # weights' identity is part of every cache key.
     serves_checkpoint: ClassVar[bool] = False
@@ -44,9 +48,14 @@ class TeacherConfig:
     # Constrain decoding to the trace grammar (vLLM servers only): lets small models keep the
     # layout while they still choose the words and the verdict.
     guided_format: bool = False
-    # USD per million tokens, for `build --estimate` (null: unknown; the local model costs 0).
+    # USD per million tokens, for `build --estimate`, the cap and the spend report (null: the
+    # model's entry in conf/prices.yaml, else unknown; the local model costs 0). Cache prices:
+    # prompt tokens the provider read from, or wrote to, its prompt cache (null: the table's,
+    # else the backend's share of the input price).
     price_input_per_mtok: float | None = None
     price_output_per_mtok: float | None = None
+    price_cache_read_per_mtok: float | None = None
+    price_cache_write_per_mtok: float | None = None
     # Stop sending new requests before this build's calls to this teacher pass this many USD
     # (null: no cap); needs both prices. Rows not asked are rejected as `cost_cap`.
     max_cost_usd: float | None = None

@@ -12,8 +12,9 @@ import pytest
 from pipeline.settings import load_config
 from pipeline.teachers.batch_jobs import BatchJobs, answer_in_jobs
 from pipeline.teachers.cache import ResponseCache, request_key
+from pipeline.teachers.prices import price_usd
 from pipeline.teachers.requests import request_for, uncached
-from pipeline.teachers.spend import Meter, MeterHandle, price_usd
+from pipeline.teachers.spend import Meter, MeterHandle
 
 from fake_openai import FakeBatchAPI, completion
 

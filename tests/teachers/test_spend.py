@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pipeline.settings import load_config
+from pipeline.teachers.prices import price_usd
 from pipeline.teachers.progress import clock, describe
 from pipeline.teachers.requests import prompt_tokens, tokenizer_name
-from pipeline.teachers.spend import Meter, price_usd
+from pipeline.teachers.spend import Meter
 
 from conftest import chatml
 

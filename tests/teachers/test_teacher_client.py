@@ -256,7 +256,8 @@ def test_the_cost_cap_holds_against_a_provider_that_bills_every_byte(teacher):
     plus the chat format's overhead), not characters / 4: with three clients sharing one meter,
     eight requests in flight, and a provider billing as much as it can, the spend the server
     billed never passes the cap; a higher cap then asks only what was held back."""
-    from pipeline.teachers.spend import Meter, price_usd
+    from pipeline.teachers.prices import price_usd
+    from pipeline.teachers.spend import Meter
 
     def capped(cap: float):
         return load_config(["teacher=openai", "teacher.model=fake-judge",

@@ -14,6 +14,9 @@ from pipeline.teachers.transport import Endpoint, HTTPEndpoint
 @dataclass
 class APIConfig(TeacherConfig):
     chainable: ClassVar[bool] = True
+    # OpenAI caches prompt prefixes of 1,024+ tokens by itself and bills their reads at about
+    # half the input price or less (conf/prices.yaml has each model's); writes cost nothing extra.
+    cache_read_factor: ClassVar[float] = 0.5
     # The endpoint (null: OpenAI's), and the environment variable that holds the key (the key
     # itself is never written anywhere).
     base_url: str | None = None
