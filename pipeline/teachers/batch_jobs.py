@@ -1,14 +1,16 @@
-"""How the OpenAI Batch API answers a pass (`teacher=openai_batch`): half the price, answers
-within the completion window (up to 24 h) instead of seconds.
+"""How a provider's batch API answers a pass: half the price, answers within the completion
+window (up to 24 h) instead of seconds. OpenAI's Batch API (`teacher=openai_batch`) and
+Anthropic's Message Batches (`teacher=anthropic_batch`) share everything here but the calls.
 
-The requests the cache cannot answer go as JSON-lines files, one batch job each, as few as the
-API's limits allow (50,000 requests and 200 MB a file). Before it waits, it saves each job's id
-and the cache keys it holds under `<cache_dir>/batches/<job id>.json`, so a build that is
-stopped or crashes picks the jobs up on rerun instead of paying for the same requests again. It
-polls until the jobs end, caches every answered line, and sends the lines that failed or expired
-again in new jobs, each request in at most `max_attempts` jobs; what still fails becomes the
-row's error. A job the API refused outright (a bad file) is not retried: its error is every
-row's.
+The requests the cache cannot answer go in as few jobs as the provider's limits allow (OpenAI:
+50,000 requests and 200 MB a file; Anthropic: 100,000 requests and 256 MB a batch). Before it
+waits, it saves each job's id and the cache keys it holds under `<cache_dir>/batches/<job
+id>.json`, so a build that is stopped or crashes picks the jobs up on rerun instead of paying
+for the same requests again. It polls until the jobs end, caches every answered request, and
+sends those that failed, expired or were canceled again in new jobs, each request in at most
+`max_attempts` jobs; what still fails becomes the row's error, with the provider's reason. A
+request the provider refused as invalid, or a job it refused outright (a bad file), is not
+retried.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
-
-import openai
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pipeline.engine import storage
 from pipeline.teachers.cache import ResponseCache, completion_record
@@ -27,25 +28,36 @@ from pipeline.teachers.prices import record_cost
 from pipeline.teachers.requests import KEY_ONLY, worst_case
 from pipeline.teachers.spend import MeterHandle, not_sent_error
 from pipeline.teachers.teacher_config import secret
-from pipeline.teachers.transport import HTTPSender
 
 log = logging.getLogger("rubricforge.teacher")
-ENDPOINT = "/v1/chat/completions"
-DONE = ("completed", "failed", "expired", "cancelled")
 
 
-def answer_in_jobs(requests: dict[str, dict[str, Any]], t: Any, stage: str, meter: Any
-                   ) -> dict[str, str | None]:
+@dataclass
+class Outcome:
+    """One request's result in a job: its chat-completion JSON, or why there is none and
+    whether another job may still answer it."""
+
+    key: str
+    completion: dict[str, Any] | None = None
+    error: str = ""
+    retriable: bool = True
+
+
+def answer_in_jobs(requests: dict[str, dict[str, Any]], t: Any, stage: str, meter: Any,
+                   provider: type[BatchJobs] | None = None) -> dict[str, str | None]:
     """Answer a pass's uncached requests (cache key -> request) into the cache through batch
-    jobs; returns key -> error (None: answered). Ctrl-C leaves the jobs running at the
-    provider: the rerun waits for them instead of submitting them again."""
+    jobs of `provider` (OpenAI's by default); returns key -> error (None: answered). Ctrl-C
+    leaves the jobs running at the provider: the rerun waits for them instead of submitting
+    them again."""
+    jobs_of = provider or OpenAIJobs
+
     async def run() -> dict[str, str]:
-        sender = HTTPSender(t, t.base_url, secret(t))
+        client = jobs_of.client(t)
         try:
-            return await BatchJobs(t, sender.client, ResponseCache(t.cache_dir),
-                                   MeterHandle(stage, meter, t.max_cost_usd)).answer(requests)
+            return await jobs_of(t, client, ResponseCache(t.cache_dir),
+                                 MeterHandle(stage, meter, t.max_cost_usd)).answer(requests)
         finally:
-            await sender.close()
+            await client.close()
 
     try:
         errors = asyncio.run(run())
@@ -57,16 +69,44 @@ def answer_in_jobs(requests: dict[str, dict[str, Any]], t: Any, stage: str, mete
 
 
 class BatchJobs:
-    """Answers requests through batch jobs, into the cache; returns the failures' errors."""
+    """Answers requests through batch jobs, into the cache; returns the failures' errors.
+    A provider's subclass says how a request goes into a job, and how a job is created, waited
+    for and read."""
 
-    # What one job's input file may hold (the Batch API's limits).
-    max_lines = 50_000
-    max_bytes = 200 * 2**20
+    # Which provider's jobs a saved job file holds (a cache may hold both kinds).
+    provider: ClassVar[str]
+    # What one job may hold (the provider's limits).
+    max_lines: ClassVar[int]
+    max_bytes: ClassVar[int]
 
-    def __init__(self, cfg: Any, client: openai.AsyncOpenAI, cache: ResponseCache,
-                 meter: MeterHandle) -> None:
+    def __init__(self, cfg: Any, client: Any, cache: ResponseCache, meter: MeterHandle) -> None:
         self.cfg, self.client, self.cache, self.meter = cfg, client, cache, meter
         self.jobs_dir = storage.join(cache.root, "batches")
+
+    # -- what a provider says ------------------------------------------------------------------
+
+    @staticmethod
+    def client(t: Any) -> Any:
+        """The provider's SDK client for teacher setting `t` (closed with `close()`)."""
+        raise NotImplementedError
+
+    def entry(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One request as the job holds it."""
+        raise NotImplementedError
+
+    async def create(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        """Submit a job; returns what a rerun needs to find it (its `id`, at least)."""
+        raise NotImplementedError
+
+    async def ended(self, job: dict[str, Any]) -> Any | None:
+        """The job as the provider reports it once it has ended, else None."""
+        raise NotImplementedError
+
+    async def outcomes(self, job: dict[str, Any], ended: Any) -> tuple[list[Outcome], str]:
+        """Each request's result, and the reason the job itself failed ("" when it did not)."""
+        raise NotImplementedError
+
+    # -- the same for every provider -----------------------------------------------------------
 
     async def answer(self, requests: dict[str, dict[str, Any]]) -> dict[str, str]:
         """Answer `requests` (cache key -> request) into the cache. Returns key -> error for
@@ -110,18 +150,20 @@ class BatchJobs:
         for rel in sorted(storage.files_under(self.jobs_dir)):
             if rel.endswith(".json") and "/" not in rel:
                 try:
-                    jobs.append(json.loads(storage.read_bytes(storage.join(self.jobs_dir, rel))))
+                    job = json.loads(storage.read_bytes(storage.join(self.jobs_dir, rel)))
                 except (OSError, ValueError):
                     continue
+                if job.get("provider", "openai") == self.provider:
+                    jobs.append(job)
         return jobs
 
     async def _submit(self, todo: dict[str, dict[str, Any]], round_: int
                       ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-        """Jobs for the requests the cost cap admits, each within the API's limits; returns
-        them (none: nothing to send) and the keys the meter refused, with why. Where the cap
-        has room for some only once these jobs are paid for (their worst case reserved, their
-        real cost far less), the rest wait for the next round."""
-        lines: list[tuple[str, bytes, float]] = []
+        """Jobs for the requests the cost cap admits, each within the provider's limits;
+        returns them (none: nothing to send) and the keys the meter refused, with why. Where
+        the cap has room for some only once these jobs are paid for (their worst case reserved,
+        their real cost far less), the rest wait for the next round."""
+        lines: list[tuple[str, dict[str, Any], int, float]] = []
         refused = []
         for key, req in todo.items():
             _, cost = worst_case(self.cfg, req["messages"])
@@ -132,84 +174,172 @@ class BatchJobs:
                 refused.append((key, answer))
                 continue
             body = {k: v for k, v in req.items() if k not in (*KEY_ONLY, "structured_outputs")}
-            line = json.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT,
-                               "body": body}, ensure_ascii=False) + "\n"
-            lines.append((key, line.encode("utf-8"), cost))
+            entry = self.entry(key, body)
+            size = len(json.dumps(entry, ensure_ascii=False).encode("utf-8")) + 1
+            lines.append((key, entry, size, cost))
         return [await self._submit_one(part, round_) for part in self._parts(lines)], refused
 
-    def _parts(self, lines: list[tuple[str, bytes, float]]
-               ) -> list[list[tuple[str, bytes, float]]]:
-        """The lines cut into files of at most `max_lines` lines and `max_bytes` bytes."""
-        parts: list[list[tuple[str, bytes, float]]] = []
+    def _parts(self, lines: list[tuple[str, dict[str, Any], int, float]]
+               ) -> list[list[tuple[str, dict[str, Any], int, float]]]:
+        """The lines cut into jobs of at most `max_lines` requests and `max_bytes` bytes."""
+        parts: list[list[tuple[str, dict[str, Any], int, float]]] = []
         size = 0
         for line in lines:
-            if not parts or len(parts[-1]) == self.max_lines or size + len(line[1]) > self.max_bytes:
+            if not parts or len(parts[-1]) == self.max_lines or size + line[2] > self.max_bytes:
                 parts.append([])
                 size = 0
             parts[-1].append(line)
-            size += len(line[1])
+            size += line[2]
         return parts
 
-    async def _submit_one(self, lines: list[tuple[str, bytes, float]], round_: int
-                          ) -> dict[str, Any]:
-        upload = await self.client.files.create(
-            file=("requests.jsonl", b"".join(data for _, data, _ in lines)), purpose="batch")
-        batch = await self.client.batches.create(input_file_id=upload.id, endpoint=ENDPOINT,
-                                                 completion_window="24h")
-        job = {"id": batch.id, "input_file_id": upload.id, "keys": [k for k, _, _ in lines],
-               "round": round_, "worst_usd": sum(c for _, _, c in lines),
+    async def _submit_one(self, lines: list[tuple[str, dict[str, Any], int, float]],
+                          round_: int) -> dict[str, Any]:
+        created = await self.create([entry for _, entry, _, _ in lines])
+        job = {**created, "provider": self.provider, "keys": [k for k, _, _, _ in lines],
+               "round": round_, "worst_usd": sum(c for _, _, _, c in lines),
                "submitted": time.time()}
-        storage.write_bytes(storage.join(self.jobs_dir, f"{batch.id}.json"),
+        storage.write_bytes(storage.join(self.jobs_dir, f"{job['id']}.json"),
                             json.dumps(job).encode())  # saved before waiting: a rerun picks it up
         log.warning("teacher %s: batch job %s submitted (%d requests, round %d)", self.cfg.model,
-                    batch.id, len(lines), round_)
+                    job["id"], len(lines), round_)
         return job
 
     async def _finish(self, job: dict[str, Any], todo: dict[str, dict[str, Any]],
                       reserved: float) -> dict[str, str]:
-        """Wait for the job, cache its answers, and take the answered keys out of `todo`.
-        `reserved`: what this run reserved against the cost cap for each of its requests."""
+        """Wait for the job, cache its answers, and take the answered keys (and those no job
+        can answer) out of `todo`. `reserved`: what this run reserved against the cost cap for
+        each of its requests."""
         start = time.monotonic()
-        while True:
-            batch = await self.client.batches.retrieve(job["id"])
-            if batch.status in DONE:
-                break
+        while (ended := await self.ended(job)) is None:
             await asyncio.sleep(self.cfg.batch_poll_s)
+        outcomes, job_failed = await self.outcomes(job, ended)
         answered, errors = 0, {}
-        for line in await self._lines(batch.output_file_id) + await self._lines(batch.error_file_id):
-            key, response = line.get("custom_id"), line.get("response") or {}
-            if key not in job["keys"]:
+        for o in outcomes:
+            if o.key not in job["keys"]:
                 continue
-            if response.get("status_code") == 200 and (response.get("body") or {}).get("choices"):
-                record = completion_record(response["body"], 0.0)
-                self.cache.put(key, record)  # paid for: never ask again
-                todo.pop(key, None)
+            if o.completion is not None and o.completion.get("choices"):
+                record = completion_record(o.completion, 0.0)
+                self.cache.put(o.key, record)  # paid for: never ask again
+                todo.pop(o.key, None)
                 answered += 1
                 self.meter.settle(reserved, record_cost(self.cfg, record),
                                   record["prompt_tokens"], record["completion_tokens"], False, 0,
                                   record.get("cache_read_tokens", 0),
                                   record.get("cache_write_tokens", 0))
-            else:
-                err = line.get("error") or (response.get("body") or {}).get("error") or {}
-                errors[key] = (f"batch line {response.get('status_code')}: "
-                               f"{(err.get('message') or 'failed')[:200]}")
-        if batch.status == "failed":  # the job itself was refused: retrying cannot help
-            reason = "; ".join(e.message or "" for e in (batch.errors.data if batch.errors else []))
+                continue
+            errors[o.key] = o.error[:300]
+            if not o.retriable:
+                todo.pop(o.key, None)
+        if job_failed:  # the job itself was refused: retrying cannot help
             for key in job["keys"]:
                 if key in todo:
-                    errors[key] = f"batch job failed: {reason or 'no reason given'}"[:300]
+                    errors[key] = f"batch job failed: {job_failed}"[:300]
                     todo.pop(key)
         unanswered = len(job["keys"]) - answered
-        for _ in range(unanswered):  # failed lines are not billed
+        for _ in range(unanswered):  # failed requests are not billed
             self.meter.settle(reserved, 0.0, 0, 0, True, 0)
         storage.remove_file(storage.join(self.jobs_dir, f"{job['id']}.json"))
-        log.warning("teacher %s: batch job %s %s after %.0fs: %d answered, %d to retry or failed",
-                    self.cfg.model, job["id"], batch.status, time.monotonic() - start, answered,
+        log.warning("teacher %s: batch job %s ended after %.0fs: %d answered, %d to retry or "
+                    "failed", self.cfg.model, job["id"], time.monotonic() - start, answered,
                     unanswered)
         return errors
+
+
+class OpenAIJobs(BatchJobs):
+    """OpenAI's Batch API: a JSON-lines file uploaded, one job on it, output and error files."""
+
+    provider = "openai"
+    max_lines = 50_000
+    max_bytes = 200 * 2**20
+    endpoint = "/v1/chat/completions"
+
+    @staticmethod
+    def client(t: Any) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(base_url=t.base_url, api_key=secret(t) or "unused",
+                                  timeout=t.timeout_s, max_retries=t.max_attempts)
+
+    def entry(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"custom_id": key, "method": "POST", "url": self.endpoint, "body": body}
+
+    async def create(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        data = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+        upload = await self.client.files.create(file=("requests.jsonl", data.encode("utf-8")),
+                                                purpose="batch")
+        batch = await self.client.batches.create(input_file_id=upload.id,
+                                                 endpoint=self.endpoint, completion_window="24h")
+        return {"id": batch.id, "input_file_id": upload.id}
+
+    async def ended(self, job: dict[str, Any]) -> Any | None:
+        batch = await self.client.batches.retrieve(job["id"])
+        return batch if batch.status in ("completed", "failed", "expired", "cancelled") else None
+
+    async def outcomes(self, job: dict[str, Any], ended: Any) -> tuple[list[Outcome], str]:
+        out = []
+        for line in await self._lines(ended.output_file_id) + await self._lines(
+                ended.error_file_id):
+            response = line.get("response") or {}
+            if response.get("status_code") == 200:
+                out.append(Outcome(line.get("custom_id"), response.get("body")))
+                continue
+            err = line.get("error") or (response.get("body") or {}).get("error") or {}
+            out.append(Outcome(line.get("custom_id"), error=(
+                f"batch line {response.get('status_code')}: {err.get('message') or 'failed'}")))
+        failed = ""
+        if ended.status == "failed":
+            reasons = "; ".join(e.message or "" for e in (ended.errors.data if ended.errors
+                                                          else []))
+            failed = reasons or "no reason given"
+        return out, failed
 
     async def _lines(self, file_id: str | None) -> list[dict[str, Any]]:
         if not file_id:
             return []
         content = await self.client.files.content(file_id)
         return [json.loads(x) for x in content.text.splitlines() if x.strip()]
+
+
+class AnthropicJobs(BatchJobs):
+    """Anthropic's Message Batches: the requests in the create call, results as JSON lines."""
+
+    provider = "anthropic"
+    max_lines = 100_000
+    max_bytes = 256 * 2**20
+
+    @staticmethod
+    def client(t: Any) -> Any:
+        import anthropic
+
+        return anthropic.AsyncAnthropic(base_url=t.base_url, api_key=secret(t) or "unused",
+                                        timeout=t.timeout_s, max_retries=t.max_attempts)
+
+    def entry(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        from pipeline.teachers.anthropic_messages import to_params
+
+        return {"custom_id": key, "params": to_params(body, self.cfg.cache_prompt)}
+
+    async def create(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = await self.client.messages.batches.create(requests=entries)
+        return {"id": batch.id}
+
+    async def ended(self, job: dict[str, Any]) -> Any | None:
+        batch = await self.client.messages.batches.retrieve(job["id"])
+        return batch if batch.processing_status == "ended" else None
+
+    async def outcomes(self, job: dict[str, Any], ended: Any) -> tuple[list[Outcome], str]:
+        from pipeline.teachers.anthropic_messages import to_completion
+
+        out = []
+        async for item in await self.client.messages.batches.results(job["id"]):
+            result = item.result
+            if result.type == "succeeded":
+                out.append(Outcome(item.custom_id, to_completion(result.message.model_dump())))
+            elif result.type == "errored":
+                err = result.error.error
+                # a request the API calls invalid fails the same way in any job
+                out.append(Outcome(item.custom_id, error=f"batch request errored: {err.type}: "
+                                   f"{err.message}", retriable=err.type != "invalid_request_error"))
+            else:  # canceled, or expired before the batch ended (24 h)
+                out.append(Outcome(item.custom_id, error=f"batch request {result.type}"))
+        return out, ""

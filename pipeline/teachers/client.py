@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import json
 import logging
 import random
@@ -36,8 +37,9 @@ from pipeline.teachers.spend import MeterHandle, not_sent_error
 from pipeline.teachers.teacher_config import secret
 from pipeline.teachers.transport import Sender, as_endpoints
 
-# `openai` is imported where a request is sent: a stage whose answers are all cached runs in
-# worker processes that never need it (importing it costs about a second per process).
+# The SDKs are imported where a request is sent (transport.py) or an error read: a stage whose
+# answers are all cached runs in worker processes that never need them (importing one costs
+# about a second per process).
 
 log = logging.getLogger("rubricforge.teacher")
 
@@ -70,16 +72,29 @@ def from_record(record: dict[str, Any], cached: bool) -> TeacherResult:
                          cache_write_tokens=record.get("cache_write_tokens", 0))
 
 
-def _retry_pause(exc: Exception, attempt: int) -> float | None:
-    """Seconds to wait before trying again, or None when trying again cannot help (a 400, say).
-    429s wait what the server's Retry-After says; the rest back off exponentially, with jitter
-    so that workers do not retry in step."""
-    import openai
+def _failure_kind(exc: Exception) -> str | None:
+    """"rate" for a rate limit (429), "transient" for what may pass (a connection lost or timed
+    out, a 5xx, Anthropic's 529 overloaded, a body that is not JSON), None for what trying again
+    cannot help (a 400, say). Both SDKs name their errors alike; each is read only when one of
+    its errors is in hand."""
+    if isinstance(exc, json.JSONDecodeError):  # a gateway in trouble, as a 5xx is
+        return "transient"
+    sdk_name = type(exc).__module__.split(".")[0]
+    if sdk_name not in ("openai", "anthropic"):
+        return None
+    sdk = importlib.import_module(sdk_name)
+    if isinstance(exc, sdk.RateLimitError):
+        return "rate"
+    if isinstance(exc, sdk.APIConnectionError | sdk.InternalServerError):
+        return "transient"
+    return None
 
-    # a body that is not JSON comes from a gateway in trouble, as a 5xx does
-    retriable = (openai.RateLimitError, openai.APIConnectionError, openai.APITimeoutError,
-                 openai.InternalServerError, json.JSONDecodeError)
-    if not isinstance(exc, retriable):
+
+def _retry_pause(exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before trying again, or None when trying again cannot help. 429s wait
+    what the server's Retry-After says; the rest back off exponentially, with jitter so that
+    workers do not retry in step."""
+    if _failure_kind(exc) is None:
         return None
     backoff = min(60.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
     response = getattr(exc, "response", None)
@@ -206,8 +221,6 @@ class TeacherClient:
                    req: dict[str, Any], checked: bool = False) -> TeacherResult:
         """Ask one request (unless the cache has it: `checked` when the caller just looked) and
         cache the answer before returning it."""
-        import openai
-
         if not checked and (hit := self.cache.get(key)) is not None:
             self.meter.note_cached(1)
             return from_record(hit, cached=True)
@@ -235,7 +248,7 @@ class TeacherClient:
                         # a failed request may still have been billed: count its worst case
                         self.meter.settle(worst, self._billed(exc, worst), 0, 0, True, attempt - 1)
                         return self._failed(exc, time.monotonic() - start)
-                    if isinstance(exc, openai.RateLimitError):
+                    if _failure_kind(exc) == "rate":
                         await self.budget.throttle(pause)
                     await asyncio.sleep(pause)
             latency = time.monotonic() - sent

@@ -91,7 +91,7 @@ def request_for(teacher_cfg: Any, messages: list[dict[str, str]]) -> dict[str, A
             req[name] = value
     if teacher_cfg.guided_format:
         req["structured_outputs"] = {"regex": trace_regex()}
-    return req
+    return req | kind_of(teacher_cfg).request_extras(teacher_cfg)
 
 
 def uncached(teacher_cfg: Any, conversations: list[list[dict[str, str]]]

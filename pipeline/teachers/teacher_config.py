@@ -74,6 +74,12 @@ class TeacherConfig:
         return None
 
     @classmethod
+    def request_extras(cls, t: Any) -> dict[str, Any]:
+        """Settings of this backend that change the answer, added to every request (and so to
+        its cache key)."""
+        return {}
+
+    @classmethod
     def secret_of(cls, t: Any) -> str | None:
         """The secret key the client sends for setting `t` (None: a server of our own, which
         takes any string)."""

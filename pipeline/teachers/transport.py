@@ -94,11 +94,28 @@ class EngineSender:
         return None
 
 
-Endpoint = HTTPEndpoint | EngineEndpoint
+@dataclass(frozen=True)
+class AnthropicEndpoint:
+    """Anthropic's Messages API (None: Anthropic's URL), through its own SDK
+    (pipeline/teachers/anthropic_messages.py)."""
+
+    url: str | None
+
+    def __str__(self) -> str:
+        return self.url or "Anthropic's API"
+
+    def connect(self, teacher_cfg: Any, secret: str | None) -> Sender:
+        from pipeline.teachers.anthropic_messages import AnthropicSender
+
+        return AnthropicSender(teacher_cfg, self.url, secret)
+
+
+Endpoint = HTTPEndpoint | EngineEndpoint | AnthropicEndpoint
 
 
 def as_endpoints(where: str | list[Any] | None) -> list[Endpoint]:
-    """Endpoints from what a caller holds: a backend's endpoints, or URLs (None: the provider's
-    default)."""
+    """Endpoints from what a caller holds: a backend's endpoints, or URLs of OpenAI-compatible
+    APIs (None: the provider's default)."""
     items = where if isinstance(where, list) else [where]
-    return [e if isinstance(e, HTTPEndpoint | EngineEndpoint) else HTTPEndpoint(e) for e in items]
+    return [e if isinstance(e, HTTPEndpoint | EngineEndpoint | AnthropicEndpoint)
+            else HTTPEndpoint(e) for e in items]

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from pipeline.settings import load_config
-from pipeline.teachers.batch_jobs import BatchJobs, answer_in_jobs
+from pipeline.teachers.batch_jobs import OpenAIJobs, answer_in_jobs
 from pipeline.teachers.cache import ResponseCache, request_key
 from pipeline.teachers.prices import price_usd
 from pipeline.teachers.requests import request_for, uncached
@@ -64,7 +64,7 @@ def test_failed_lines_go_again_in_a_new_job_at_half_price(tmp_path):
 ])
 def test_a_pass_goes_as_few_jobs_as_the_api_s_limits_allow(tmp_path, monkeypatch, limit, value,
                                                            sizes):
-    monkeypatch.setattr(BatchJobs, limit, value)
+    monkeypatch.setattr(OpenAIJobs, limit, value)
     with FakeBatchAPI(_echo) as api:
         cfg = _batch_teacher(tmp_path, api.base_url)
         answered = answer_in_jobs(uncached(cfg, MSGS), cfg, "teacher", None)
@@ -109,7 +109,7 @@ def test_a_stopped_build_picks_up_its_batch_job_instead_of_paying_again(tmp_path
 
         def run_until_stopped() -> None:
             async def go() -> None:
-                jobs = BatchJobs(cfg, _client(cfg), ResponseCache(cfg.cache_dir),
+                jobs = OpenAIJobs(cfg, _client(cfg), ResponseCache(cfg.cache_dir),
                                  MeterHandle("teacher"))
                 task = asyncio.ensure_future(jobs.answer(requests))
                 while not stopped.is_set():

@@ -36,10 +36,15 @@ class OpenAIBatchBackend(OpenAIBackend):
                endpoints: list[Endpoint], resources: Resources) -> dict[str, str | None]:
         """The pass's requests in as few jobs as the API takes, waited for from the driver
         (the work is the provider's)."""
-        from pipeline.teachers.batch_jobs import answer_in_jobs
+        from pipeline.teachers.batch_jobs import OpenAIJobs, answer_in_jobs
 
-        pending = {k: json.loads(r) for batch in requests.iter_batches(batch_format="pyarrow",
-                                                                        batch_size=None)
-                   for k, r in zip(batch.column("key").to_pylist(),
-                                   batch.column("request").to_pylist(), strict=True)}
-        return answer_in_jobs(pending, t, stage, meter)
+        return answer_in_jobs(pending_requests(requests), t, stage, meter, OpenAIJobs)
+
+
+def pending_requests(requests: Any) -> dict[str, dict[str, Any]]:
+    """A pass's uncached requests (a Ray Dataset of `request_table` rows) by cache key, on the
+    driver: a batch job is submitted from one place."""
+    return {k: json.loads(r) for batch in requests.iter_batches(batch_format="pyarrow",
+                                                                 batch_size=None)
+            for k, r in zip(batch.column("key").to_pylist(),
+                            batch.column("request").to_pylist(), strict=True)}
