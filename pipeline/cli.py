@@ -217,7 +217,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(OmegaConf.to_yaml(cfg), end="")
         return 0
     check(cfg)
-    check_teachers(cfg, ["teacher"])
+    check_teachers(cfg, ["teacher"], sending=not args.estimate)
     if args.estimate:
         print(estimate_text(cfg))
         return 0
@@ -253,7 +253,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.show_config:
         print(OmegaConf.to_yaml(cfg), end="")
         return 0
-    plan = make_plan(cfg)
+    plan = make_plan(cfg, sending=not args.estimate)
     from pipeline.build import run_build
 
     if args.estimate:

@@ -27,9 +27,10 @@ from pipeline.engine.runner import apply_stage
 from pipeline.engine.schema import ALIVE, SFT
 from pipeline.engine.terminal import others_to_log
 from pipeline.plan import Plan
-from pipeline.teachers.prices import price_usd, rates
+from pipeline.teachers.prices import TABLE, price_usd, rates
 from pipeline.teachers.requests import prompt_tokens, tokenizer_name, uncached
 from pipeline.teachers.stage import ZERO_SHOT_ACCURACY, TeacherStage
+from pipeline.teachers.teacher_config import kind_of
 
 
 @dataclass
@@ -42,6 +43,12 @@ class Line:
     completion_tokens: int  # at most: max_tokens per answer
     cost_usd: float | None
     projected: bool
+    # what the same calls cost at the list price (no batch discount, nothing read from a
+    # prompt cache), and how much of the difference the prompt cache takes off
+    list_usd: float | None = None
+    cache_off_usd: float = 0.0
+    # the setting that names the teacher (`teacher`, `teacher2`)
+    teacher_key: str = "teacher"
 
     @property
     def asked(self) -> int:
@@ -59,18 +66,47 @@ def _count(stage: TeacherStage, teacher: Any, batch: pa.Table) -> pa.Table:
                      "tokens": [tokens], "sft": [n_sft], "alive": [alive.num_rows]})
 
 
-def _cost(teacher: Any, prompt: int, completion: int) -> float | None:
-    if not rates(teacher).known:
-        return None
-    return price_usd(teacher, prompt, completion)
+def _cost(teacher: Any, prompt: int, completion: int, asked: int = 0, prefix: int = 0
+          ) -> tuple[float | None, float | None, float]:
+    """The cost of `asked` requests with these tokens, their list price, and what the prompt
+    cache takes off: each request after the first reads the shared prefix (`prefix` tokens, the
+    judge's instructions) from the provider's cache, when the prefix reaches the shortest the
+    provider caches for the model. (None: prices unknown.)"""
+    r = rates(teacher)
+    if not r.known:
+        return None, None, 0.0
+    kind = kind_of(teacher)
+    listed = price_usd(teacher, prompt, completion) / kind.price_factor
+    cached = prefix if cache_applies(teacher, prefix) else 0
+    reads = cached * max(asked - 1, 0)
+    full = price_usd(teacher, prompt, completion)
+    cost = price_usd(teacher, prompt, completion, cache_read=reads, cache_write=cached)
+    return cost, listed, full - cost
 
 
-def line_of(who: str, teacher: Any, calls: int, pending: dict[str, dict[str, Any]]) -> Line:
+def cache_applies(teacher: Any, prefix: int) -> bool:
+    """Whether the provider caches a shared prefix of `prefix` tokens for this teacher: it is
+    at least the model's minimum (conf/prices.yaml), and the backend marks it where the
+    provider needs a mark (Anthropic) or the provider caches by itself (OpenAI)."""
+    minimum = rates(teacher).min_cached_prefix
+    marked = getattr(teacher, "cache_prompt", True)
+    return bool(minimum) and prefix >= minimum and marked
+
+
+def shared_prefix(teacher: Any, system: str) -> int:
+    """Tokens of the prefix every request shares: the judge's instructions."""
+    return prompt_tokens(teacher, [{"role": "system", "content": system}])
+
+
+def line_of(who: str, teacher: Any, calls: int, pending: dict[str, dict[str, Any]],
+            system: str = "") -> Line:
     """The line of `calls` requests of which `pending` (by key) the cache cannot answer."""
     prompt = sum(prompt_tokens(teacher, r["messages"]) for r in pending.values())
     output = len(pending) * teacher.max_tokens
-    return Line(who, teacher.model, calls, calls - len(pending), prompt, output,
-                _cost(teacher, prompt, output), False)
+    cost, listed, off = _cost(teacher, prompt, output, len(pending),
+                              shared_prefix(teacher, system) if system else 0)
+    return Line(who, teacher.model, calls, calls - len(pending), prompt, output, cost, False,
+                listed, off)
 
 
 def estimate(cfg: Any, plan: Plan, accuracy: float = ZERO_SHOT_ACCURACY
@@ -92,8 +128,11 @@ def estimate(cfg: Any, plan: Plan, accuracy: float = ZERO_SHOT_ACCURACY
     t = first.teacher_config()
     calls, cached = int(totals["sum(calls)"] or 0), int(totals["sum(cached)"] or 0)
     prompt = int(totals["sum(tokens)"] or 0)
-    lines = [Line(first.name, t.model, calls, cached, prompt, (calls - cached) * t.max_tokens,
-                  _cost(t, prompt, (calls - cached) * t.max_tokens), False)]
+    system = cfg.prompt.system
+    asked = calls - cached
+    cost, listed, off = _cost(t, prompt, asked * t.max_tokens, asked, shared_prefix(t, system))
+    lines = [Line(first.name, t.model, calls, cached, prompt, asked * t.max_tokens, cost, False,
+                  listed, off, first.teacher_key)]
     per_call = prompt / max(calls - cached, 1)
     for stage in teachers[1:]:
         t2 = stage.teacher_config()
@@ -102,8 +141,9 @@ def estimate(cfg: Any, plan: Plan, accuracy: float = ZERO_SHOT_ACCURACY
         ptok = round((n - n_cached) * (per_call + (t.max_tokens if stage.prompt_adds_trace
                                                    else 0)))
         ctok = (n - n_cached) * t2.max_tokens
-        lines.append(Line(stage.name, t2.model, n, n_cached, ptok, ctok, _cost(t2, ptok, ctok),
-                          True))
+        cost, listed, off = _cost(t2, ptok, ctok, n - n_cached, shared_prefix(t2, system))
+        lines.append(Line(stage.name, t2.model, n, n_cached, ptok, ctok, cost, True, listed,
+                          off, stage.teacher_key))
     rows = {"distill": int(totals["sum(sft)"] or 0),
             "rl": int(totals["sum(alive)"] or 0) - int(totals["sum(sft)"] or 0)}
     return lines, rows
@@ -156,7 +196,36 @@ def notes(teacher: Any, lines: list[Line]) -> list[str]:
            "costs are upper bounds."]
     if any(ln.cost_usd is None for ln in lines):
         out.append("cost '?': set teacher.price_input_per_mtok and teacher.price_output_per_mtok "
-                   "(USD per million tokens, from your provider's price list; teacher2.* too).")
+                   "(USD per million tokens, from your provider's price list; teacher2.* too): "
+                   f"the model is not in {TABLE}.")
+    return out
+
+
+def savings(teachers: dict[str, Any], lines: list[Line], system: str) -> list[str]:
+    """Where each teacher's prices come from, and what its batch discount and the prompt cache
+    take off the list price."""
+    out = []
+    for key, t in teachers.items():
+        mine = [ln for ln in lines if ln.teacher_key == key and ln.list_usd is not None]
+        r = rates(t)
+        listed = sum(ln.list_usd or 0.0 for ln in mine)
+        if not listed:  # not asked, unknown prices, or free (a local model)
+            continue
+        cost = sum(ln.cost_usd or 0.0 for ln in mine)
+        cache_off = sum(ln.cache_off_usd for ln in mine)
+        batch_off = listed - cost - cache_off
+        prefix = shared_prefix(t, system)
+        if cache_applies(t, prefix):
+            why = f"the judge's instructions (~{prefix:,} tokens) read from it after the first call"
+        elif r.min_cached_prefix and prefix < r.min_cached_prefix:
+            why = (f"nothing: the judge's instructions (~{prefix:,} tokens) are under the "
+                   f"{r.min_cached_prefix:,} tokens {t.model} caches at least")
+        else:
+            why = "nothing (not marked for caching)" if r.min_cached_prefix else \
+                "unknown for this model"
+        out.append(f"{key} {t.model} ({t.backend}): prices from {r.source}; list price "
+                   f"${listed:,.2f}, of which the batch discount takes off ${batch_off:,.2f} "
+                   f"and the prompt cache ${cache_off:,.2f} ({why}).")
     return out
 
 
@@ -170,6 +239,7 @@ def report(cfg: Any, lines: list[Line], rows: dict[str, int],
                "prompts\n")
     out += table(lines)
     out += notes(cfg.teacher, lines)[:1]
+    out += savings({"teacher": cfg.teacher, "teacher2": cfg.teacher2}, lines, cfg.prompt.system)
     if cfg.teacher.max_cost_usd is not None:
         out.append(f"teacher.max_cost_usd={cfg.teacher.max_cost_usd}: the build stops sending "
                    "before its calls pass it.")

@@ -49,7 +49,8 @@ class Plan:
         return (*RUN_ONLY_COLUMNS, *(c for s in self.stages for c in s.run_only_columns))
 
 
-def make_plan(cfg: Any) -> Plan:
+def make_plan(cfg: Any, sending: bool = True) -> Plan:
+    """`sending`: the build will ask its teachers (an estimate asks nothing, so needs no keys)."""
     from pipeline.output.publish import REPO_ID
 
     if cfg.publish.repo is not None and not REPO_ID.match(cfg.publish.repo):
@@ -63,7 +64,7 @@ def make_plan(cfg: Any) -> Plan:
     ctx = BuildContext(cfg=cfg)
     sources = _sources(cfg)
     stages, columns_after = _stages(cfg, ctx)
-    _check_teacher(cfg, stages)
+    _check_teacher(cfg, stages, sending)
     return Plan(sources=sources, stages=stages, columns_after=columns_after, ctx=ctx)
 
 
@@ -179,18 +180,19 @@ def _params(cls: type[Stage] | type[Source], raw: Any, key: str) -> Any:
     return params
 
 
-def _check_teacher(cfg: Any, stages: list[Stage]) -> None:
-    check_teachers(cfg, [s.teacher_key for s in stages if isinstance(s, TeacherStage)])
+def _check_teacher(cfg: Any, stages: list[Stage], sending: bool) -> None:
+    check_teachers(cfg, [s.teacher_key for s in stages if isinstance(s, TeacherStage)], sending)
 
 
-def check_teachers(cfg: Any, asked: list[str]) -> None:
+def check_teachers(cfg: Any, asked: list[str], sending: bool = True) -> None:
     """Every teacher setting's values, and what the ones that will be asked need, before any
-    work (`teacher` is always checked: it is the default of every teacher stage)."""
+    work (`teacher` is always checked: it is the default of every teacher stage); their keys
+    only when requests will be sent (`sending`: not for an estimate)."""
     for key in sorted({"teacher", *asked}):
-        _check_one_teacher(key, cfg[key], key in asked)
+        _check_one_teacher(key, cfg[key], key in asked, sending)
 
 
-def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
+def _check_one_teacher(key: str, t: Any, asked: bool, sending: bool) -> None:
     backend = backend_of(t)  # known: settings.py checked it
     for name in ("max_tokens", "concurrency", "max_attempts"):
         if getattr(t, name) < 1:
@@ -208,6 +210,8 @@ def _check_one_teacher(key: str, t: Any, asked: bool) -> None:
     backend.check(key, t, asked)
     if not asked:
         return
+    if sending:
+        backend.check_secret(key, t)
     if t.tokenizer:  # one that cannot be loaded stops the build here, not in a worker
         from pipeline.teachers.tokenizers import load_tokenizer
 

@@ -28,15 +28,16 @@ from pipeline.teachers.stage import Messages, TeacherStage
 class Bootstrap(TeacherStage):
     name = "bootstrap"
     inputs = ("split", "winner", "context_messages", "trace", "verdict", "teacher_model",
-              "teacher_error", "prompt_tokens", "completion_tokens", "cached", "prompt", "chosen",
-              "rejected")
+              "teacher_error", "prompt_tokens", "completion_tokens", "cache_read_tokens", "cached",
+              "prompt", "chosen", "rejected")
     outputs = (*RESULT_COLUMNS, "pass_index", "verdict", "quote_fidelity", "pass1", "pass1_cached",
                "outcome", "reason", "detail", "decided_by")
     columns = {
         # what pass 1 produced for a row this pass retried
         "pass1": pa.struct([("teacher_model", pa.string()), ("verdict", pa.string()),
                             ("reason", pa.string()), ("prompt_tokens", pa.int64()),
-                            ("completion_tokens", pa.int64())]),
+                            ("completion_tokens", pa.int64()),
+                            ("cache_read_tokens", pa.int64())]),
         "pass1_cached": pa.bool_(),
         "quote_fidelity": pa.float64()}
     run_only_columns = ("pass1_cached",)
@@ -63,7 +64,8 @@ class Bootstrap(TeacherStage):
         label = WINNER_TO_LABEL[row["winner"]]
         pass1 = {"teacher_model": row["teacher_model"], "verdict": row["verdict"],
                  "reason": row["reason"], "prompt_tokens": row["prompt_tokens"],
-                 "completion_tokens": row["completion_tokens"]}
+                 "completion_tokens": row["completion_tokens"],
+                 "cache_read_tokens": row["cache_read_tokens"]}
         out = result_columns(result, model) | {"pass_index": 2, "pass1": pass1,
                                                "pass1_cached": row["cached"]}
         t = self.templates

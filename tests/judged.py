@@ -12,8 +12,8 @@ from pipeline.settings import load_config
 from conftest import messages
 
 COLUMNS = (*CANONICAL_COLUMNS, "split", "winner", "context_messages", "trace", "teacher_model",
-           "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "cached",
-           "teacher_error", "pass_index", "verdict")
+           "finish_reason", "prompt_tokens", "completion_tokens", "cache_read_tokens", "latency_s",
+           "cached", "teacher_error", "pass_index", "verdict")
 
 
 def trace(label: str, note: str = "Canberra is the capital.") -> str:

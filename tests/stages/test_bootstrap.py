@@ -34,7 +34,8 @@ def test_pass2_asks_teacher2_with_the_flawed_trace_and_the_correct_verdict(ctx):
     fixed = out[0]
     assert (fixed["outcome"], fixed["pass_index"], fixed["teacher_model"]) == (ALIVE, 2, "judge-2")
     assert fixed["pass1"] == {"teacher_model": "judge-1", "verdict": "A", "reason": "wrong_verdict",
-                              "prompt_tokens": 100, "completion_tokens": 50}
+                              "prompt_tokens": 100, "completion_tokens": 50,
+                              "cache_read_tokens": None}
     assert out[1]["outcome"] == ALIVE and out[1]["pass_index"] is None, "kept rows are untouched"
 
 

@@ -63,7 +63,9 @@ class AnthropicBackend(Backend):
             raise ConfigError(f"{key}.temperature={t.temperature}: Anthropic takes no "
                               f"temperature but 1 with extended thinking ({key}.thinking_budget); "
                               "set it to null")
-        if asked and not os.environ.get(t.api_key_env) and not t.base_url:
+
+    def check_secret(self, key: str, t: Any) -> None:
+        if not os.environ.get(t.api_key_env) and not t.base_url:
             raise ConfigError(f"{key}={t.backend} needs an API key in the environment variable "
                               f"{t.api_key_env} (key: {key}.api_key_env)")
 

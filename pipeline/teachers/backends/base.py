@@ -35,6 +35,10 @@ class Backend:
             except LocalModelError as exc:
                 raise ConfigError(f"{key}={t.backend}: {exc}") from None
 
+    def check_secret(self, key: str, t: Any) -> None:
+        """What sending needs beyond the settings (an API key), when a build will send requests
+        (an estimate sends none): raise `ConfigError`."""
+
     def endpoints(self, t: Any, pending: int, run: Any) -> list[Endpoint]:
         """Where a stage with `pending` uncached requests sends them (pipeline/teachers/
         transport.py): the provider's default URL unless the backend says otherwise. What a

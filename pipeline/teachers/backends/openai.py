@@ -31,9 +31,8 @@ class OpenAIBackend(Backend):
     name = "openai"
     Config = APIConfig
 
-    def check(self, key: str, t: Any, asked: bool) -> None:
-        super().check(key, t, asked)
-        if asked and not os.environ.get(t.api_key_env) and not t.base_url:
+    def check_secret(self, key: str, t: Any) -> None:
+        if not os.environ.get(t.api_key_env) and not t.base_url:
             raise ConfigError(f"{key}={t.backend} needs an API key in the "
                               f"environment variable {t.api_key_env} (key: {key}.api_key_env), "
                               f"or set {key}.base_url for a server without keys")
