@@ -9,12 +9,12 @@ import json
 import re
 
 import pytest
+from fake_anthropic import FakeAnthropic
 
 from bench import slow_api
 from pipeline.plan import make_plan
 from pipeline.settings import load_config
 
-from fake_anthropic import FakeAnthropic
 from fake_openai import FakeBatchAPI
 
 CLAUDE, O3 = "claude-3-7-sonnet-20250219", "o3"
