@@ -143,6 +143,9 @@ def main() -> None:
     ap.add_argument("--tree", type=Path, default=ROOT,
                     help="the checkout to build with (a clone of another commit, to pair)")
     ap.add_argument("--no-warm", action="store_true", help="skip the warm rerun")
+    ap.add_argument("--pass1-anthropic-batch", type=float, metavar="SECONDS",
+                    help="pass 1 through Anthropic's Message Batches (teacher=anthropic_batch) "
+                         "on the loopback server, each batch ending after SECONDS")
     ap.add_argument("--keep-cache", action="store_true",
                     help="start from the cache an earlier run left (not a cold build)")
     args = ap.parse_args()
@@ -157,7 +160,8 @@ def main() -> None:
                                  args.work / f"warm-{tag}")
     if not args.keep_cache:
         shutil.rmtree(cache, ignore_errors=True)
-    server, url = slow_api.start(args.median, args.sigma)
+    server, url = slow_api.start(args.median, args.sigma,
+                                 batch_s=args.pass1_anthropic_batch or 30.0)
     try:
         common = ["recipe=rmr1", *data_overrides(data),
                   f"sources.code_preference_pairs.limit={round(8000 * args.scale)}",
@@ -174,6 +178,10 @@ def main() -> None:
             common += [f"{key}=openai", f"{key}.model={MODELS[key]}", f"{key}.base_url={url}",
                        f"{key}.concurrency={args.concurrency}", f"{key}.max_tokens=1024",
                        f"{key}.cache_dir={cache}", f"{key}.timeout_s=120"]
+        if args.pass1_anthropic_batch:  # pass 1 on Anthropic's batches at the same server
+            common = [o for o in common if o != "teacher=openai"] + [
+                "teacher=anthropic_batch", f"teacher.base_url={url.removesuffix('/v1')}",
+                "teacher.batch_poll_s=5"]
         cold = run_build([*common, f"output.dir={cold_out}"], args.work / f"cold-{tag}.log",
                          args.tree)
         with urllib.request.urlopen(f"{url}/stats") as r:

@@ -1,4 +1,5 @@
-"""A loopback OpenAI-compatible chat API with heavy-tailed latency, for the scale benchmark.
+"""A loopback OpenAI-compatible chat API with heavy-tailed latency, and Anthropic's Message
+Batches with a fixed time to end, for the scale benchmark.
 
 Each answer waits a log-normal time (default median 2 s, sigma 1: one answer in 100 takes over
 20 s), drawn from the request's hash so a rerun sees the same latencies. A request sent again
@@ -80,11 +81,32 @@ def answer(body: dict[str, Any], completion_tokens: int) -> str:
                   "total_tokens": len(text) // 4 + completion_tokens}})
 
 
+def batch_result(params: dict[str, Any], completion_tokens: int, first: bool) -> dict[str, Any]:
+    """One Message Batches result, as Anthropic writes it: the same judge, Claude's usage (the
+    system prompt written to the prompt cache by the batch's first request, read by the rest)."""
+    system = "".join(b["text"] for b in params.get("system") or [])
+    text = "\n".join([system, *(m["content"] for m in params["messages"])])
+    hinted = HINT.search(text)
+    digest = hashlib.sha256(text.encode()).digest()
+    verdict = hinted.group(1) if hinted else "AB"[digest[20] % 2]
+    shared = len(system) // 4
+    return {"type": "succeeded", "message": {
+        "id": "msg_bench", "type": "message", "role": "assistant", "model": params["model"],
+        "content": [{"type": "text", "text": trace(verdict, text, digest[21] % 8 == 0)}],
+        "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": len(text) // 4 - shared, "output_tokens": completion_tokens,
+                  "cache_read_input_tokens": 0 if first else shared,
+                  "cache_creation_input_tokens": shared if first else 0}}}
+
+
 def serve(port: int, median_s: float, sigma: float, completion_tokens: int,
-          ready: Any = None) -> None:
+          ready: Any = None, batch_s: float = 30.0) -> None:
+    """Chat completions (OpenAI's API) with the latency above, and Anthropic's Message Batches,
+    each batch ending `batch_s` seconds after it was created (its results then computed)."""
     from aiohttp import web
 
     records: list[tuple[str, float, float]] = []
+    batches: dict[str, dict[str, Any]] = {}
     tries: dict[bytes, int] = {}  # how often each request has arrived
 
     async def complete(request: web.Request) -> web.Response:
@@ -103,10 +125,48 @@ def serve(port: int, median_s: float, sigma: float, completion_tokens: int,
     async def stats(_request: web.Request) -> web.Response:
         return web.json_response(records)
 
+    def batch_json(batch: dict[str, Any], base: str) -> dict[str, Any]:
+        ended = time.time() >= batch["created"] + batch_s
+        n = len(batch["requests"])
+        return {"id": batch["id"], "type": "message_batch",
+                "processing_status": "ended" if ended else "in_progress",
+                "request_counts": {"processing": 0 if ended else n,
+                                   "succeeded": n if ended else 0, "errored": 0,
+                                   "canceled": 0, "expired": 0},
+                "created_at": "2026-12-07T00:00:00Z", "expires_at": "2026-12-08T00:00:00Z",
+                "ended_at": "2026-12-07T00:01:00Z" if ended else None, "archived_at": None,
+                "cancel_initiated_at": None,
+                "results_url": f"{base}/v1/messages/batches/{batch['id']}/results"
+                if ended else None}
+
+    async def create_batch(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        batch = {"id": f"msgbatch_{len(batches)}", "requests": body["requests"],
+                 "created": time.time()}
+        batches[batch["id"]] = batch
+        return web.json_response(batch_json(batch, f"http://{request.host}"))
+
+    async def get_batch(request: web.Request) -> web.Response:
+        return web.json_response(batch_json(batches[request.match_info["id"]],
+                                            f"http://{request.host}"))
+
+    async def batch_results(request: web.Request) -> web.Response:
+        batch = batches[request.match_info["id"]]
+        ended = time.time()
+        lines = []
+        for i, req in enumerate(batch["requests"]):
+            lines.append(json.dumps({"custom_id": req["custom_id"], "result": batch_result(
+                req["params"], completion_tokens, i == 0)}))
+            records.append((req["params"]["model"], batch["created"], ended))
+        return web.Response(text="\n".join(lines) + "\n", content_type="application/binary")
+
     async def main() -> None:
         app = web.Application(client_max_size=64 * 2**20)
         app.router.add_post("/v1/chat/completions", complete)
         app.router.add_get("/v1/stats", stats)
+        app.router.add_post("/v1/messages/batches", create_batch)
+        app.router.add_get("/v1/messages/batches/{id}", get_batch)
+        app.router.add_get("/v1/messages/batches/{id}/results", batch_results)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
@@ -118,13 +178,13 @@ def serve(port: int, median_s: float, sigma: float, completion_tokens: int,
     asyncio.run(main())
 
 
-def start(median_s: float = 2.0, sigma: float = 1.0, completion_tokens: int = 700
-          ) -> tuple[multiprocessing.Process, str]:
+def start(median_s: float = 2.0, sigma: float = 1.0, completion_tokens: int = 700,
+          batch_s: float = 30.0) -> tuple[multiprocessing.Process, str]:
     """The server in its own process (it must not take the build's CPU); returns it and its
-    base URL."""
+    base URL (OpenAI's SDK takes it as it is, Anthropic's without the `/v1`)."""
     ready: multiprocessing.Queue = multiprocessing.Queue()
-    proc = multiprocessing.Process(target=serve, args=(0, median_s, sigma, completion_tokens, ready),
-                                   daemon=True)
+    proc = multiprocessing.Process(target=serve, args=(0, median_s, sigma, completion_tokens, ready,
+                                                       batch_s), daemon=True)
     proc.start()
     return proc, f"http://127.0.0.1:{ready.get(timeout=60)}/v1"
 

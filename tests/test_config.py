@@ -204,3 +204,20 @@ def test_a_backend_s_old_name_still_works_with_a_one_line_notice(caplog):
         "teacher2: backend 'vllm' is now called 'vllm_engines' (teacher2=vllm_engines): the old "
         "name still works"]
     assert load_config(["teacher=vllm_server"]) == load_config(["teacher=local"])
+
+
+def test_an_estimate_needs_no_api_key_and_a_build_does(monkeypatch):
+    """`--estimate` asks nothing, so it runs before the keys are set; the build refuses to
+    start without them, before any work."""
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = load_config(["recipe=rmr1", "teacher=anthropic_batch",
+                       "teacher.model=claude-3-7-sonnet-20250219", "teacher2=openai_batch",
+                       "teacher2.model=o3"])
+    make_plan(cfg, sending=False)
+    with pytest.raises(ConfigError, match="teacher=anthropic_batch needs an API key in the "
+                                          "environment variable ANTHROPIC_API_KEY"):
+        make_plan(cfg)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    with pytest.raises(ConfigError, match="teacher2=openai_batch needs an API key"):
+        make_plan(cfg)

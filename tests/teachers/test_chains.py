@@ -41,9 +41,10 @@ def test_a_span_runs_from_the_first_teacher_stage_to_the_last_through_row_stages
 
 def test_only_teachers_that_answer_request_by_request_chain():
     kinds = {name: kind_of(load_config([f"teacher={name}", "teacher.model=m"]).teacher).chainable
-             for name in ("openai", "openai_batch", "vllm_server", "vllm_engines")}
-    assert kinds == {"openai": True, "openai_batch": False, "vllm_server": True,
-                     "vllm_engines": True}
+             for name in ("openai", "openai_batch", "anthropic", "anthropic_batch",
+                          "vllm_server", "vllm_engines")}
+    assert kinds == {"openai": True, "openai_batch": False, "anthropic": True,
+                     "anthropic_batch": False, "vllm_server": True, "vllm_engines": True}
 
 
 @pytest.mark.parametrize("teachers, why", [
