@@ -48,8 +48,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/rubricforge build $(ARGS)
 
+# --durations: the slowest tests are listed at the end, so anyone sees where the time goes
 test: $(STAMP) $(TRAINER_STAMPS)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 # Unit tests only (seconds): no Ray cluster, no model.
 test-fast: $(STAMP)
