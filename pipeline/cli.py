@@ -312,7 +312,7 @@ def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str
         lines.append(f"teacher {c['call']} {c['model']}: {c['calls']} calls, {c['requests']} "
                      f"requests, {c['cached']} from cache{held}, {c['errors']} errors, "
                      f"{c['prompt_tokens']} prompt + {c['completion_tokens']} completion tokens")
-    from pipeline.output.manifest import far_cues
+    from pipeline.output.manifest import contested_sources, far_cues
 
     what = {"longer": "the chosen answer is the longer", "more_markdown": "the chosen answer has "
             "more markdown", "more_code_blocks": "the chosen answer has more code blocks",
@@ -322,6 +322,11 @@ def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str
         lines.append(f"cue: {c['part']}/{c['source']}: {what[c['cue']]} in {c['share']:.0%} of "
                      f"{c['differ']} pairs (95%: {low:.0%}-{high:.0%}): a judge can learn it "
                      "instead of quality (card: Cues)")
+    for x in contested_sources(m["quality"].get("labels", [])):
+        low, high = x["interval"]
+        lines.append(f"labels: {x['source']}: {x['contested']} of {x['checked']} checked "
+                     f"({x['share']:.0%}, 95%: {low:.0%}-{high:.0%}) contested by its "
+                     f"{x['evidence']} answers (card: Labels)")
     lines.append(f"manifest: {out}/manifest.json   card: {out}/README.md")
     return "\n".join(lines)
 

@@ -131,9 +131,19 @@ def test_quarantine_and_rejection_reasons(runs):
     out, _ = runs["first"]
     quarantine = part(out, "quarantine").to_pylist()
     assert {r["reason"] for r in quarantine} == QUARANTINE_REASONS
-    rejected = Counter(r["reason"] for r in part(out, "rejected").to_pylist())
+    rows = part(out, "rejected").to_pylist()
+    rejected = Counter(r["reason"] for r in rows)
     assert rejected["excluded_subset"] == 3 and rejected["tie"] == 2
-    assert set(rejected) - {"excluded_subset", "tie", "contaminated"} <= TEACHER_REASONS
+    # the two math pairs shipped with their labels flipped: contested by the reference answer
+    # before any teacher saw them
+    flipped = [r for r in rows if r["reason"] == "contested_label"]
+    assert sorted((r["source"], r["source_index"]) for r in flipped) == [
+        ("math_step_dpo", 40), ("math_step_dpo", 41)]
+    assert all(r["teacher_model"] is None and "not the reference" in r["detail"] for r in flipped)
+    labels = {x["source"]: x for x in manifest(out)["quality"]["labels"]}
+    assert labels["math_step_dpo"]["contested"] == 2 and labels["math_step_dpo"]["verified"] > 20
+    assert set(rejected) - {"excluded_subset", "tie", "contaminated", "contested_label"} <= \
+        TEACHER_REASONS
 
 
 def test_benchmark_prompts_are_removed_and_counted(runs):

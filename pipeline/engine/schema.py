@@ -42,6 +42,9 @@ COLUMNS: dict[str, pa.DataType] = {
     "prompt": MESSAGES,
     "chosen": MESSAGES,
     "rejected": MESSAGES,
+    # a reference final answer the source publishes (Math-Step-DPO's `answer`), or null: what
+    # the label check compares each answer's result with
+    "reference": pa.string(),
     "raw": pa.string(),
     # fate of the row
     "outcome": pa.string(),
@@ -79,7 +82,7 @@ FATE_COLUMNS = ("outcome", "reason", "detail", "decided_by", "dup_of")
 RUN_ONLY_COLUMNS = ("cached",)
 CANONICAL_COLUMNS = (
     "pair_id", "source", "source_index", "pair_index", "subset", "domain", "license",
-    "prompt", "chosen", "rejected", "raw", *FATE_COLUMNS,
+    "prompt", "chosen", "rejected", "reference", "raw", *FATE_COLUMNS,
 )
 
 

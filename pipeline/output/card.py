@@ -262,6 +262,7 @@ def write_card(out: Path, m: dict[str, Any], tally: Tally, cfg: Any) -> Path:
                                       check_rules(cfg.prompt.min_quote_fidelity)),
         "min_quote_fidelity": str(cfg.prompt.min_quote_fidelity),
         "quote_table": quote_table(q.get("quote_fidelity") or []),
+        "label_table": label_table(q.get("labels") or [], cfg),
         "accuracy_table": _accuracy_table(q["verdict_accuracy"], "source"),
         "domain_accuracy_table": _accuracy_table(q["verdict_accuracy_by_domain"], "domain"),
         "swap_table": _table(["source", "teacher", "judged in both orders", "consistent",
@@ -311,6 +312,27 @@ def _filter_table(rejections: list[dict[str, Any]], calls: list[dict[str, Any]],
             for r in rejections]
     rows.append(["**teacher answers**", *(answered[p] for p in passes), ""])
     return _table(["reason", *passes, "turns away"], rows)
+
+
+def label_table(labels: list[dict[str, Any]], cfg: Any) -> str:
+    """Per source, the labels checked against a reference answer and the contested share."""
+    if (cfg.recipe.stages or {}).get("label_check") is None:
+        return "Not checked (the recipe has no `label_check` stage)."
+    checked = [x for x in labels if x["evidence"]]
+    if not checked:
+        return "No source published a reference answer: no label could be checked."
+    policy = cfg.recipe.stages.label_check
+    table = _table(["source", "evidence", "checked", "verified", "contested", "share",
+                    "95% interval", "no answer to read"],
+                   [[x["source"], x["evidence"], x["checked"], x["verified"], x["contested"],
+                     "-" if x["share"] is None else f"{x['share']:.1%}",
+                     "-" if x["interval"] is None else
+                     f"{x['interval'][0]:.1%} - {x['interval'][1]:.1%}", x["unverified"]]
+                    for x in checked])
+    said = {"drop": "dropped (in `rejected/` as `contested_label`, with the evidence in "
+                    "`detail`)", "mark": "kept, with `label_status: contested`"}
+    return (f"{table}\n\nContested pairs: in `sft` {said[policy.get('sft', 'drop')]}; in `rl` "
+            f"{said[policy.get('rl', 'drop')]}.")
 
 
 def quote_table(spread: list[dict[str, Any]]) -> str:

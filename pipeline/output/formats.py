@@ -26,6 +26,7 @@ SFT_SCHEMA = pa.schema([
     ("latency_s", pa.float64()),
     ("num_tokens", pa.int64()),      # judge prompt + trace, chat template applied
     ("quote_fidelity", pa.float64()),  # its lowest quote's share of words found in the answer
+    ("label_status", pa.string()),   # verified, unverified or contested (null: not checked)
 ])
 
 RL_SCHEMA = pa.schema([
@@ -40,6 +41,7 @@ RL_SCHEMA = pa.schema([
     *[(c, pa.string()) for c in LINEAGE],
     *ORIGIN,
     ("num_tokens", pa.int64()),      # the prompt with the generation prompt added
+    ("label_status", pa.string()),   # verified, unverified or contested (null: not checked)
 ])
 
 
@@ -78,5 +80,6 @@ def to_rl(rows: list[dict], first_index: int) -> pa.Table:
             "context_messages": r["context_messages"], "winner": r["winner"],
             **{k: r[k] for k in LINEAGE}, "source_index": r["source_index"],
             "pair_index": r.get("pair_index") or 0, "num_tokens": r.get("num_tokens"),
+            "label_status": r.get("label_status"),
         })
     return pa.Table.from_pylist(out, schema=RL_SCHEMA)

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from pipeline.engine.schema import DEDUPLICATED, KEPT, QUARANTINED, REJECTED, SFT
 from pipeline.rules.cues import CUES, pair_cues, wilson
 from pipeline.rules.keys import row_name
+from pipeline.rules.labels import CONTESTED, UNVERIFIED, VERIFIED, evidence_kind
 from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL
 
 # The stages that check a teacher's answer with `check_response`: pass 1's filter and pass 2.
@@ -62,6 +63,8 @@ class Tally:
     both_orders: Counter = field(default_factory=Counter)
     # kept SFT traces by a digest of their text: the same text for different pairs is a copy
     sft_traces: Counter = field(default_factory=Counter)
+    # checked labels per (source, status, evidence kind), dropped ones included
+    labels: Counter = field(default_factory=Counter)
     # per source, the lowest quote fidelity of each trace whose quotes were read (kept or not)
     quote_fidelity: dict[str, list[float]] = field(default_factory=dict)
     # completion tokens of each trace, by whether it was kept (for the length histogram)
@@ -84,6 +87,9 @@ class Tally:
                 self.firsts.setdefault(r["source"], array("q")).append(r["source_index"])
             for benchmark in r.get("contaminated_by") or ():
                 self.contamination[(r["source"], benchmark)] += 1
+            if r.get("label_status"):
+                self.labels[(r["source"], r["label_status"],
+                             evidence_kind(r.get("label_evidence")))] += 1
             if r["outcome"] == KEPT:
                 self._add_kept(r, split or "")
             if r.get("teacher_model") is not None:
@@ -145,7 +151,7 @@ class Tally:
             self.firsts.setdefault(source, array("q")).extend(seen)
         for name in ("fates", "further", "usage", "judged", "correct", "kept",
                      "filter_rejections", "swap_judged", "swap_consistent", "positions", "cues",
-                     "length_units", "statistics",
+                     "length_units", "statistics", "labels",
                      "both_orders", "sft_traces", "contamination"):
             getattr(self, name).update(getattr(other, name))
         for side, values in other.trace_tokens.items():
@@ -231,9 +237,39 @@ def quality(tally: Tally) -> dict[str, Any]:
             "swap_agreement": swap, "position_balance": positions, "cues": cues,
             "kept_in_both_orders": dict(sorted(tally.both_orders.items())),
             "quote_fidelity": quote_spread(tally.quote_fidelity),
+            "labels": label_report(tally.labels),
             "identical_traces": identical,
             "trace_completion_tokens": {side: _stats(v) for side, v in tally.trace_tokens.items()},
             "num_tokens": {part: _stats(v) for part, v in sorted(tally.num_tokens.items())}}
+
+
+def label_report(labels: Counter) -> list[dict[str, Any]]:
+    """Per source and kind of evidence, the labels checked and the contested share with its
+    95% interval (pipeline/rules/labels.py); `unverified` rows had nothing to check against."""
+    out = []
+    kinds = sorted({(s, k) for s, _, k in labels if k})
+    for source, kind in kinds:
+        n = {st: labels[(source, st, kind)] for st in (VERIFIED, CONTESTED, UNVERIFIED)}
+        if (source, kind) == next(x for x in kinds if x[0] == source):
+            n[UNVERIFIED] += labels[(source, UNVERIFIED, "")]  # no reference for these rows
+        checked = n[VERIFIED] + n[CONTESTED]
+        out.append({"source": source, "evidence": kind, "checked": checked,
+                    "verified": n[VERIFIED], "contested": n[CONTESTED],
+                    "unverified": n[UNVERIFIED], "share": _rate(n[CONTESTED], checked),
+                    "interval": wilson(n[CONTESTED], checked)})
+    for source in sorted({s for s, _, _ in labels} - {s for s, _ in kinds}):
+        out.append({"source": source, "evidence": "", "checked": 0, "verified": 0,
+                    "contested": 0, "unverified": labels[(source, UNVERIFIED, "")],
+                    "share": None, "interval": None})
+    return out
+
+
+# A source's contested share stands out when its whole 95% interval is above this.
+CONTESTED_BAND = 0.05
+
+
+def contested_sources(labels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [x for x in labels if x["interval"] and x["interval"][0] > CONTESTED_BAND]
 
 
 def quote_spread(by_source: dict[str, list[float]]) -> list[dict[str, Any]]:

@@ -61,6 +61,9 @@ class Pair:
     rejected: Messages
     subset: str
     domain: str
+    # A reference final answer (math), when the source publishes one: the label check
+    # (stages/label_check.py) compares each answer's result with it.
+    reference: str | None = None
 
 
 def _required(row: dict[str, Any], key: str, kind: type, expected: str) -> Any:
@@ -320,7 +323,8 @@ class Source:
                 continue
             fields = {"pair_id": pair_id(item.prompt, item.chosen, item.rejected),
                       "prompt": item.prompt, "chosen": item.chosen, "rejected": item.rejected,
-                      "subset": item.subset, "domain": item.domain}
+                      "subset": item.subset, "domain": item.domain,
+                      "reference": item.reference}
             if item.subset in excluded:
                 fields |= {"outcome": REJECTED, "reason": "excluded_subset",
                            "detail": item.subset, "decided_by": stage}

@@ -1,6 +1,7 @@
 """xinlai/Math-Step-DPO-10K: a shared correct prefix of steps, then diverging continuations.
 
 As in RM-R1, an answer is `initial_reason_steps` followed by `full_chosen` / `full_rejected`.
+The published `answer` is the reference the label check compares both answers' results with.
 """
 
 from __future__ import annotations
@@ -27,4 +28,5 @@ class MathStepDPO(Source):
             rejected=[{"role": "assistant", "content": steps + text(row, "full_rejected")}],
             subset=text(row, "dataset"),
             domain="math",
+            reference=row.get("answer") if isinstance(row.get("answer"), str) else None,
         )

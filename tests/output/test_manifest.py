@@ -168,3 +168,35 @@ def test_a_pair_kept_in_both_orders_is_two_sft_rows_and_one_pair():
     m = manifest(rows)
     assert m["balanced"] and m["totals"]["kept_sft"] == 1 and m["sft_rows"] == 2
     assert m["quality"]["kept_in_both_orders"] == {"a": 1}
+
+
+def test_checked_labels_are_counted_per_source_with_the_contested_share_and_its_interval():
+    from pipeline.cli import summary
+    from pipeline.output.card import label_table
+
+    def checked(i, status, source="m", outcome=KEPT, split="rl"):
+        evidence = "" if status == "unverified" else f"reference: {status}"
+        return fate(source, i, outcome, split, "contested_label" if outcome == REJECTED else "",
+                    "label_check" if outcome == REJECTED else "") | {
+            "label_status": status, "label_evidence": evidence}
+
+    rows = ([checked(i, "verified") for i in range(30)]
+            + [checked(30 + i, "contested", outcome=REJECTED) for i in range(10)]
+            + [checked(40, "unverified")]
+            + [checked(0, "unverified", source="chat"), checked(1, "unverified", source="chat")])
+    m = manifest(rows, {"m": 41, "chat": 2}, parts=2)
+    math, chat = m["quality"]["labels"]
+    assert {k: math[k] for k in ("source", "evidence", "checked", "verified", "contested",
+                                 "unverified", "share")} == {
+        "source": "m", "evidence": "reference", "checked": 40, "verified": 30,
+        "contested": 10, "unverified": 1, "share": 0.25}
+    assert 0.14 < math["interval"][0] < 0.25 < math["interval"][1] < 0.41
+    assert chat == {"source": "chat", "evidence": "", "checked": 0, "verified": 0,
+                    "contested": 0, "unverified": 2, "share": None, "interval": None}
+    table = label_table(m["quality"]["labels"], CFG)
+    assert "| m | reference | 40 | 30 | 10 | 25.0% |" in table and "| chat |" not in table
+    assert "in `sft` dropped (in `rejected/` as `contested_label`" in table
+    # a source whose whole interval is above 5% is named in the build's summary
+    said = summary(m, "out", 1.0, {})
+    assert "labels: m: 10 of 40 checked (25%, 95%: " in said and "contested by its reference" \
+        " answers (card: Labels)" in said

@@ -324,7 +324,12 @@ def math_step_rows() -> list[dict]:
     broken[1]["prompt"] = ""
     broken[2]["full_rejected"] = broken[2]["full_chosen"]
     broken[3]["dataset"] = None
-    return rows + broken
+    # labels flipped: the "chosen" answer misses the published answer, the "rejected" one
+    # reaches it; the label check (stages/label_check.py) must contest them
+    flipped = [r | {"chosen": r["rejected"], "rejected": r["chosen"],
+                    "full_chosen": r["full_rejected"], "full_rejected": r["full_chosen"]}
+               for r in math_rows(random.Random(404), 2)]
+    return rows + broken + flipped
 
 
 MULTILINGUAL = [
