@@ -25,7 +25,8 @@ def test_defaults_compose_and_plan(cfg):
     assert cfg.recipe.name == "sample" and cfg.teacher.backend == "vllm_server"
     plan = make_plan(cfg)
     assert [s.name for s in plan.stages] == ["validate", "decontaminate", "exact_dedup",
-                                             "near_dedup", "split", "place", "render", "teacher",
+                                             "near_dedup", "split", "label_check", "place",
+                                             "render", "teacher",
                                              "verdict_filter", "bootstrap", "token_lengths"]
     assert {s.name for s, _ in plan.sources} == {"skywork", "code_preference_pairs",
                                                  "math_step_dpo"}
@@ -67,7 +68,7 @@ def test_mistakes_name_the_key(overrides, plan, key):
 
 def test_a_stage_placed_before_its_inputs_exist_is_refused():
     message = error_of(["~recipe.stages.split"], plan=True)
-    assert "place" in message and "split" in message
+    assert "label_check" in message and "split" in message
 
 
 def test_stage_resources_come_from_config():
@@ -186,8 +187,8 @@ def test_each_teacher_yaml_names_a_backend_module_and_nothing_else_knows_their_n
         code = path.read_text()
         for name in names:
             assert not re.search(rf"backend\s*(==|!=|in)\s*.*['\"]{name}['\"]", code), path
-    with pytest.raises(ConfigError, match="teacher.backend='grpc' is not one of openai, "
-                                          "openai_batch, vllm_engines"):
+    with pytest.raises(ConfigError, match="teacher.backend='grpc' is not one of anthropic, "
+                                          "anthropic_batch, openai, openai_batch, vllm_engines"):
         make_plan(load_config(["teacher.backend=grpc"]))
 
 
