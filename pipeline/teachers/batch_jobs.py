@@ -43,6 +43,15 @@ class Outcome:
     retriable: bool = True
 
 
+def pending_requests(requests: Any) -> dict[str, dict[str, Any]]:
+    """A pass's uncached requests (a Ray Dataset of `request_table` rows) by cache key, on the
+    driver: a batch job is submitted from one place."""
+    return {k: json.loads(r) for batch in requests.iter_batches(batch_format="pyarrow",
+                                                                 batch_size=None)
+            for k, r in zip(batch.column("key").to_pylist(),
+                            batch.column("request").to_pylist(), strict=True)}
+
+
 def answer_in_jobs(requests: dict[str, dict[str, Any]], t: Any, stage: str, meter: Any,
                    provider: type[BatchJobs] | None = None) -> dict[str, str | None]:
     """Answer a pass's uncached requests (cache key -> request) into the cache through batch

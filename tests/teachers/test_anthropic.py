@@ -6,11 +6,10 @@ cached prompt tokens priced at the cache rates in what a run reports it spent.""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 
 import pytest
+from batch_stop import stop_while_a_job_waits
 from fake_anthropic import FakeAnthropic, error, message, overloaded, rate_limited
 
 from pipeline.engine.config import ConfigError
@@ -21,7 +20,7 @@ from pipeline.teachers.cache import ResponseCache, request_key
 from pipeline.teachers.client import TeacherClient
 from pipeline.teachers.prices import price_usd
 from pipeline.teachers.requests import request_for, uncached, worst_case
-from pipeline.teachers.spend import Meter, MeterHandle
+from pipeline.teachers.spend import Meter
 
 CHAT = [[{"role": "system", "content": "You are an impartial judge."},
          {"role": "user", "content": f"pair {i}"}] for i in range(10)]
@@ -199,28 +198,7 @@ def test_a_stopped_build_picks_up_its_batch_instead_of_paying_again(tmp_path):
         cfg = teacher(tmp_path, api.base_url, backend="anthropic_batch")
         requests = uncached(cfg, CHAT[:6])
         api.stalled = True
-        stopped = threading.Event()
-
-        def run_until_stopped() -> None:
-            async def go() -> None:
-                client = AnthropicJobs.client(cfg)
-                jobs = AnthropicJobs(cfg, client, ResponseCache(cfg.cache_dir),
-                                     MeterHandle("teacher"))
-                task = asyncio.ensure_future(jobs.answer(requests))
-                while not stopped.is_set():
-                    await asyncio.sleep(0.01)
-                task.cancel()  # the build is stopped (Ctrl-C) while it waits on the batch
-                with pytest.raises(asyncio.CancelledError):
-                    await task
-                await client.close()
-            asyncio.run(go())
-
-        thread = threading.Thread(target=run_until_stopped)
-        thread.start()
-        while not list((tmp_path / "cache" / "batches").glob("*.json")):
-            assert thread.is_alive()
-        stopped.set()
-        thread.join()
+        stop_while_a_job_waits(AnthropicJobs, cfg, requests)
         api.stalled = False
         errors = answer_in_jobs(uncached(cfg, CHAT[:6]), cfg, "teacher", None, AnthropicJobs)
         assert len(api.batches) == 1, "one batch, picked up, never submitted again"

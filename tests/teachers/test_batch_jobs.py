@@ -3,18 +3,17 @@ the API's limits, retries in new jobs, jobs picked up after a stop, never a sync
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 
 import pytest
+from batch_stop import stop_while_a_job_waits
 
 from pipeline.settings import load_config
 from pipeline.teachers.batch_jobs import OpenAIJobs, answer_in_jobs
 from pipeline.teachers.cache import ResponseCache, request_key
 from pipeline.teachers.prices import price_usd
 from pipeline.teachers.requests import request_for, uncached
-from pipeline.teachers.spend import Meter, MeterHandle
+from pipeline.teachers.spend import Meter
 
 from fake_openai import FakeBatchAPI, completion
 
@@ -105,36 +104,11 @@ def test_a_stopped_build_picks_up_its_batch_job_instead_of_paying_again(tmp_path
         cfg = _batch_teacher(tmp_path, api.base_url)
         requests = uncached(cfg, MSGS[:6])
         api.stalled = True
-        stopped = threading.Event()
-
-        def run_until_stopped() -> None:
-            async def go() -> None:
-                jobs = OpenAIJobs(cfg, _client(cfg), ResponseCache(cfg.cache_dir),
-                                 MeterHandle("teacher"))
-                task = asyncio.ensure_future(jobs.answer(requests))
-                while not stopped.is_set():
-                    await asyncio.sleep(0.01)
-                task.cancel()  # the build is stopped while it waits on the job
-                with pytest.raises(asyncio.CancelledError):
-                    await task
-            asyncio.run(go())
-
-        thread = threading.Thread(target=run_until_stopped)
-        thread.start()
-        while not list((tmp_path / "cache" / "batches").glob("*.json")):
-            assert thread.is_alive()
-        stopped.set()
-        thread.join()
+        stop_while_a_job_waits(OpenAIJobs, cfg, requests)
         api.stalled = False
         answered = answer_in_jobs(uncached(cfg, MSGS[:6]), cfg, "teacher", None)
         assert (len(api.files), len(api.jobs)) == (2, 1), "one upload, one job, one output"
     assert set(answered.values()) == {None} and _cached(cfg, MSGS[:6]) == ["ok"] * 6
-
-
-def _client(cfg):
-    import openai
-
-    return openai.AsyncOpenAI(base_url=cfg.base_url, api_key="unused", max_retries=0)
 
 
 def test_the_backend_answers_a_pass_from_its_dataset_and_never_sends_one_by_one(tmp_path,

@@ -6,12 +6,11 @@ by one at the full price."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from pipeline.engine.stage import Resources
 from pipeline.teachers.backends.anthropic import AnthropicBackend, AnthropicConfig
-from pipeline.teachers.backends.openai_batch import pending_requests
-from pipeline.teachers.transport import Endpoint
+from pipeline.teachers.backends.base import AnswersInJobs
+from pipeline.teachers.batch_jobs import AnthropicJobs
 
 
 @dataclass
@@ -24,17 +23,7 @@ class AnthropicBatchConfig(AnthropicConfig):
     batch_poll_s: float = 30.0
 
 
-class AnthropicBatchBackend(AnthropicBackend):
+class AnthropicBatchBackend(AnswersInJobs, AnthropicBackend):
     name = "anthropic_batch"
     Config = AnthropicBatchConfig
-
-    def endpoints(self, t: Any, pending: int, run: Any) -> list[Endpoint]:
-        """None for the client: what the batches did not answer is a row's error, never a
-        synchronous request."""
-        return []
-
-    def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,
-               endpoints: list[Endpoint], resources: Resources) -> dict[str, str | None]:
-        from pipeline.teachers.batch_jobs import AnthropicJobs, answer_in_jobs
-
-        return answer_in_jobs(pending_requests(requests), t, stage, meter, AnthropicJobs)
+    jobs = AnthropicJobs

@@ -57,3 +57,22 @@ class Backend:
                                   max(1, resources.actors or 1),
                                   resources.num_cpus)
 
+
+
+class AnswersInJobs:
+    """What a backend whose provider answers a pass in batch jobs does (mixed in before its
+    API's backend): the pass goes in jobs from the driver (pipeline/teachers/batch_jobs.py),
+    and its stage's client gets no endpoint, so a request the jobs did not answer is the row's
+    error, never a synchronous request at the full price."""
+
+    # the provider's jobs (a `BatchJobs` subclass)
+    jobs: ClassVar[type]
+
+    def endpoints(self, t: Any, pending: int, run: Any) -> list[Endpoint]:
+        return []
+
+    def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,
+               endpoints: list[Endpoint], resources: Resources) -> dict[str, str | None]:
+        from pipeline.teachers.batch_jobs import answer_in_jobs, pending_requests
+
+        return answer_in_jobs(pending_requests(requests), t, stage, meter, self.jobs)

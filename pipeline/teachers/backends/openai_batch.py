@@ -4,13 +4,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from pipeline.engine.stage import Resources
+from pipeline.teachers.backends.base import AnswersInJobs
 from pipeline.teachers.backends.openai import APIConfig, OpenAIBackend
-from pipeline.teachers.transport import Endpoint
+from pipeline.teachers.batch_jobs import OpenAIJobs
 
 
 @dataclass
@@ -23,28 +22,7 @@ class BatchAPIConfig(APIConfig):
     batch_poll_s: float = 30.0
 
 
-class OpenAIBatchBackend(OpenAIBackend):
+class OpenAIBatchBackend(AnswersInJobs, OpenAIBackend):
     name = "openai_batch"
     Config = BatchAPIConfig
-
-    def endpoints(self, t: Any, pending: int, run: Any) -> list[Endpoint]:
-        """None for the client: what the jobs did not answer is a row's error, never a
-        synchronous request."""
-        return []
-
-    def answer(self, requests: Any, n: int, t: Any, stage: str, meter: Any,
-               endpoints: list[Endpoint], resources: Resources) -> dict[str, str | None]:
-        """The pass's requests in as few jobs as the API takes, waited for from the driver
-        (the work is the provider's)."""
-        from pipeline.teachers.batch_jobs import OpenAIJobs, answer_in_jobs
-
-        return answer_in_jobs(pending_requests(requests), t, stage, meter, OpenAIJobs)
-
-
-def pending_requests(requests: Any) -> dict[str, dict[str, Any]]:
-    """A pass's uncached requests (a Ray Dataset of `request_table` rows) by cache key, on the
-    driver: a batch job is submitted from one place."""
-    return {k: json.loads(r) for batch in requests.iter_batches(batch_format="pyarrow",
-                                                                 batch_size=None)
-            for k, r in zip(batch.column("key").to_pylist(),
-                            batch.column("request").to_pylist(), strict=True)}
+    jobs = OpenAIJobs
