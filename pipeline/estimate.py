@@ -75,13 +75,11 @@ def _cost(teacher: Any, prompt: int, completion: int, asked: int = 0, prefix: in
     r = rates(teacher)
     if not r.known:
         return None, None, 0.0
-    kind = kind_of(teacher)
-    listed = price_usd(teacher, prompt, completion) / kind.price_factor
+    full = price_usd(teacher, prompt, completion)
     cached = prefix if cache_applies(teacher, prefix) else 0
     reads = cached * max(asked - 1, 0)
-    full = price_usd(teacher, prompt, completion)
     cost = price_usd(teacher, prompt, completion, cache_read=reads, cache_write=cached)
-    return cost, listed, full - cost
+    return cost, full / kind_of(teacher).price_factor, full - cost
 
 
 def cache_applies(teacher: Any, prefix: int) -> bool:

@@ -61,6 +61,11 @@ def make_plan(cfg: Any, sending: bool = True) -> Plan:
                           f"{cfg.output.dir!r}); publish a copy with `rubricforge publish`")
     if cfg.ray.block_rows is not None and cfg.ray.block_rows < 1:
         raise ConfigError(f"ray.block_rows={cfg.ray.block_rows} must be >= 1")
+    # read by every stage that checks a trace (the filter, pass 2, the swap check)
+    if not 0 <= cfg.prompt.min_quote_fidelity <= 1:
+        raise ConfigError(f"prompt.min_quote_fidelity is {cfg.prompt.min_quote_fidelity}: set "
+                          "a share between 0 and 1 (the default, 0.7, is calibrated in "
+                          "bench/trace_checks.py)")
     ctx = BuildContext(cfg=cfg)
     sources = _sources(cfg)
     stages, columns_after = _stages(cfg, ctx)

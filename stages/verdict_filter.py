@@ -12,7 +12,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.engine.config import ConfigError
 from pipeline.engine.schema import REJECTED, SFT
 from pipeline.engine.stage import Stage, decide, set_rows
 from pipeline.rules.judge_prompt import evidence
@@ -26,12 +25,6 @@ class VerdictFilter(Stage):
     outputs = ("verdict", "quote_fidelity", "outcome", "reason", "detail", "decided_by")
     # the lowest share of a quote's words found in the answer it cites (null: no quote read)
     columns = {"quote_fidelity": pa.float64()}
-
-    def preflight(self) -> None:
-        value = self.templates.min_quote_fidelity
-        if not 0 <= value <= 1:
-            raise ConfigError(f"prompt.min_quote_fidelity is {value}: set a share between 0 "
-                              "and 1 (the default, 0.7, is calibrated in bench/trace_checks.py)")
 
     def process(self, rows: pa.Table) -> pa.Table:
         # only distillation rows have a trace: the others (most) are not even converted

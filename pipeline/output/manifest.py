@@ -248,10 +248,10 @@ def label_report(labels: Counter) -> list[dict[str, Any]]:
     95% interval (pipeline/rules/labels.py); `unverified` rows had nothing to check against."""
     out = []
     kinds = sorted({(s, k) for s, _, k in labels if k})
-    for source, kind in kinds:
+    for i, (source, kind) in enumerate(kinds):
         n = {st: labels[(source, st, kind)] for st in (VERIFIED, CONTESTED, UNVERIFIED)}
-        if (source, kind) == next(x for x in kinds if x[0] == source):
-            n[UNVERIFIED] += labels[(source, UNVERIFIED, "")]  # no reference for these rows
+        if i == 0 or kinds[i - 1][0] != source:  # a source's rows with no reference, once
+            n[UNVERIFIED] += labels[(source, UNVERIFIED, "")]
         checked = n[VERIFIED] + n[CONTESTED]
         out.append({"source": source, "evidence": kind, "checked": checked,
                     "verified": n[VERIFIED], "contested": n[CONTESTED],

@@ -9,6 +9,7 @@ import pytest
 from pipeline.engine.config import ConfigError
 from pipeline.engine.schema import ALIVE, REJECTED, RL
 from pipeline.engine.stage import BuildContext
+from pipeline.plan import make_plan
 from pipeline.settings import load_config
 from stages.verdict_filter import VerdictFilter
 
@@ -68,5 +69,4 @@ def test_the_threshold_is_the_prompts_setting_and_checked_before_any_work(tmp_pa
     strict = BuildContext(load_config(["prompt.min_quote_fidelity=0.5"]))
     assert filtered([loose], strict)[0]["outcome"] == ALIVE
     with pytest.raises(ConfigError, match=r"prompt.min_quote_fidelity is 1.5: set a share"):
-        VerdictFilter(None, BuildContext(load_config(["prompt.min_quote_fidelity=1.5"]))
-                      ).preflight()
+        make_plan(load_config(["prompt.min_quote_fidelity=1.5"]))
