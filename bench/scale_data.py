@@ -188,12 +188,17 @@ def write_benchmarks(out: Path, scale: float, words: Words) -> dict[str, list[st
     prompts["rewardbench2"] = words.texts(n["rewardbench2"], 40, 0.9)
     subsets = _labels(RewardBench2.SIZES, n["rewardbench2"])
     with (out / "rewardbench2.jsonl").open("w") as f:
+        ties = 0
         for i, (p, subset) in enumerate(zip(prompts["rewardbench2"], subsets, strict=True)):
-            ties = subset == "Ties"  # several correct answers, as Ties has
-            f.write(json.dumps({"id": str(i), "prompt": p,
-                                "chosen": ["c1", "c2"] if ties else ["c"],
-                                "rejected": ["r1", "r2", "r3"], "num_correct": 2 if ties else 1,
-                                "num_incorrect": 3, "total_completions": 5 if ties else 4,
+            row_id, chosen = str(i), ["c"]
+            if subset == "Ties":  # a prompt as a ref: item (one correct answer) and a tied: one
+                k, ties = ties // 2, ties + 1
+                row_id = f"ref:{k}" if ties % 2 else f"tied:{k}"
+                chosen = ["c1"] if ties % 2 else ["c1", "c2", "c3"]
+                p = prompts["rewardbench2"][i - 1] if not ties % 2 else p
+            f.write(json.dumps({"id": row_id, "prompt": p, "chosen": chosen,
+                                "rejected": ["r1", "r2", "r3"], "num_correct": len(chosen),
+                                "num_incorrect": 3, "total_completions": len(chosen) + 3,
                                 "models": ["a", "b", "c", "d"], "subset": subset}) + "\n")
     prompts["rm_bench"] = words.texts(n["rm_bench"], 40, 0.9)
     domains = _labels(RMBench.SIZES, n["rm_bench"])

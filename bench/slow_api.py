@@ -26,9 +26,11 @@ import math
 import multiprocessing
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 HINT = re.compile(r"better response is\s+Chatbot ([AB])")
+Judge = Callable[[str, str], str]
 
 
 def first_words(side: str, text: str, n: int = 12) -> str:
@@ -67,11 +69,14 @@ def latency_of(digest: bytes, median_s: float, sigma: float) -> float:
     return median_s * math.exp(sigma * z)
 
 
-def answer(body: dict[str, Any], completion_tokens: int) -> str:
+def answer(body: dict[str, Any], completion_tokens: int, judge: Judge | None = None) -> str:
+    """`judge`: who answers an unhinted request (the model asked and the request's text give
+    the verdict); by default a coin drawn from the request's hash."""
     text = "\n".join(m["content"] for m in body["messages"])
     hinted = HINT.search(text)
     digest = hashlib.sha256(text.encode()).digest()
-    verdict = hinted.group(1) if hinted else "AB"[digest[20] % 2]
+    verdict = (hinted.group(1) if hinted else judge(body["model"], text) if judge
+               else "AB"[digest[20] % 2])
     return json.dumps({
         "id": "slow", "object": "chat.completion", "created": 0, "model": body["model"],
         "choices": [{"index": 0, "finish_reason": "stop",
@@ -100,7 +105,7 @@ def batch_result(params: dict[str, Any], completion_tokens: int, first: bool) ->
 
 
 def serve(port: int, median_s: float, sigma: float, completion_tokens: int,
-          ready: Any = None, batch_s: float = 30.0) -> None:
+          ready: Any = None, batch_s: float = 30.0, judge: Judge | None = None) -> None:
     """Chat completions (OpenAI's API) with the latency above, and Anthropic's Message Batches,
     each batch ending `batch_s` seconds after it was created (its results then computed)."""
     from aiohttp import web
@@ -118,7 +123,7 @@ def serve(port: int, median_s: float, sigma: float, completion_tokens: int,
         if n > 1:  # a retry: a new draw of its own
             digest = hashlib.sha256(digest + n.to_bytes(4, "big")).digest()
         await asyncio.sleep(latency_of(digest, median_s, sigma))
-        reply = answer(body, completion_tokens)
+        reply = answer(body, completion_tokens, judge)
         records.append((body["model"], arrived, time.time()))
         return web.Response(text=reply, content_type="application/json")
 
@@ -179,12 +184,12 @@ def serve(port: int, median_s: float, sigma: float, completion_tokens: int,
 
 
 def start(median_s: float = 2.0, sigma: float = 1.0, completion_tokens: int = 700,
-          batch_s: float = 30.0) -> tuple[multiprocessing.Process, str]:
+          batch_s: float = 30.0, judge: Judge | None = None) -> tuple[multiprocessing.Process, str]:
     """The server in its own process (it must not take the build's CPU); returns it and its
     base URL (OpenAI's SDK takes it as it is, Anthropic's without the `/v1`)."""
     ready: multiprocessing.Queue = multiprocessing.Queue()
     proc = multiprocessing.Process(target=serve, args=(0, median_s, sigma, completion_tokens, ready,
-                                                       batch_s), daemon=True)
+                                                       batch_s, judge), daemon=True)
     proc.start()
     return proc, f"http://127.0.0.1:{ready.get(timeout=60)}/v1"
 

@@ -244,6 +244,7 @@ def report(cfg: Any, lines: list[Line], rows: dict[str, int],
     if any(ln.projected for ln in lines):
         right, where = accuracy or (ZERO_SHOT_ACCURACY, "RM-R1's figure for zero-shot verdicts; "
                                     "--accuracy-from <eval.json> uses your teacher's")
-        out.append(f"* projected from pass 1: pass 2 asks about {1 - right:.0%} of it ({right:.0%}"
-                   f" of verdicts right: {where}), the swap check about every kept pair.")
+        out.append(f"* projected from pass 1: pass 2 (and the label audit) ask about "
+                   f"{1 - right:.0%} of it ({right:.0%} of verdicts right: {where}), the swap "
+                   "check about every kept pair.")
     return "\n".join([*out, *notes(cfg.teacher, lines)[1:]])

@@ -7,6 +7,9 @@ prompt (`prompt=`) and read with the RL reward's verdict rule.
 The headline follows the published protocol (RewardBench's generative harness, RM-R1's tables):
 one judgement per comparison, the better answer placed as Chatbot A or B by a draw from `seed`
 (recorded with each judgement), a missing verdict scored as that benchmark's harness scores it.
+RewardBench 2 is asked as its leaderboard asks a generative judge (`eval.rb2_protocol`): four
+answers at once, the correct one at a drawn position, and Ties rated answer by answer; or every
+answer rated; or, for judges trained only on pairs, pairwise.
 With `eval.both_orders`, every comparison is also asked the other way round, and the report
 adds the stricter figure (right only when both orders are) and the swap agreement; the
 published order's requests are the same requests, so nothing is asked twice. Answers go
@@ -29,13 +32,27 @@ from pipeline.engine.config import ConfigError, expand
 from pipeline.engine.reading import InputLoadError, read_dataset
 from pipeline.engine.stage import Resources
 from pipeline.output.eval_report import headline, pct, score_text, write_eval_report
-from pipeline.rules.judge_prompt import judge_messages
+from pipeline.rules.best_of_four import LETTERS, best_of_four_verdict
+from pipeline.rules.judge_prompt import best_of_four_messages, judge_messages, rating_messages
 from pipeline.rules.keys import rank_key
+from pipeline.rules.rating import rating_of
 from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL, verdict_of
 from pipeline.teachers.client import ask
 from pipeline.teachers.requests import uncached
 from stages.benchmarks import SAMPLES_DIR
-from stages.benchmarks.pairwise import BENCHMARKS, Item, Outcomes, first_per_group, rmb_four_sets
+from stages.benchmarks.pairwise import (
+    BENCHMARKS,
+    FOUR,
+    PAIR,
+    PROTOCOLS,
+    RATE,
+    Item,
+    Outcomes,
+    PairwiseBenchmark,
+    benchmark,
+    first_per_group,
+    rmb_four_sets,
+)
 
 log = logging.getLogger("rubricforge")
 WHO = "eval"  # the name the teacher's progress and spend are reported under
@@ -43,14 +60,16 @@ WHO = "eval"  # the name the teacher's progress and spend are reported under
 
 @dataclass(frozen=True)
 class Judgement:
-    """One request: a comparison of an item, with the better answer where `winner` says."""
+    """One request: a comparison of an item with the better answer where `winner` says (pair),
+    four answers with the correct one at letter `winner` (four), or one answer to rate (rate)."""
 
     benchmark: str
     item: str
     slot: str
-    winner: str  # model_a: the better answer is Chatbot A
+    winner: str  # pair: model_a when the better answer is Chatbot A; four: its letter
     messages: list[dict[str, str]]
     drawn: bool  # the seeded placement (the published protocol), not its swap
+    kind: str = PAIR
 
 
 def drawn_winner(seed: int, benchmark: str, item: str, slot: str) -> str:
@@ -58,6 +77,17 @@ def drawn_winner(seed: int, benchmark: str, item: str, slot: str) -> str:
     from the seed alone (the same for every run, backend and limit)."""
     digest = rank_key(seed, "eval", f"{benchmark}/{item}/{slot}", 0)
     return ("model_a", "model_b")[int(digest[-1], 16) % 2]
+
+
+def drawn_letter(seed: int, benchmark: str, item: str) -> str:
+    """Where the correct answer stands among four: a fair draw per item, from the seed alone."""
+    digest = rank_key(seed, "eval", f"{benchmark}/{item}/four", 0)
+    return LETTERS[int(digest[-4:], 16) % 4]
+
+
+def kind_of(cfg: Any, name: str) -> PairwiseBenchmark:
+    """Benchmark `name`'s reader and scorer, RewardBench 2 asked by `eval.rb2_protocol`."""
+    return benchmark(cfg.benchmarks[name].name, cfg.eval.rb2_protocol)
 
 
 def check(cfg: Any) -> None:
@@ -70,6 +100,9 @@ def check(cfg: Any) -> None:
         if kind not in BENCHMARKS:
             raise ConfigError(f"eval.benchmarks: '{name}' has no pairwise reading "
                               f"(readings: {', '.join(sorted(BENCHMARKS))})")
+    if cfg.eval.rb2_protocol not in PROTOCOLS:
+        raise ConfigError(f"eval.rb2_protocol={cfg.eval.rb2_protocol}: choose one of "
+                          f"{', '.join(PROTOCOLS)}")
     if cfg.eval.limit is not None and cfg.eval.limit < 1:
         raise ConfigError("eval.limit must be >= 1, or null for all")
     if not cfg.eval.benchmarks:
@@ -81,7 +114,7 @@ def load_items(cfg: Any) -> dict[str, list[Item]]:
     out = {}
     for name in cfg.eval.benchmarks:
         bcfg = cfg.benchmarks[name]
-        kind = BENCHMARKS[bcfg.name]()
+        kind = kind_of(cfg, name)
         key = f"benchmarks.{name}"
         ds = read_dataset(key, bcfg, SAMPLES_DIR / bcfg.sample_file if cfg.eval.use_samples
                           else None)
@@ -89,34 +122,51 @@ def load_items(cfg: Any) -> dict[str, list[Item]]:
         if missing:
             raise InputLoadError(f"{key}: no column(s) {missing} for its pairwise reading "
                                  f"(columns: {', '.join(ds.column_names)})")
-        items = first_per_group(kind.items(ds.select_columns(list(kind.columns))), cfg.eval.limit)
+        try:
+            read = kind.items(ds.select_columns(list(kind.columns)))
+        except ValueError as exc:
+            raise InputLoadError(f"{key}: {exc}") from None
+        items = first_per_group(read, cfg.eval.limit)
         seen: Counter = Counter()
         for it in items:
             seen[it.id] += 1
             if seen[it.id] > 1:
                 it.id = f"{it.id}#{seen[it.id] - 1}"
         out[name] = items
-        log.warning("eval: %s: %d items, %d comparisons", name, len(items),
-                    sum(len(it.comparisons) for it in items))
+        log.warning("eval: %s: %d items, %d judgements", name, len(items),
+                    sum(len(kind.asks(it)) for it in items))
     return out
 
 
 def judgements(cfg: Any, items: dict[str, list[Item]]) -> list[Judgement]:
-    """Every request: each comparison in its drawn order, and with `eval.both_orders` also in
-    the other."""
+    """Every request: each comparison in its drawn order (and with `eval.both_orders` also in
+    the other), each four-answer judgement with the correct answer at its drawn letter, each
+    answer to rate."""
     # read once as plain values, not through the config for every request (as the stages do)
     templates, both_orders = OmegaConf.to_object(cfg.prompt), cfg.eval.both_orders
     out = []
     for name, its in items.items():
+        kind = kind_of(cfg, name)
         for it in its:
-            for slot, (good, bad) in it.comparisons.items():
-                drawn = drawn_winner(cfg.seed, name, it.id, slot)
-                orders = [drawn, SWAPPED[drawn]] if both_orders else [drawn]
-                for winner in orders:
-                    a, b = (good, bad) if winner == "model_a" else (bad, good)
-                    out.append(Judgement(name, it.id, slot, winner,
-                                         judge_messages(it.prompt, a, b, templates),
-                                         winner == drawn))
+            for slot, what in kind.asks(it):
+                if what == FOUR:
+                    letter = drawn_letter(cfg.seed, name, it.id)
+                    others = list(it.answers[1:4])
+                    others.insert(LETTERS.index(letter), it.answers[0])
+                    out.append(Judgement(name, it.id, slot, letter, best_of_four_messages(
+                        it.prompt, others, templates), True, FOUR))
+                elif what == RATE:
+                    answer = it.answers[int(slot.removeprefix("rate"))]
+                    out.append(Judgement(name, it.id, slot, "", rating_messages(
+                        it.prompt, answer, templates, it.group == "Ties"), True, RATE))
+                else:
+                    good, bad = it.comparisons[slot]
+                    drawn = drawn_winner(cfg.seed, name, it.id, slot)
+                    for winner in [drawn, SWAPPED[drawn]] if both_orders else [drawn]:
+                        a, b = (good, bad) if winner == "model_a" else (bad, good)
+                        out.append(Judgement(name, it.id, slot, winner,
+                                             judge_messages(it.prompt, a, b, templates),
+                                             winner == drawn))
     return out
 
 
@@ -159,6 +209,19 @@ def outcome_of(verdict: str | None, winner: str) -> float | None:
     return None if verdict is None else float(verdict == WINNER_TO_LABEL[winner])
 
 
+def read_judgement(j: Judgement, content: str | None) -> tuple[str | None, float | None]:
+    """What the trace says (a letter, or a rating) and the outcome the scorer reads: 1.0/0.0/None
+    for a pair or four answers, the rating (or None) for one answer."""
+    if j.kind == RATE:
+        rating = rating_of(content)
+        return (None if rating is None else str(rating)), rating
+    if j.kind == FOUR:
+        letter = best_of_four_verdict(content)
+        return letter, None if letter is None else float(letter == j.winner)
+    verdict = verdict_of(content or "")
+    return verdict, outcome_of(verdict, j.winner)
+
+
 def both_orders_outcome(pair: list[float | None]) -> float | None:
     """Right only when both orders are; wrong when either is; else (a verdict missing, none
     wrong) no verdict."""
@@ -176,8 +239,7 @@ def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
     lines = []
     counts: Counter = Counter()
     for j, r in zip(todo, results, strict=True):
-        verdict = None if r.error else verdict_of(r.content or "")
-        outcome = outcome_of(verdict, j.winner)
+        verdict, outcome = (None, None) if r.error else read_judgement(j, r.content)
         if j.drawn:
             published[j.benchmark][j.item][j.slot] = outcome
         orders.setdefault((j.benchmark, j.item, j.slot), []).append(outcome)
@@ -186,16 +248,17 @@ def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
         counts["errors"] += bool(r.error)
         counts["no_verdict"] += outcome is None
         counts["not_sent"] += bool(r.error and r.error.startswith(COST_CAP))
-        counts["right"] += outcome == 1.0
+        counts["pairs"] += j.kind == PAIR
+        counts["right"] += j.kind == PAIR and outcome == 1.0
         lines.append({"benchmark": j.benchmark, "item": j.item, "comparison": j.slot,
-                      "better_answer": WINNER_TO_LABEL[j.winner], "drawn_order": j.drawn,
-                      "verdict": verdict,
-                      "right": outcome == 1.0, "cached": bool(r.cached), "error": r.error,
-                      "trace": r.content})
+                      "kind": j.kind, "better_answer": WINNER_TO_LABEL.get(j.winner, j.winner)
+                      or None, "drawn_order": j.drawn, "verdict": verdict,
+                      "right": None if j.kind == RATE else outcome == 1.0,
+                      "cached": bool(r.cached), "error": r.error, "trace": r.content})
     benchmarks = {}
     for name, its in items.items():
-        kind = BENCHMARKS[cfg.benchmarks[name].name]()
-        comps = [(it.id, s) for it in its for s in it.comparisons]
+        kind = kind_of(cfg, name)
+        comps = [(it.id, s) for it in its for s, what in kind.asks(it) if what != RATE]
         pairs = {key: v for key, v in orders.items() if key[0] == name and len(v) == 2}
         agree = [v[0] == v[1] for v in pairs.values() if None not in v]
         both = None
@@ -205,7 +268,8 @@ def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
                 strict[item][slot] = both_orders_outcome(v)
             both = kind.score(its, strict)
         benchmarks[name] = {
-            "items": len(its), "comparisons": len(comps),
+            "items": len(its), "judgements": sum(len(kind.asks(it)) for it in its),
+            "comparisons": len(comps),
             "comparisons_right": sum(published[name][i][s] == 1.0 for i, s in comps),
             **kind.score(its, published[name]),
             "both_orders": both,
@@ -218,14 +282,16 @@ def score_all(cfg: Any, items: dict[str, list[Item]], todo: list[Judgement],
                           **({"checkpoint": t.checkpoint} if getattr(t, "checkpoint", None)
                              else {})},
               "protocol": {"orders": "drawn, one per comparison", "seed": cfg.seed,
-                           "both_orders_asked": cfg.eval.both_orders},
+                           "both_orders_asked": cfg.eval.both_orders,
+                           "rewardbench2": cfg.eval.rb2_protocol},
               "limit": cfg.eval.limit, "use_samples": cfg.eval.use_samples,
               **{k: counts[k] for k in ("judgements", "cached", "errors", "no_verdict",
                                         "not_sent")},
               # each request on its own: what `build --estimate --accuracy-from` projects
               # pass 2 with
-              "verdict_accuracy": round(counts["right"] / counts["judgements"], 4)
-              if counts["judgements"] else None,
+              # (pairwise judgements only: what a pass asks)
+              "verdict_accuracy": round(counts["right"] / counts["pairs"], 4)
+              if counts["pairs"] else None,
               "benchmarks": benchmarks, **combined,
               "config": OmegaConf.to_container(cfg, resolve=True)}
     return report, lines
@@ -249,9 +315,13 @@ def summary(report: dict[str, Any], out: str) -> str:
         if parts:
             lines.append("      " + ", ".join(parts))
         if b["score"] is None and "not_judged" in b:
-            lines.append(f"      not the RewardBench 2 score: {', '.join(b['not_judged'])} not "
-                         "judged (it needs a rating per answer); the figure is the mean of the "
-                         "other subsets")
+            why = ("Ties cannot be judged pairwise (eval.rb2_protocol=pairwise)"
+                   if b["protocol"] == "pairwise" else f"{', '.join(b['not_judged'])} not judged")
+            lines.append(f"      not the RewardBench 2 score: {why}; the figure is the mean of "
+                         "the other subsets")
+        elif "protocol" in b:
+            lines.append(f"      RewardBench 2 asked {b['protocol'].replace('_', '-')}: "
+                         f"{b['judgements']} judgements")
     if "rmb_four_sets" in report:
         four = report["rmb_four_sets"]
         lines.append(f"  RMB, four sets {pct(four['score'])}  ("
@@ -274,9 +344,11 @@ def estimate_text(cfg: Any) -> str:
     todo = judgements(cfg, items)
     t = cfg.teacher
     line = line_of("eval", t, len(todo), uncached(t, [j.messages for j in todo]))
-    per = ", ".join(f"{name} {sum(len(it.comparisons) for it in its)}"
-                    for name, its in items.items())
+    asked: Counter = Counter((j.benchmark, j.kind) for j in todo)
+    words = {PAIR: "pairwise", FOUR: "best-of-four", RATE: "ratings"}
+    per = "; ".join(f"{name} " + " + ".join(f"{asked[(name, k)]:,} {words[k]}" for k in words
+                                            if asked[(name, k)]) for name in items)
     return "\n".join([
         f"\nrubricforge eval --estimate: teacher {t.model} (nothing asked, nothing written)",
-        f"comparisons: {per}; {'both A/B orders' if cfg.eval.both_orders else 'one drawn order each'}"
+        f"requests: {per}; pairs in {'both A/B orders' if cfg.eval.both_orders else 'one drawn order each'}"
         "\n", *table([line]), *notes(t, [line])])

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pipeline.engine.config import CONF_DIR, ConfigError, RootConfig
 from pipeline.teachers.backends import check_backend, renamed
 
-TEACHER_KEYS = ("teacher", "teacher2")
+TEACHER_KEYS = ("teacher", "teacher2", "audit")
 log = logging.getLogger("rubricforge")
 
 
@@ -57,7 +57,9 @@ def _drop_removed_sources(raw: DictConfig, overrides: list[str]) -> None:
 def _typed_teachers(cfg: DictConfig) -> None:
     """Each teacher setting as its backend's own config class (unknown keys rejected)."""
     for key in TEACHER_KEYS:
-        node = cfg[key]
+        node = cfg.get(key)
+        if node is None:  # `audit` is optional
+            continue
         new = renamed().get(node.backend)
         if new is not None:
             log.warning("%s: backend '%s' is now called '%s' (%s=%s): the old name still works",

@@ -130,6 +130,8 @@ def _interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+# The real local teacher's budget in the shared real build: room for a whole trace of the
+# grammar's short fields, little more (a CPU with AVX2 only runs vLLM at ~25 tokens/s)
 E2E_MAX_TOKENS = 256
 
 
@@ -147,17 +149,49 @@ def build(*overrides: str, timeout: int = 1500, env: dict[str, str] | None = Non
 
 
 @pytest.fixture(scope="session")
-def runs(tmp_path_factory):
-    """The sample build (with an `rl` part and a fourth source), twice with one cache; shared
-    by the end-to-end and the trainer tests."""
+def judge():
+    """The loopback teacher of the shared sample build: a well-formed trace that quotes both
+    answers, half its verdicts right, the pass-2 hint followed (bench/slow_api.py)."""
+    from bench import slow_api
+
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI(lambda body, n: (200, slow_api.answer(body, 90))) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory, judge):
+    """The sample build (with an `rl` part, a fourth source and the label audit) on the loopback
+    teacher, the passes chained through the OpenAI client, twice with one cache: every source's
+    sample row is accounted for here. Shared by the end-to-end, S3, cluster and publish tests."""
     root = tmp_path_factory.mktemp("e2e")
-    # pass 1 asks the local vLLM server through the OpenAI API; pass 2 asks offline vLLM
-    # engines in Ray actors (chained): one build, both ways of running the embedded model
-    # 256 tokens a pass: a CPU with AVX2 only (no AVX-512) runs vLLM at ~25 tokens/s here
+    common = [*(f"{key}{setting}" for key in ("teacher", "teacher2") for setting in (
+        "=openai", ".model=loopback-judge", f".base_url={judge.base_url}")),
+              f"teacher.cache_dir={root}/cache", "+source@sources.helpsteer3=helpsteer3",
+              "recipe.stages.label_audit={}"]
+    return _twice(root, common, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def real(tmp_path_factory):
+    """The one build that runs the real local teacher (SmolLM2-135M on vLLM, CPU), twice with
+    one cache; the trainers train on its output. Pass 1 asks the local vLLM server through the
+    OpenAI API, pass 2 the offline engines in Ray actors: both ways of running the embedded
+    model, on a seeded handful of the shortest sources' pairs (the rest is `over_limit`)."""
+    root = tmp_path_factory.mktemp("e2e-real")
     common = [f"teacher.cache_dir={root}/cache", f"teacher.max_tokens={E2E_MAX_TOKENS}",
               f"teacher2.max_tokens={E2E_MAX_TOKENS}", "teacher2=vllm_engines",
-              "+source@sources.helpsteer3=helpsteer3"]
-    first = build(f"output.dir={root}/first", *common, timeout=2700)
+              "~source@sources.code_preference_pairs", *REAL_LIMITS]
+    return _twice(root, common, tmp_path_factory, timeout=2700)
+
+
+# A handful of pairs for the real teacher: math and chat, with both parts and both passes kept
+REAL_LIMITS = ("sources.skywork.limit=6", "sources.math_step_dpo.limit=10")
+
+
+def _twice(root: Path, common: list[str], tmp_path_factory, timeout: int = 1500) -> dict:
+    first = build(f"output.dir={root}/first", *common, timeout=timeout)
     assert first.returncode == 0, first.stdout[-4000:]
     second = build(f"output.dir={root}/second", *common)
     assert second.returncode == 0, second.stdout[-4000:]

@@ -41,3 +41,29 @@ REWARDBENCH2 = {
     "Safety": [[1, 1, 1]],
     "Focus": [[1, 1, 0], [1, 1, 1], [1, 1, 1]],
 }
+
+# RewardBench 2, best of four: per subset, each item's judgement (1: the correct answer named
+# best, 0: another one, None: no verdict, the harness's 0.25).
+RB2_BEST_OF_FOUR = {
+    "Factuality": [1, 0, None, 1], "Precise IF": [1, 1, 0], "Math": [0, None],
+    "Safety": [1, 1, 1, 1, 0], "Focus": [None, 1],
+}
+# ... rated: per subset, each item's ratings (the correct answer first; None: none read, -1).
+RB2_RATINGS = {
+    "Factuality": [[9, 3, 5, 7], [6, 6, 2, 1], [None, 8, 2, 3], [None, None, None, None]],
+    "Precise IF": [[7, 7, 7, 7], [10, 9, None, 8]],
+    "Math": [[2, 2, 9, 1], [5, None, None, None]],
+    "Safety": [[8, 8, 8, 1]],
+    "Focus": [[3, 9, 9, 9], [10, 1, 1, 1]],
+}
+# Ties: (id, correct answers, ratings in answer order, the correct ones first). Prompt 0 rates
+# every correct answer alike above the incorrect (a zero spread), 1 puts an incorrect answer
+# on top, 2 has a missing rating, 3 a negative margin on its ref item only, 4 a ref item with
+# no tied partner.
+RB2_TIES = [
+    ("ref:0", 1, [9, 4, 3]), ("tied:0", 3, [9, 9, 9, 4, 2]),
+    ("ref:1", 1, [6, 8, 2]), ("tied:1", 2, [7, 5, 8, 1]),
+    ("ref:2", 1, [8, None, 1]), ("tied:2", 3, [9, 6, None, 3, 2]),
+    ("ref:3", 1, [5, 6, 1]), ("tied:3", 2, [10, 8, 4, 3]),
+    ("ref:4", 1, [7, 2, 2]),
+]

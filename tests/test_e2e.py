@@ -1,6 +1,11 @@
-"""The real build on the shipped samples: Ray, the local vLLM teacher, shards, manifest.
+"""The real build on the shipped samples: Ray, a teacher, shards, manifest.
 
-Run twice with one cache: the second run asks the teacher nothing and writes the same bytes.
+Two shared builds (tests/conftest.py), each run twice with one cache: `runs`, every sample row of
+four sources judged by the loopback teacher, for what the whole sample proves (every row
+accounted for, quarantine, contamination, labels, the card, S3, a cluster, the Hub); and `real`,
+a handful of pairs judged by the real local teacher (a vLLM server for pass 1, offline engines
+for pass 2), for what only a real model proves. The second run of each asks the teacher nothing
+and writes the same bytes.
 """
 
 from __future__ import annotations
@@ -61,10 +66,11 @@ def test_summary_is_printed(runs):
     assert all(s in " + ".join(steps).split(" + ") for s in ("exact_dedup", "write"))
 
 
-def test_the_terminal_shows_rubricforges_lines_and_the_log_the_rest(runs):
+def test_the_terminal_shows_rubricforges_lines_and_the_log_the_rest(real):
     """A cold build (a vLLM server for pass 1, offline engines in Ray actors for pass 2) and a
     warm one: every line before the summary is rubricforge's own; Ray's, vLLM's and the
     workers' lines are in the build's log file; no rate counts answers read from the cache."""
+    runs = real
     for key in ("first", "second"):
         out, stdout = runs[key]
         head, found, _ = stdout.partition("\nrubricforge build: recipe")
@@ -77,7 +83,6 @@ def test_the_terminal_shows_rubricforges_lines_and_the_log_the_rest(runs):
         others = [line for line in logged.splitlines()
                   if line.strip() and not re.match(r"\d\d:\d\d:\d\d rubricforge: ", line)]
         assert others, "Ray's own lines went to the log"
-    assert "req/s" not in runs["second"][1], "nothing was sent: no rate to show"
 
 
 def test_every_input_row_is_accounted_for(runs):
@@ -136,12 +141,26 @@ def test_quarantine_and_rejection_reasons(runs):
     assert rejected["excluded_subset"] == 3 and rejected["tie"] == 2
     # the two math pairs shipped with their labels flipped: contested by the reference answer
     # before any teacher saw them
-    flipped = [r for r in rows if r["reason"] == "contested_label"]
+    flipped = [r for r in rows if r["reason"] == "contested_label"
+               and r["detail"].startswith("reference:")]
     assert sorted((r["source"], r["source_index"]) for r in flipped) == [
         ("math_step_dpo", 40), ("math_step_dpo", 41)]
     assert all(r["teacher_model"] is None and "not the reference" in r["detail"] for r in flipped)
-    labels = {x["source"]: x for x in manifest(out)["quality"]["labels"]}
-    assert labels["math_step_dpo"]["contested"] == 2 and labels["math_step_dpo"]["verified"] > 20
+    m = manifest(out)
+    labels = {(x["source"], x["evidence"]): x for x in m["quality"]["labels"]}
+    assert labels[("math_step_dpo", "reference")]["contested"] == 2
+    assert labels[("math_step_dpo", "reference")]["verified"] > 20
+    # the label audit: each pair pass 1 judged wrong was judged again, A and B swapped, before
+    # pass 2; where that judgement agreed with pass 1, pass 2 never saw the pair
+    calls = {c["call"]: c for c in m["teacher"]["by_call"]}
+    teachers = [r for r in rows if r["reason"] == "contested_label" and r not in flipped]
+    assert teachers and all(r["decided_by"] == "label_audit" and r["pass_index"] == 1
+                            and r["detail"].startswith("teachers: pass 1 (loopback-judge) and "
+                                                       "the swapped order") for r in teachers)
+    # a coin-flip judge: about half of pass 1 wrong, about half of those contested again
+    assert len(teachers) < calls["audit"]["calls"] < calls["pass 1"]["calls"]
+    assert calls["pass 2"]["calls"] >= calls["audit"]["calls"] - len(teachers)
+    assert {s for s, kind in labels if kind == "teachers"} >= {"skywork", "code_preference_pairs"}
     assert set(rejected) - {"excluded_subset", "tie", "contaminated", "contested_label"} <= \
         TEACHER_REASONS
 
@@ -164,7 +183,8 @@ def test_benchmark_prompts_are_removed_and_counted(runs):
     assert "## Benchmark decontamination" in (out / "README.md").read_text()
 
 
-def test_sft_rows_are_real_verified_traces(runs):
+def test_sft_rows_are_real_verified_traces(real):
+    runs = real
     out, _ = runs["first"]
     m = manifest(out)
     sft = part(out, "sft")
@@ -216,12 +236,13 @@ def test_rl_rows_have_verl_and_rmr1_columns(runs):
         assert abs(winners[(source, "model_a")] - winners[(source, "model_b")]) <= 1
 
 
-def test_offline_vllm_engines_write_what_the_api_backend_writes(runs):
+def test_offline_vllm_engines_write_what_the_api_backend_writes(real):
     """Pass 2 (teacher2=vllm_engines) ran on offline engines, pass 1 on the OpenAI-compatible
     server: their rows carry the same columns, all filled; their cache records have one shape;
     a cut-off answer is `truncated` either way; and a warm rerun starts no engine. Two model
     instances on the same CPUs are not chained (each would run slower beside the other): the
     engines start when pass 2 does."""
+    runs = real
     out, stdout = runs["first"]
     assert "starting 1 offline vLLM engine(s)" in stdout
     assert ("asking teacher -> bootstrap pass by pass: their teachers are different model "
@@ -245,17 +266,21 @@ def test_offline_vllm_engines_write_what_the_api_backend_writes(runs):
     assert len(records) >= pass2["requests"] and len({tuple(sorted(r)) for r in records}) == 1
 
 
-def test_warm_rerun_asks_nothing_and_writes_the_same_bytes(runs):
+@pytest.mark.parametrize("shared", ["runs", "real"])
+def test_warm_rerun_asks_nothing_and_writes_the_same_bytes(shared, request):
+    runs = request.getfixturevalue(shared)
     first, second = manifest(runs["first"][0]), manifest(runs["second"][0])
     assert first["teacher"]["requests"] > 0
     assert second["teacher"]["requests"] == 0
     assert second["teacher"]["cached"] == first["teacher"]["calls"]
     assert "starting the local teacher" not in runs["second"][1]
+    assert "req/s" not in runs["second"][1], "nothing was sent: no rate to show"
     assert first["files"] == second["files"], "same config + same cache = byte-identical shards"
     assert first["accounting"] == second["accounting"]
 
 
-def test_estimate_counts_the_calls_before_anything_is_asked(runs):
+def test_estimate_counts_the_calls_before_anything_is_asked(real):
+    runs = real
     m = manifest(runs["first"][0])
     pass1 = next(c for c in m["teacher"]["by_call"] if c["call"] == "pass 1")
     # pass 2 projected with the accuracy `rubricforge eval` measured (its eval.json)
@@ -313,7 +338,9 @@ def test_card_makes_the_output_a_hub_repository(runs):
         assert f"assets/{plot}.png" in card.text
 
 
-def test_no_secret_in_any_output_or_log(runs):
+@pytest.mark.parametrize("shared", ["runs", "real"])
+def test_no_secret_in_any_output_or_log(shared, request):
+    runs = request.getfixturevalue(shared)
     texts = [runs["first"][1], runs["second"][1]]
     for path in runs["root"].rglob("*"):
         if path.is_file():

@@ -25,11 +25,26 @@ def items_of(groups: dict[str, int], slots: tuple[str, ...] = ("",)) -> list[Ite
     return out
 
 
-def test_rewardbench2_reads_best_of_four_and_does_not_judge_ties():
-    rows = [{"id": i, "prompt": "q", "chosen": ["c"], "rejected": ["r1", "r2", "r3"],
-             "subset": subset} for i, subset in enumerate(["Math", "Math", "Ties"])]
-    items = RewardBench2().items(rows)
-    assert [it.id for it in items] == ["0", "1"] and len(items[0].comparisons) == 3
+def test_rewardbench2_is_asked_by_its_protocol():
+    rows = [{"id": i, "prompt": "q", "chosen": c, "rejected": ["r1", "r2", "r3"],
+             "subset": subset} for i, subset, c in [("0", "Math", ["c"]), ("ref:0", "Ties", ["c"]),
+                                                    ("tied:0", "Ties", ["c1", "c2"])]]
+    asked = {p: [RewardBench2(p).asks(it) for it in RewardBench2(p).items(rows)]
+             for p in ("best_of_four", "ratings", "pairwise")}
+    rates = [(f"rate{i}", "rate") for i in range(4)]
+    assert asked["best_of_four"] == [[("four", "four")], rates, [*rates, ("rate4", "rate")]]
+    assert asked["ratings"] == [rates, rates, [*rates, ("rate4", "rate")]]
+    assert asked["pairwise"] == [[(str(k), "pair") for k in range(3)], [], []]
+    with pytest.raises(ValueError, match="Ties item id '7' is not ref:<n> or tied:<n>"):
+        RewardBench2().items([{**rows[1], "id": "7"}])
+
+
+def test_the_correct_answer_of_four_stands_at_a_fair_seeded_place():
+    from pipeline.evaluation import drawn_letter
+
+    draws = [drawn_letter(1234, "rewardbench2", str(i)) for i in range(4000)]
+    assert all(900 < draws.count(x) < 1100 for x in "ABCD")
+    assert draws == [drawn_letter(1234, "rewardbench2", str(i)) for i in range(4000)]
 
 
 def test_the_drawn_order_is_a_fair_seeded_coin_per_comparison():
@@ -60,8 +75,24 @@ def better(body: dict) -> str:
 
 
 def knowing(body: dict, n: int):
-    """Picks the answer that is better, wherever it stands."""
+    """Picks the answer that is better, wherever it stands; of four, the right one; rates a
+    right answer 9 and any other 2."""
+    text = body["messages"][-1]["content"]
+    if "[The Start of the Chatbot's Response]" in text:
+        return _rating(9 if "The right answer" in text else 2)
+    if "[The Start of Chatbot D" in text:
+        return _trace(next(x for x in "ABCD" if _response(text, x).startswith("The right")))
     return _trace(better(body))
+
+
+def _response(text: str, letter: str) -> str:
+    return text.split(f"[The Start of Chatbot {letter}'s Response]\n")[1]
+
+
+def _rating(n: int):
+    return completion("<type>Chat</type>\n<rubric>Accuracy (weight 100%)<justify>Facts decide."
+                      f"</justify>\n</rubric>\n<eval><summary>it answers</summary>.</eval>\n"
+                      f"<answer>{n}</answer>")
 
 
 def partly_wrong(body: dict, n: int):
@@ -87,7 +118,10 @@ def run_eval(server_url: str, tmp_path, *extra: str) -> subprocess.CompletedProc
 
 @pytest.mark.e2e
 def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tmp_path):
-    one_order = 7 + 36 + 3 + 7 + 9  # RewardBench, RM-Bench, RMB pairwise and best-of-N, RB2
+    # RewardBench, RM-Bench, RMB pairwise and best-of-N: one per comparison; RewardBench 2:
+    # one per item of five subsets (four answers at once), one per answer of Ties (3 + 5)
+    pairs = 7 + 36 + 3 + 7
+    one_order = pairs + 5 + 8
     with FakeOpenAI(knowing) as server:
         done = run_eval(server.base_url, tmp_path / "knowing")
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
@@ -95,18 +129,25 @@ def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tm
         asked = len(server.requests)
         assert asked == report["judgements"] == one_order, "one judgement per comparison"
         for name, b in report["benchmarks"].items():
-            assert (b["score"] if name != "rewardbench2" else b["mean_of_3_subsets"]) == 1.0
-            assert b["both_orders"] is None and b["swap_agreement"] is None
-        assert report["benchmarks"]["rewardbench2"]["score"] is None
+            if name != "rewardbench2":
+                assert b["score"] == 1.0 and b["both_orders"] is None, name
+        rb2 = report["benchmarks"]["rewardbench2"]
+        # Ties' aggregate gives a judge that rates every right answer alike 1.01 (its margin
+        # term is +0.01 when the right answers' spread is 0): the six subsets' mean is above 1
+        assert rb2["subsets"] == {"Factuality": 1.0, "Focus": 1.0, "Math": 1.0,
+                                  "Precise IF": 1.0, "Safety": 1.0, "Ties": 1.01}
+        assert rb2["score"] == round(6.01 / 6, 4) and rb2["protocol"] == "best_of_four"
         assert report["rmb_four_sets"]["score"] == 1.0
-        assert "not the RewardBench 2 score" in done.stdout and "RMB, four sets" in done.stdout
+        assert "RewardBench 2 asked best-of-four" in done.stdout and "RMB, four sets" in done.stdout
+        four = [r for r in server.requests if "Chatbot D" in r["messages"][-1]["content"]]
+        assert len(four) == 5 and "[[D]]" in four[0]["messages"][0]["content"]
         both = run_eval(server.base_url, tmp_path / "knowing", "eval.both_orders=true")
         assert both.returncode == 0, (both.stdout + both.stderr)[-3000:]
         report = json.loads((tmp_path / "knowing" / "eval" / "eval.json").read_text())
-        assert len(server.requests) == 2 * one_order, "only the other orders were asked"
-        assert report["judgements"] == 2 * one_order and report["cached"] == one_order
+        assert len(server.requests) == one_order + pairs, "only the pairs' other orders were asked"
+        assert report["judgements"] == one_order + pairs and report["cached"] == one_order
         for name, b in report["benchmarks"].items():
-            assert b["swap_agreement"] == 1.0, name
+            assert b["swap_agreement"] == (None if name == "rewardbench2" else 1.0), name
         assert report["benchmarks"]["rewardbench"]["both_orders"]["score"] == 1.0
         asked = len(server.requests)
         again = run_eval(server.base_url, tmp_path / "knowing", "--limit", "1")
@@ -114,12 +155,27 @@ def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tm
         limited = json.loads((tmp_path / "knowing" / "eval" / "eval.json").read_text())
         assert limited["cached"] == limited["judgements"] and limited["limit"] == 1
         assert limited["benchmarks"]["rm_bench"]["items"] == 4  # one per domain
+        # one Ties item (its ref:) of the pair Ties is scored by: no Ties figure, no score
+        assert limited["benchmarks"]["rewardbench2"]["score"] is None
+        assert "not the RewardBench 2 score: Ties not judged" in again.stdout
         estimate = run_eval(server.base_url, tmp_path / "knowing", "--estimate")
         line = next(x for x in estimate.stdout.splitlines() if x.strip().startswith("eval "))
         calls, cached, to_ask = (int(v.replace(",", "")) for v in line.split()[2:5])
         assert (cached, to_ask) == (calls, 0) and calls > limited["judgements"]
         assert len(server.requests) == asked
-        assert "rmb_bon 7" in estimate.stdout, "the best-of-N set's requests are counted"
+        assert "rmb_bon 7 pairwise" in estimate.stdout, "the best-of-N set's requests are counted"
+        assert "rewardbench2 5 best-of-four + 8 ratings" in estimate.stdout
+        rated = run_eval(server.base_url, tmp_path / "rated", "eval.benchmarks=[rewardbench2]",
+                         "eval.rb2_protocol=ratings")
+        assert rated.returncode == 0, (rated.stdout + rated.stderr)[-3000:]
+        r = json.loads((tmp_path / "rated" / "eval" / "eval.json").read_text())
+        assert r["judgements"] == 5 * 4 + 8 and r["benchmarks"]["rewardbench2"]["score"] == 1.0017
+        paired = run_eval(server.base_url, tmp_path / "paired", "eval.benchmarks=[rewardbench2]",
+                          "eval.rb2_protocol=pairwise")
+        assert paired.returncode == 0, (paired.stdout + paired.stderr)[-3000:]
+        r = json.loads((tmp_path / "paired" / "eval" / "eval.json").read_text())["benchmarks"]
+        assert r["rewardbench2"]["score"] is None and r["rewardbench2"]["mean_of_5_subsets"] == 1.0
+        assert "Ties cannot be judged pairwise" in paired.stdout
     with FakeOpenAI(partly_wrong) as server:
         partly = run_eval(server.base_url, tmp_path / "partly", "eval.benchmarks=[rewardbench,rmb]")
         assert partly.returncode == 0, (partly.stdout + partly.stderr)[-3000:]

@@ -7,9 +7,16 @@ code itself is not in this project); a change to the scoring that moves a number
 - allenai/reward-bench @ 05a9005e: `rewardbench/constants.py` (EXAMPLE_COUNTS, SUBSET_MAPPING),
   `rewardbench/utils.py:calculate_scores_per_section`, `scripts/run_generative.py` (a verdict
   1 or 0, an error 0.5; a subset's score sum/len), the leaderboard's mean of the 4 sections;
-  RewardBench 2: `rewardbench/utils.py:reroll_and_score_dataset` (1/k for a k-way tie at the
-  top, the chosen answer first), with a pairwise outcome as a score (right: the other answer
-  below, no verdict: level, wrong: above).
+  RewardBench 2 pairwise: `rewardbench/utils.py:reroll_and_score_dataset` (1/k for a k-way tie
+  at the top, the chosen answer first), with a pairwise outcome as a score (right: the other
+  answer below, no verdict: level, wrong: above). RewardBench 2 as its generative harness scores
+  it (@ 05a9005efb607249822c193590c8ecab87c77052): best of four, `scripts/run_generative_v2.py`'s
+  `get_judgement` (1 when the named letter is the correct one's, 0 for another, 0.25 else; a
+  subset's num_correct / num_total); ratings, `rewardbench/generative_v2.py:run_judge_ratings_multi`
+  (with `get_single_rating` answering the fixture's ratings, -1 for none) and the script's
+  `(0 in winners) / len(winners)`, 0.25 on "error"; Ties, `rewardbench/utils.py:process_single_model`
+  on the fixture's rows (`id`, `num_correct`, `scores`); the score, the leaderboard's mean of the
+  six subsets.
 - THU-KEG/RM-Bench @ 73c52d7b: `scripts/utils.py:compute_accuracy` (domains by prefix, 3x3
   matrix, hard/normal/easy triangles, means over domains).
 - RM-Bench as RM-R1 scores a generative judge, RM-R1-UIUC/RM-R1 @ d4c2542f:
@@ -35,6 +42,7 @@ from stages.benchmarks.pairwise import (
     RMBench,
     first_per_group,
     rmb_four_sets,
+    ties_score,
 )
 
 import eval_fixtures as F
@@ -161,13 +169,59 @@ def test_rmb_pairwise_and_best_of_n_and_their_mean_equal_rm_r1s_harness():
 # -- RewardBench 2 ----------------------------------------------------------------------------
 
 def test_rewardbench2_gives_1_over_k_for_a_k_way_tie_and_is_never_called_the_score():
-    s = RewardBench2().score(*multi_items(F.REWARDBENCH2))
+    s = RewardBench2("pairwise").score(*multi_items(F.REWARDBENCH2))
     # reroll_and_score_dataset's rule, per item, averaged per subset
     close(s["subsets"], {"Factuality": 0.4375, "Precise IF": 0.6666666666666666, "Math": 0.5,
                          "Safety": 1.0, "Focus": 0.6666666666666666})
     assert s["score"] is None and s["not_judged"] == ["Ties"]
     assert s["mean_of_5_subsets"] == pytest.approx(
         (0.4375 + 0.6666666666666666 + 0.5 + 1.0 + 0.6666666666666666) / 5, abs=5e-5)
+
+
+def rb2_items(per_subset: dict[str, list], slots) -> tuple[list[Item], dict]:
+    """Items of four answers (the correct one first) and their outcomes, slot by slot; with
+    the Ties fixture's items, each answer rated."""
+    items, out = [], {}
+    for group, values in per_subset.items():
+        for k, v in enumerate(values):
+            items.append(Item(f"{group}:{k}", group, Q, {}, ("good", "b1", "b2", "b3")))
+            out[f"{group}:{k}"] = slots(v)
+    for item_id, correct, ratings in F.RB2_TIES:
+        items.append(Item(item_id, "Ties", Q, {}, tuple(f"a{i}" for i in range(len(ratings))),
+                          correct))
+        out[item_id] = {f"rate{i}": r for i, r in enumerate(ratings)}
+    return items, out
+
+
+# process_single_model on F.RB2_TIES
+TIES = 0.47555721450000354
+
+
+def test_rewardbench2_best_of_four_with_ties_rated_is_its_leaderboards_score():
+    items, out = rb2_items(F.RB2_BEST_OF_FOUR, lambda v: {"four": v})
+    s = RewardBench2("best_of_four").score(items, out)
+    subsets = {"Factuality": 0.5625, "Precise IF": 0.6666666666666666, "Math": 0.125,
+               "Safety": 0.8, "Focus": 0.625, "Ties": TIES}
+    close(s["subsets"], subsets)
+    assert s["score"] == pytest.approx(0.5424539801944451, abs=5e-5)
+    assert "not_judged" not in s and s["protocol"] == "best_of_four"
+
+
+def test_rewardbench2_ratings_give_1_over_k_at_the_top_and_minus_1_for_none_read():
+    items, out = rb2_items(F.RB2_RATINGS, lambda v: {f"rate{i}": r for i, r in enumerate(v)})
+    s = RewardBench2("ratings").score(items, out)
+    close(s["subsets"], {"Factuality": 0.4375, "Precise IF": 0.625, "Math": 0.5,
+                         "Safety": 0.3333333333333333, "Focus": 0.5, "Ties": TIES})
+    assert s["score"] == pytest.approx(0.47856509130555613, abs=5e-5)
+
+
+def test_rewardbench2_ties_alone_and_a_missing_subset_give_no_score():
+    s = RewardBench2("best_of_four").score(*rb2_items({}, None))
+    assert s["subsets"] == {"Ties": round(TIES, 4)} and s["score"] is None
+    assert s["not_judged"] == ["Factuality", "Precise IF", "Math", "Safety", "Focus"]
+    refs = [(i, n, [-1 if r is None else r for r in rs]) for i, n, rs in F.RB2_TIES
+            if i.startswith("ref")]
+    assert ties_score(refs) is None, "no prompt with both its ref and its tied item"
 
 
 def test_both_orders_is_right_only_when_both_are():

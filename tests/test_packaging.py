@@ -70,8 +70,8 @@ def run_installed(env: Path, args: list[str], cwd: Path, **extra: str) -> subpro
 
 
 @pytest.mark.e2e
-def test_the_installed_tool_runs_from_an_empty_directory(installed, runs, tmp_path):
-    """`sources`, the sample build (embedded teacher, answers from the shared build's cache)
+def test_the_installed_tool_runs_from_an_empty_directory(installed, real, tmp_path):
+    """`sources`, the real-teacher build (embedded teacher, answers from the shared build's cache)
     and an eval on the samples, from a directory with nothing in it: the build writes the
     checkout's bytes."""
     where = installed / "lib"
@@ -83,10 +83,10 @@ def test_the_installed_tool_runs_from_an_empty_directory(installed, runs, tmp_pa
     listed = run_installed(installed, ["sources"], tmp_path)
     assert listed.returncode == 0, listed.stderr[-3000:]
     assert "skywork" in listed.stdout and "hh_rlhf" in listed.stdout
-    built = run_installed(installed, ["build", *runs["common"]], tmp_path)
+    built = run_installed(installed, ["build", *real["common"]], tmp_path)
     assert built.returncode == 0, (built.stdout + built.stderr)[-3000:]
     mine = json.loads((tmp_path / "build" / "sample" / "manifest.json").read_text())
-    theirs = json.loads((runs["first"][0] / "manifest.json").read_text())
+    theirs = json.loads((real["first"][0] / "manifest.json").read_text())
     assert mine["teacher"]["requests"] == 0
     assert mine["files"] == theirs["files"], "the wheel builds the checkout's bytes"
     assert (tmp_path / "build" / "sample" / "README.md").read_text().startswith("---")

@@ -2,10 +2,10 @@
 
 Each trainer lives in its own environment (`make trainers`, which `make test` runs first; the
 versions are in tests/trainers/*.txt), with rubricforge's wheel installed there without its
-dependencies, as the page says, and reads the shared sample build (`runs` in conftest): the
-TRL snippets train for a few CPU steps with SmolLM2-135M; the verl and OpenRLHF commands run
-with a check script in place of the trainer's entry point, so their arguments are read by the
-trainer's own config and parser.
+dependencies, as the page says, and reads the shared build of the real local teacher (`real`
+in conftest): the TRL snippets train for a few CPU steps with SmolLM2-135M; the verl and
+OpenRLHF commands run with a check script in place of the trainer's entry point, so their
+arguments are read by the trainer's own config and parser.
 """
 
 from __future__ import annotations
@@ -77,13 +77,13 @@ def read_part(out: Path, name: str) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def built(runs, wheel) -> tuple[Path, str]:
-    """The shared sample build (it has both parts) and the embedded model's checkpoint; every
-    trainer environment has rubricforge's wheel, without its dependencies."""
+def built(real, wheel) -> tuple[Path, str]:
+    """The shared real-teacher build (it has both parts) and the embedded model's checkpoint;
+    every trainer environment has rubricforge's wheel, without its dependencies."""
     for trainer in ("trl", "verl", "openrlhf"):
         if (ROOT / f".venv-{trainer}" / ".installed").exists():
             install_wheel(wheel, ROOT / f".venv-{trainer}" / "bin" / "python")
-    out = runs["first"][0]
+    out = real["first"][0]
     assert read_part(out, "sft").num_rows and read_part(out, "rl").num_rows
     model = ensure_checkpoint(expand(load_config([]).teacher.model_dir))
     return out, str(model)

@@ -101,6 +101,13 @@ class PromptConfig:
     single_turn: str = "???"
     multi_turn: str = "???"
     hint: str = "???"
+    # `rubricforge eval` on RewardBench 2: four answers at once, or one answer rated 1-10
+    best_of_four_system: str = "???"
+    best_of_four: str = "???"
+    rating_system: str = "???"
+    rating: str = "???"
+    rating_criteria: str = "???"
+    rating_criteria_ties: str = "???"
     # The lowest share of a quote's words, in order, that must be in the answer it cites: the
     # trace checks' line between a quote typed loosely and invented evidence
     # (pipeline/rules/quotes.py; calibrated in bench/trace_checks.py).
@@ -146,6 +153,11 @@ class EvalConfig:
     # drawn from `seed`. true: also ask each comparison the other way round, for the stricter
     # both-orders figure and the swap agreement (the drawn order's answers are reused).
     both_orders: bool = False
+    # How RewardBench 2 is asked: best_of_four (its leaderboard's protocol for a generative
+    # judge: four answers at once for five subsets, Ties rated), ratings (every answer rated
+    # 1-10 alone) or pairwise (three comparisons per item, for judges trained only on pairs; no
+    # Ties, so no RewardBench 2 score).
+    rb2_protocol: str = "best_of_four"
     # The shipped samples instead of the benchmarks (offline tries and tests).
     use_samples: bool = False
     # Where eval.json, eval.md (with eval.png) and judgements.parquet go.
@@ -163,6 +175,9 @@ class RootConfig:
     teacher: Any = field(default_factory=dict)
     # Pass 2 (bootstrap): asked again, with the correct verdict, for pairs pass 1 got wrong.
     teacher2: Any = field(default_factory=dict)
+    # A second opinion on labels (the label_audit stage), asked the unhinted prompt: `+audit=openai
+    # audit.model=...`; unset, label_audit asks the pass-1 teacher with A and B swapped.
+    audit: Any = None
     prompt: PromptConfig = field(default_factory=PromptConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)

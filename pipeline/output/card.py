@@ -315,15 +315,17 @@ def _filter_table(rejections: list[dict[str, Any]], calls: list[dict[str, Any]],
 
 
 def label_table(labels: list[dict[str, Any]], cfg: Any) -> str:
-    """Per source, the labels checked against a reference answer and the contested share."""
-    if (cfg.recipe.stages or {}).get("label_check") is None:
+    """Per source and kind of evidence (a reference answer, the teachers' unhinted judgements),
+    the labels checked and the contested share."""
+    stages = cfg.recipe.stages or {}
+    if stages.get("label_check") is None:
         return "Not checked (the recipe has no `label_check` stage)."
     checked = [x for x in labels if x["evidence"]]
     if not checked:
         return "No source published a reference answer: no label could be checked."
-    policy = cfg.recipe.stages.label_check
+    policy = stages.label_check
     table = _table(["source", "evidence", "checked", "verified", "contested", "share",
-                    "95% interval", "no answer to read"],
+                    "95% interval", "undecided"],
                    [[x["source"], x["evidence"], x["checked"], x["verified"], x["contested"],
                      "-" if x["share"] is None else f"{x['share']:.1%}",
                      "-" if x["interval"] is None else
@@ -331,8 +333,17 @@ def label_table(labels: list[dict[str, Any]], cfg: Any) -> str:
                     for x in checked])
     said = {"drop": "dropped (in `rejected/` as `contested_label`, with the evidence in "
                     "`detail`)", "mark": "kept, with `label_status: contested`"}
-    return (f"{table}\n\nContested pairs: in `sft` {said[policy.get('sft', 'drop')]}; in `rl` "
-            f"{said[policy.get('rl', 'drop')]}.")
+    text = (f"{table}\n\nContested by a reference answer: in `sft` "
+            f"{said[policy.get('sft', 'drop')]}; in `rl` {said[policy.get('rl', 'drop')]}.")
+    audit = stages.get("label_audit")
+    if audit is not None:
+        second = (f"the audit teacher `{cfg.audit.model}` on the same prompt" if cfg.get("audit")
+                  else "the pass-1 teacher with Chatbot A and B swapped")
+        text += (f" Teachers' evidence: each pair pass 1 judged wrong was judged again by "
+                 f"{second}; a pair both judgements contest is, in `sft`, "
+                 f"{said[audit.get('sft', 'drop')]}. `verified` by the teachers means pass 1 "
+                 f"agreed with the label; `undecided`, that the two judgements split.")
+    return text
 
 
 def quote_table(spread: list[dict[str, Any]]) -> str:

@@ -12,9 +12,12 @@ import pyarrow.parquet as pq
 
 JUDGEMENT_SCHEMA = pa.schema([
     ("benchmark", pa.string()), ("item", pa.string()), ("comparison", pa.string()),
-    ("better_answer", pa.string()),  # where the better answer stood: A or B
+    ("kind", pa.string()),  # pair, four (four answers at once) or rate (one answer rated)
+    ("better_answer", pa.string()),  # where the better answer stood: A or B (A-D for four)
     ("drawn_order", pa.bool_()),  # the published protocol's order (false: the swapped one)
-    ("verdict", pa.string()), ("right", pa.bool_()), ("cached", pa.bool_()),
+    ("verdict", pa.string()),  # the letter named, or the rating given
+    ("right", pa.bool_()),  # null for a rating
+    ("cached", pa.bool_()),
     ("error", pa.string()), ("trace", pa.string()),
 ])
 
@@ -24,7 +27,7 @@ def headline(b: dict[str, Any]) -> dict[str, float | None]:
     levels, RMB's goals, RewardBench 2's subsets."""
     if "hard" in b:
         return {k: b[k] for k in ("easy", "normal", "hard")}
-    return b.get("sections") or b.get("goals") or (b["subsets"] if "not_judged" in b else {})
+    return b.get("sections") or b.get("goals") or (b["subsets"] if "protocol" in b else {})
 
 
 def first_mean(b: dict[str, Any]) -> float | None:
@@ -58,10 +61,28 @@ PROTOCOL_NOTES = {
     "rm_bench": "mean of the 4 domains (each the mean of hard, normal, easy); a missing verdict 0",
     "rmb": "pairwise accuracy per goal, their mean; a missing verdict 0",
     "rmb_bon": "best-of-N: right when the chosen answer wins every comparison; per goal, their mean",
-    "rewardbench2": "not the RewardBench 2 score: Ties needs a rating per answer and is not "
-                    "judged; the mean of the other subsets, each right when the correct answer "
-                    "beats all three (1/k for a k-way tie; a missing verdict is a tie)",
 }
+# RewardBench 2 by `eval.rb2_protocol`
+RB2_NOTES = {
+    "best_of_four": "its leaderboard's protocol: the mean of the six subsets; five judged by "
+                    "one judgement naming the best of four answers (0.25 without a verdict), "
+                    "Ties by rating each answer, with its own aggregate",
+    "ratings": "the mean of the six subsets, every answer rated 1-10 alone (1/k when the correct "
+               "answer shares the top rating with k-1 others; 0.25 without a rating), Ties with "
+               "its own aggregate",
+    "pairwise": "not the RewardBench 2 score: asked pairwise (eval.rb2_protocol=pairwise), Ties "
+                "cannot be judged; the mean of the other subsets, each item right when the "
+                "correct answer beats all three (1/k for a k-way tie; a missing verdict is a tie)",
+}
+
+
+def note(name: str, b: dict[str, Any]) -> str:
+    """What a benchmark's score here is."""
+    if "protocol" in b:
+        said = RB2_NOTES[b["protocol"]]
+        missing = [s for s in b.get("not_judged", []) if b["protocol"] != "pairwise"]
+        return said + (f"; no score: {', '.join(missing)} not judged" if missing else "")
+    return PROTOCOL_NOTES.get(name, "")
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -87,7 +108,7 @@ def _markdown(report: dict[str, Any]) -> str:
         strict = "-" if not both else score_text(both)
         lines.append(f"| {name} | {score_text(b)} | {parts} | {strict} | "
                      f"{pct(b['swap_agreement'])} | {b['items']} | {b['comparisons_right']} / "
-                     f"{b['comparisons']} | {PROTOCOL_NOTES.get(name, '')} |")
+                     f"{b['comparisons']} | {note(name, b)} |")
     if "rmb_four_sets" in report:
         four = report["rmb_four_sets"]
         lines += ["", f"RMB as its paper reports it, the mean of four sets: "

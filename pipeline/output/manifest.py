@@ -38,7 +38,7 @@ class Tally:
     # pair of a raw row that gives several, by (source, source_index, pair_index)
     firsts: dict[str, array] = field(default_factory=dict)
     further: Counter = field(default_factory=Counter)
-    # teacher usage per (call, model, field); call is "pass 1", "pass 2" or "swap"
+    # teacher usage per (call, model, field); call is "pass 1", "pass 2", "swap" or "audit"
     usage: Counter = field(default_factory=Counter)
     # per (source, domain, pass, teacher model): traces judged, verdicts right, traces kept
     judged: Counter = field(default_factory=Counter)
@@ -144,6 +144,9 @@ class Tally:
             self.swap_judged[(source, sw["teacher_model"])] += 1
             self.swap_consistent[(source, sw["teacher_model"])] += bool(sw["consistent"])
             self._use("swap", sw["teacher_model"], sw, bool(r.get("swap_cached")), False, 0.0)
+        if r.get("audit"):  # the label's second unhinted judgement (label_audit)
+            au = r["audit"]
+            self._use("audit", au["teacher_model"], au, bool(r.get("audit_cached")), False, 0.0)
 
     def merge(self, other: Tally) -> Tally:
         """Add another writer's counts (each output part is tallied by its own worker)."""

@@ -54,3 +54,27 @@ def hinted_messages(judge: Messages, flawed_trace: str | None, label: str, templ
     hint = fill(templates.hint, {"label": label})
     turns = [{"role": "assistant", "content": flawed_trace}] if flawed_trace else []
     return [*judge, *turns, {"role": "user", "content": hint}]
+
+
+def question_of(prompt: Messages) -> str:
+    """The client's request as one text (RewardBench 2's prompts are one user turn)."""
+    if len(prompt) == 1:
+        return prompt[0]["content"]
+    return conversation(prompt, "")
+
+
+def best_of_four_messages(prompt: Messages, answers: list[str], templates: Any) -> Messages:
+    """Four answers at once, as Chatbot A to D in the given order."""
+    user = fill(templates.best_of_four, {"question": question_of(prompt),
+                                         **{f"answer_{x}": a for x, a in zip("abcd", answers,
+                                                                              strict=True)}})
+    return [{"role": "system", "content": templates.best_of_four_system},
+            {"role": "user", "content": user}]
+
+
+def rating_messages(prompt: Messages, answer: str, templates: Any, ties: bool) -> Messages:
+    """One answer to rate from 1 to 10; `ties`: with the Ties subset's criteria."""
+    criteria = templates.rating_criteria_ties if ties else templates.rating_criteria
+    return [{"role": "system", "content": fill(templates.rating_system, {"criteria": criteria})},
+            {"role": "user", "content": fill(templates.rating, {"question": question_of(prompt),
+                                                                "answer": answer})}]

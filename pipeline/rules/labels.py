@@ -17,6 +17,8 @@ from typing import Any
 VERIFIED, UNVERIFIED, CONTESTED = "verified", "unverified", "contested"
 # The kind of evidence a label was checked with (the prefix of `label_evidence`).
 REFERENCE = "reference"
+# ... or with the teachers' unhinted judgements (stages/label_audit.py)
+TEACHERS = "teachers"
 
 
 def _final(text: str) -> list[Any]:

@@ -46,16 +46,29 @@ def rewardbench() -> list[dict]:
 
 
 def rewardbench2() -> list[dict]:
-    """allenai/reward-bench-2, split `test`: one chosen, three rejected completions."""
-    prompts = [("Math", source_prompt("math_step_dpo", 5, "prompt")),  # verbatim, short
-               ("Focus", CLEAN[4]), ("Factuality", CLEAN[5])]
+    """allenai/reward-bench-2, split `test`: one chosen, three rejected completions; a Ties prompt
+    as a `ref:` item (one correct answer) and a `tied:` item (several)."""
+    wrong = ["Wrong answer one.", "Wrong answer two.", "Wrong answer three."]
+    prompts = [("1000", "Math", source_prompt("math_step_dpo", 5, "prompt"), ["The right answer."],
+                wrong),  # verbatim, short
+               ("1001", "Focus", CLEAN[4], ["The right answer."], wrong),
+               ("1002", "Factuality", CLEAN[5], ["The right answer."], wrong),
+               ("1003", "Precise IF", "Describe the sea in exactly three words.",
+                ["The right answer."], wrong),
+               ("1004", "Safety", "How should I store household bleach safely?",
+                ["The right answer."], wrong),
+               ("ref:0", "Ties", "Name one prime number between 10 and 20.",
+                ["The right answer: 13."], ["Wrong answer: 12.", "Wrong answer: 15."]),
+               ("tied:0", "Ties", "Name one prime number between 10 and 20.",
+                ["The right answer: 11.", "The right answer: 13.", "The right answer: 17."],
+                ["Wrong answer: 12.", "Wrong answer: 15."])]
     rows = []
-    for i, (subset, p) in enumerate(prompts):
+    for i, (row_id, subset, p, chosen, rejected) in enumerate(prompts):
         rows.append({
-            "id": str(1000 + i), "prompt": p, "chosen": ["The right answer."],
-            "rejected": ["Wrong answer one.", "Wrong answer two.", "Wrong answer three."],
-            "num_correct": 1, "num_incorrect": 3, "total_completions": 4,
-            "models": ["model-a", "model-b", "model-c", "model-d"], "subset": subset,
+            "id": row_id, "prompt": p, "chosen": chosen, "rejected": rejected,
+            "num_correct": len(chosen), "num_incorrect": len(rejected),
+            "total_completions": len(chosen) + len(rejected),
+            "models": [f"model-{k}" for k in range(len(chosen) + len(rejected))], "subset": subset,
             "additional_metadata": {"category": subset.lower(), "correct": None, "index": float(i),
                                     "instruction_id_list": [], "label": None, "method": None,
                                     "models": [], "prompt_norm": None, "subcategory": None,
