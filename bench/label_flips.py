@@ -1,7 +1,7 @@
 """Labels flipped at known rates: how many wrong labels the label checks find, and how many are
 left in `sft` and `rl`.
 
-    .venv/bin/python bench/label_flips.py --work /tmp/flips --scale 0.05
+    .venv/bin/python bench/label_flips.py --work /tmp/flips --scale 0.1
 
 1. Scale data for the `rmr1` sources (bench/scale_data.py), each source's labels flipped
    (chosen and rejected swapped) for a seeded share of its rows (`--flips`).
@@ -112,7 +112,11 @@ def flip(data: Path, flips: dict[str, float], seed: int) -> dict[str, set[int]]:
 
 def mapped(overrides: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Each source's rows as its own code maps them."""
+    import datasets
+
     from pipeline.settings import load_config
+
+    datasets.disable_progress_bars()
     from stages.sources import get_source
 
     cfg = load_config(overrides)
@@ -171,6 +175,9 @@ def score(found: dict[tuple[str, int], dict[str, Any]], flipped: dict[str, set[i
                                                      and f["reason"] not in EARLY)
             n["flips"] += bad
             n["flips_checked"] += bad and reached
+            # the flips a teacher judged: distilled, past the reference check
+            n["flips_judged"] += bad and f["split"] == "sft" and f["part"] != "rl" and (
+                f["part"] == "sft" or f["kind"] != "reference") and reached
             if f["reason"] == "contested_label":
                 n[f"contested_{f['kind']}"] += 1
                 n[f"right_{f['kind']}"] += bad
@@ -179,10 +186,15 @@ def score(found: dict[tuple[str, int], dict[str, Any]], flipped: dict[str, set[i
                 n[f"flips_in_{f['part']}"] += bad
         found_all = n["right_reference"] + n["right_teachers"]
         contested = n["contested_reference"] + n["contested_teachers"]
-        out.append({"source": name, **n, "precision": _rate(found_all, contested),
+        keys = ("flips", "flips_checked", "flips_judged", "contested_reference", "right_reference",
+                "contested_teachers", "right_teachers", "kept_sft", "kept_rl", "flips_in_sft",
+                "flips_in_rl")
+        out.append({"source": name, **{k: n[k] for k in keys},
+                    "precision": _rate(found_all, contested),
                     "recall": _rate(found_all, n["flips_checked"]),
                     **{f"precision_{k}": _rate(n[f"right_{k}"], n[f"contested_{k}"])
-                       for k in ("reference", "teachers")}})
+                       for k in ("reference", "teachers")},
+                    "recall_teachers": _rate(n["right_teachers"], n["flips_judged"])})
     return out
 
 
@@ -208,8 +220,9 @@ def audit_calls(out: Path) -> int:
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     lines = ["| build | source | flips (checked) | contested: reference (flipped) | contested: "
-             "teachers (flipped) | precision | recall | flips left in sft / rl | sft / rl rows | "
-             "audit calls |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "teachers (flipped) | precision | recall | teachers' recall of the flips judged | "
+             "flips left in sft / rl | sft / rl rows | audit calls |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
     for variant, res in results.items():
         for r in res["sources"]:
@@ -217,7 +230,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                 f"| {variant} | {r['source']} | {r['flips']} ({r['flips_checked']}) | "
                 f"{r['contested_reference']} ({r['right_reference']}) | "
                 f"{r['contested_teachers']} ({r['right_teachers']}) | {pct(r['precision'])} | "
-                f"{pct(r['recall'])} | {r['flips_in_sft']} / {r['flips_in_rl']} | "
+                f"{pct(r['recall'])} | {pct(r['recall_teachers'])} ({r['flips_judged']}) | "
+                f"{r['flips_in_sft']} / {r['flips_in_rl']} | "
                 f"{r['kept_sft']} / {r['kept_rl']} | {res['audit_calls']} |")
     return "\n".join(lines)
 
@@ -233,8 +247,8 @@ def pairs(text: str, kind: type) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--scale", type=float, default=0.05)
-    ap.add_argument("--flips", default="skywork=0.05,code_preference_pairs=0,math_step_dpo=0.15",
+    ap.add_argument("--scale", type=float, default=0.1)
+    ap.add_argument("--flips", default="skywork=0.15,code_preference_pairs=0,math_step_dpo=0.05",
                     help="share of each source's labels flipped")
     ap.add_argument("--accuracy", default="skywork=0.8,code_preference_pairs=0.7,math_step_dpo=0.75",
                     help="how often the judge names the truly better answer, per source")
