@@ -324,9 +324,11 @@ def summary(m: dict[str, Any], out: str, seconds: float, stage_seconds: dict[str
                      "instead of quality (card: Cues)")
     for x in contested_sources(m["quality"].get("labels", [])):
         low, high = x["interval"]
+        by = {"reference": "its reference answers",
+              "teachers": "the teachers' unhinted judgements"}.get(x["evidence"], x["evidence"])
         lines.append(f"labels: {x['source']}: {x['contested']} of {x['checked']} checked "
-                     f"({x['share']:.0%}, 95%: {low:.0%}-{high:.0%}) contested by its "
-                     f"{x['evidence']} answers (card: Labels)")
+                     f"({x['share']:.0%}, 95%: {low:.0%}-{high:.0%}) contested by {by} "
+                     "(card: Labels)")
     lines.append(f"manifest: {out}/manifest.json   card: {out}/README.md")
     return "\n".join(lines)
 

@@ -131,10 +131,11 @@ def _interruptible() -> None:
 
 
 # The real local teacher in the shared real build: room for a whole trace of the grammar's
-# short fields; sampled (seeded: the answers are the cache's), since greedy decoding makes the
-# 135M model repeat itself until `repetitive` or `truncated` turns most traces away
+# short fields; sampled, since greedy decoding makes the 135M model repeat itself until
+# `repetitive` or `truncated` turns most traces away (unseeded: vLLM's CPU sampler fails seeded
+# requests; the warm rerun reads the answers from the cache)
 E2E_MAX_TOKENS = 384
-E2E_SAMPLING = ("temperature=0.8", "seed=7")
+E2E_SAMPLING = ("temperature=0.8", "seed=null")
 
 
 def build(*overrides: str, timeout: int = 1500, env: dict[str, str] | None = None,

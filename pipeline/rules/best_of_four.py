@@ -6,7 +6,7 @@ verdict, which RewardBench 2 scores as a four-way tie (0.25)."""
 
 from __future__ import annotations
 
-from pipeline.rules.verdict import TAIL_CHARS
+from pipeline.rules.verdict import one_tag
 
 LETTERS = "ABCD"
 TAGS = {letter: f"<answer>[[{letter}]]</answer>" for letter in LETTERS}
@@ -14,8 +14,4 @@ TAGS = {letter: f"<answer>[[{letter}]]</answer>" for letter in LETTERS}
 
 def best_of_four_verdict(text: str | None) -> str | None:
     """'A' to 'D' when exactly one verdict tag stands in the last 80 characters, else None."""
-    if not text:
-        return None
-    tail = text[-TAIL_CHARS:]
-    found = [letter for letter, tag in TAGS.items() if tag in tail]
-    return found[0] if len(found) == 1 else None
+    return one_tag(text, TAGS)

@@ -27,10 +27,15 @@ COST_CAP = "cost_cap"
 
 def verdict_of(text: str | None) -> str | None:
     """'A' or 'B' when exactly one verdict tag stands in the last 80 characters, else None."""
+    return one_tag(text, TAGS)
+
+
+def one_tag(text: str | None, tags: dict) -> str | None:
+    """The label of the one tag of `tags` (label -> tag) in the last 80 characters, else None."""
     if not text:
         return None
     tail = text[-TAIL_CHARS:]
-    found = [label for label, tag in TAGS.items() if tag in tail]
+    found = [label for label, tag in tags.items() if tag in tail]
     return found[0] if len(found) == 1 else None
 
 

@@ -200,3 +200,32 @@ def test_checked_labels_are_counted_per_source_with_the_contested_share_and_its_
     said = summary(m, "out", 1.0, {})
     assert "labels: m: 10 of 40 checked (25%, 95%: " in said and "contested by its reference" \
         " answers (card: Labels)" in said
+
+
+def test_the_teachers_evidence_is_a_kind_of_its_own_with_its_audit_calls():
+    from pipeline.cli import summary
+    from pipeline.output.card import label_table
+
+    def judged(i, status, audit=None):
+        outcome, reason, by = ((REJECTED, "contested_label", "label_audit") if status == "contested"
+                               else (KEPT, "", ""))
+        return fate("chat", i, outcome, "sft", reason, by) | {
+            "label_status": status, "label_evidence": f"teachers: {status}",
+            "teacher_model": "judge", "winner": "model_a", "verdict": "A", "pass_index": 1,
+            "prompt_tokens": 10, "completion_tokens": 5, "audit": audit, "audit_cached": False}
+
+    second = {"teacher_model": "judge", "verdict": "B", "swapped": True, "agrees": False,
+              "prompt_tokens": 12, "completion_tokens": 6, "cache_read_tokens": None}
+    rows = ([judged(i, "verified") for i in range(20)]
+            + [judged(20 + i, "contested", second) for i in range(10)]
+            + [judged(30, "unverified", second | {"agrees": True, "verdict": "A"})])
+    m = manifest(rows, {"chat": 31}, parts=2)
+    (chat,) = m["quality"]["labels"]
+    assert (chat["evidence"], chat["checked"], chat["verified"], chat["contested"],
+            chat["unverified"]) == ("teachers", 30, 20, 10, 1)
+    audit = next(c for c in m["teacher"]["by_call"] if c["call"] == "audit")
+    assert (audit["calls"], audit["prompt_tokens"], audit["completion_tokens"]) == (11, 132, 66)
+    on = load_config(["recipe.stages.label_audit={}"])
+    assert "the pass-1 teacher with Chatbot A and B swapped" in label_table(
+        m["quality"]["labels"], on)
+    assert "contested by the teachers' unhinted judgements" in summary(m, "out", 1.0, {})

@@ -77,6 +77,10 @@ def test_engines_take_cpus_or_gpus_as_configured(teacher):
     (["teacher=vllm_engines", "++teacher.max_cost_usd=5", "teacher.price_input_per_mtok=1"],
      "teacher.max_cost_usd does not apply to teacher=vllm_engines"),
     (["teacher2=vllm_engines", "++teacher2.rpm=600"], "teacher2.rpm does not apply to teacher2=vllm_engines"),
+    (["teacher2=vllm_engines", "teacher2.temperature=0.8", "teacher2.seed=7"],
+     "teacher2.seed=7 with teacher2.temperature=0.8 on CPU: vLLM's CPU sampler fails"),
+    (["teacher=vllm_server", "teacher.temperature=0.5"],
+     "teacher.seed=0 with teacher.temperature=0.5 on CPU"),
     (["teacher=vllm_engines", "teacher.num_gpus=1", "teacher.tensor_parallel_size=2"],
      "teacher.num_gpus=1 with teacher=vllm_engines: set it to 0 (CPU engines) or to "
      "teacher.tensor_parallel_size"),

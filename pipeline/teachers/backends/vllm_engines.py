@@ -51,6 +51,12 @@ def check_engines(key: str, t: Any) -> None:
             raise ConfigError(f"{key}.{name} must be >= 1")
     if t.num_gpus < 0:
         raise ConfigError(f"{key}.num_gpus must be >= 0")
+    if t.num_gpus == 0 and t.seed is not None and (t.temperature or 0) > 0:
+        raise ConfigError(f"{key}.seed={t.seed} with {key}.temperature={t.temperature} on CPU: "
+                          "vLLM's CPU sampler fails a seeded request whose prompt it prefills in "
+                          "pieces ('CPU Generator does not use offset'); set "
+                          f"{key}.seed=null (answers are cached, so a rebuild reads the same "
+                          f"ones) or {key}.temperature=0")
 
 
 class VllmEnginesBackend(Backend):
