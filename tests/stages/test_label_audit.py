@@ -36,25 +36,26 @@ def run(ctx, rows, reply) -> tuple[dict, FakeOpenAI]:
 
 
 def test_without_an_audit_teacher_pass_1s_teacher_judges_the_swapped_order(ctx):
-    """Pair 0 and 1 were judged wrong (B is right, pass 1 said A). Swapped, B's answer is shown
-    as A: for pair 0 the teacher says B again (the rejected answer in both orders: contested),
-    for pair 1 it says A (it agrees: the label stands). Pair 2 was judged right, pair 3's label
-    a reference answer settled: neither is asked."""
+    """Pairs 0, 1 and 4 were judged wrong (B is right, pass 1 said A). Swapped, B's answer is
+    shown as A: for pair 0 the teacher says B again (the rejected answer in both orders:
+    contested), for pair 1 it says A (it agrees: the label stands), for pair 4 nothing. Pair 2
+    was judged right, pair 3's label a reference answer settled: neither is asked."""
     said = {0: "B", 1: "A"}
 
     def reply(body, n):
         i = int(body["messages"][1]["content"].split("Question ")[1].split(":")[0])
-        return completion(trace(said[i]))
+        return completion(trace(said[i]) if i in said else "I cannot decide.")
 
     rows = [rejected_by_filter(0, "model_b", said="A"), rejected_by_filter(1, "model_b", said="A"),
             row(2, "model_a", trace=trace("A"), teacher_model="judge-1", verdict="A"),
             rejected_by_filter(3, "model_b", said="A") | {"label_status": "verified",
-                                                          "label_evidence": "reference: ..."}]
+                                                          "label_evidence": "reference: ..."},
+            rejected_by_filter(4, "model_b", said="A")]
     out, server = run(ctx, rows, reply)
-    assert len(server.requests) == 2 and {r["model"] for r in server.requests} == {"judge-1"}
+    assert len(server.requests) == 3 and {r["model"] for r in server.requests} == {"judge-1"}
     swapped = placed(rows[0], "model_a")
-    assert server.requests[0]["messages"] == judge_messages(rows[0]["prompt"], *swapped,
-                                                             ctx.cfg.prompt)
+    sent = [r["messages"] for r in server.requests]  # sent together: in any order
+    assert judge_messages(rows[0]["prompt"], *swapped, ctx.cfg.prompt) in sent
     contested = out[0]
     assert (contested["outcome"], contested["reason"], contested["decided_by"]) == (
         REJECTED, "contested_label", "label_audit")
@@ -70,6 +71,9 @@ def test_without_an_audit_teacher_pass_1s_teacher_judges_the_swapped_order(ctx):
     assert (out[2]["outcome"], out[2]["label_status"]) == (ALIVE, "verified")
     assert out[2]["label_evidence"] == "teachers: pass 1 (judge-1) chose the chosen answer"
     assert out[3]["label_status"] == "verified" and out[3]["audit"] is None
+    # a second judgement without a verdict is no evidence either way
+    assert (out[4]["reason"], out[4]["label_status"]) == ("wrong_verdict", "unverified")
+    assert out[4]["label_evidence"].endswith("the swapped order (judge-1) no verdict (no_verdict)")
 
 
 def test_an_audit_teacher_is_asked_the_same_prompt_and_mark_keeps_the_pair_for_pass_2(tmp_path):

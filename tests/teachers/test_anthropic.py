@@ -55,12 +55,15 @@ def test_the_messages_api_gets_claude_s_own_request_and_its_cached_tokens_are_pr
     """System prompt at the top level, marked for caching; max_tokens as RM-R1 sets it; the
     prompt tokens read from and written to the cache priced at 0.1x and 1.25x the input."""
     meter = Meter(None)
-    with FakeAnthropic(lambda p, n: message("<answer>[[A]]</answer>", input_tokens=100,
-                                            output_tokens=50, cache_read=900,
-                                            cache_write=0 if n > 1 else 900)) as api:
+    def first_writes(p, n):  # the two are sent together: pair 0's answer says it wrote
+        wrote = 900 if p["messages"][0]["content"] == "pair 0" else 0
+        return message("<answer>[[A]]</answer>", input_tokens=100, output_tokens=50,
+                       cache_read=900, cache_write=wrote)
+
+    with FakeAnthropic(first_writes) as api:
         cfg = teacher(tmp_path, api.base_url, max_tokens=8192)
         results = TeacherClient(cfg, endpoints(cfg), meter).complete_all(CHAT[:2])
-    sent = api.requests[0]
+    sent = next(r for r in api.requests if r["messages"][0]["content"] == "pair 0")
     assert sent["system"] == [{"type": "text", "text": "You are an impartial judge.",
                                "cache_control": {"type": "ephemeral"}}]
     assert sent["messages"] == [{"role": "user", "content": "pair 0"}]
