@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from pipeline.engine.schema import ALIVE, REJECTED, SFT
 from pipeline.engine.stage import BuildContext, decide, set_rows
-from pipeline.rules.judge_prompt import evidence, judge_messages, placed
+from pipeline.rules.judge_prompt import evidence, swapped_messages
 from pipeline.rules.labels import CONTESTED, TEACHERS, UNVERIFIED, VERIFIED
 from pipeline.rules.trace_checks import check_response
 from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL
@@ -82,8 +82,7 @@ class LabelAudit(TeacherStage):
     def request(self, row: dict[str, Any]) -> Messages:
         if not self.swapped:
             return row["context_messages"]
-        a, b = placed(row, SWAPPED[row["winner"]])
-        return judge_messages(row["prompt"], a, b, self.templates)
+        return swapped_messages(row, self.templates)
 
     def update(self, row: dict[str, Any], result: TeacherResult) -> dict[str, Any]:
         shown = SWAPPED[row["winner"]] if self.swapped else row["winner"]

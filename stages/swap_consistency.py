@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from pipeline.engine.schema import MESSAGES, REJECTED, SFT
 from pipeline.engine.stage import decide
-from pipeline.rules.judge_prompt import evidence, judge_messages, placed
+from pipeline.rules.judge_prompt import evidence, swapped_messages
 from pipeline.rules.trace_checks import check_response
 from pipeline.rules.verdict import COST_CAP, SWAPPED, WINNER_TO_LABEL
 from pipeline.teachers.client import TeacherResult
@@ -62,8 +62,7 @@ class SwapConsistency(TeacherStage):
         return row["split"] == SFT and bool(row["trace"])
 
     def request(self, row: dict[str, Any]) -> Messages:
-        a, b = placed(row, SWAPPED[row["winner"]])
-        return judge_messages(row["prompt"], a, b, self.templates)
+        return swapped_messages(row, self.templates)
 
     def update(self, row: dict[str, Any], result: TeacherResult) -> dict[str, Any]:
         winner = SWAPPED[row["winner"]]

@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline.rules.templates import fill
 from pipeline.rules.trace_checks import Evidence
+from pipeline.rules.verdict import SWAPPED
 
 Messages = list[dict[str, str]]
 
@@ -37,6 +38,13 @@ def placed(row: dict[str, Any], winner: str) -> tuple[str, str]:
     """The two answers as Chatbot A and B, with the chosen one where `winner` says."""
     good, bad = row["chosen"][0]["content"], row["rejected"][0]["content"]
     return (good, bad) if winner == "model_a" else (bad, good)
+
+
+def swapped_messages(row: dict[str, Any], templates: Any) -> Messages:
+    """The judge's chat with A and B swapped: one request for the swap check and the label
+    audit, so the cache answers the second with the first's answer."""
+    a, b = placed(row, SWAPPED[row["winner"]])
+    return judge_messages(row["prompt"], a, b, templates)
 
 
 def evidence(row: dict[str, Any], winner: str) -> Evidence:

@@ -355,7 +355,8 @@ def top_share(scores: list[float], none_read: float) -> float:
     valid = [r for r in scores if r != -1]
     if not valid:
         return none_read
-    winners = [i for i, r in enumerate(scores) if r == max(valid)]
+    top = max(valid)
+    winners = [i for i, r in enumerate(scores) if r == top]
     return (0 in winners) / len(winners)
 
 
