@@ -15,6 +15,7 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -143,12 +144,21 @@ def _build_into(cfg: Any, plan: Plan, out: str, teacher_log: Path, command: list
                 # until Python happens to collect, which at 1M rows is too late
                 gc.collect()
             if isinstance(stage, TeacherStage):  # answered into the cache; the stage reads it
-                def work_ahead(ds: Dataset = ds) -> None:
-                    ahead.append(Ahead(ds, list(later)))
-                    later.clear()
+                @contextlib.contextmanager
+                def work_ahead(ds: Dataset = ds) -> Iterator[None]:
+                    if later:
+                        ahead.append(Ahead(ds, list(later)))
+                        later.clear()
+                    for work in ahead:
+                        work.waiting_on_teachers(True)
+                    try:
+                        yield
+                    finally:
+                        for work in ahead:
+                            work.waiting_on_teachers(False)
 
                 teachers.before_stage(ds, stage, spans.get(stage.name),
-                                      work_ahead if later else None)
+                                      work_ahead if later or ahead else None)
             for work in ahead:
                 work.finish(stage.name)
             ds = apply_stage(ds, stage, columns)

@@ -124,14 +124,20 @@ def _apply_to_live_set(ds: Dataset, stage: Stage, columns: Columns) -> Dataset:
 
 class Ahead:
     """The work ahead of some stages, submitted from a thread of the driver a few tasks at a
-    time while the driver waits on a teacher."""
+    time, only while the driver waits on a teacher: once the teachers have answered, the CPU
+    is the stages' again, and a stage reached does the blocks not yet begun itself (its own
+    warm workers at full priority beat a process started per block at the lowest)."""
 
     def __init__(self, ds: Dataset, stages: list[Stage]) -> None:
         blocks = ds.to_arrow_refs()
         self.todo = [(s, ref) for s in stages for ref in blocks]
+        self.blocks = len(blocks)
         self.refs: dict[str, list[Any]] = {s.name: [] for s in stages}
         cpus = ray.cluster_resources().get("CPU", 1.0)
         self.at_once = max(1, int((cpus - 1) / 2 / AHEAD_CPUS))
+        self.turn = threading.Condition()
+        self.waiting = True  # on a teacher: started as the first requests go
+        self.reached: set[str] = set()
         self.thread = threading.Thread(target=self._submit, name="work-ahead", daemon=True)
         self.thread.start()
 
@@ -140,23 +146,38 @@ class Ahead:
         for stage, block in self.todo:
             if len(running) >= self.at_once:
                 _, running = ray.wait(running, num_returns=1)
-            ref = _ahead_task.remote(stage, block)
-            self.refs[stage.name].append(ref)
+            with self.turn:
+                self.turn.wait_for(lambda s=stage: self.waiting or s.name in self.reached)
+                if stage.name in self.reached:
+                    continue
+                ref = _ahead_task.remote(stage, block)
+                self.refs[stage.name].append(ref)
             running.append(ref)
 
+    def waiting_on_teachers(self, waiting: bool) -> None:
+        """Work ahead while a teacher answers; hold what is left while none does."""
+        with self.turn:
+            self.waiting = waiting
+            self.turn.notify_all()
+
     def finish(self, name: str) -> None:
-        """Before the stage runs: wait for its work ahead (it fills a cache; what failed or was
-        left undone the stage does itself, so a failure is only logged)."""
+        """Before the stage runs: nothing more of its work is begun ahead; wait for what was
+        (it fills a cache; what failed or was left undone the stage does itself, so a failure
+        is only logged)."""
         if name not in self.refs:
             return
-        self.thread.join()
+        with self.turn:
+            self.reached.add(name)
+            self.turn.notify_all()
+            refs = self.refs.pop(name)
         rows = 0
-        for ref in self.refs.pop(name):
+        for ref in refs:
             try:
                 rows += ray.get(ref)
             except Exception as exc:  # work ahead never fails a build
                 log.warning("%s: work ahead failed (%s); the stage does it", name, exc)
-        log.warning("%s: %d rows worked on ahead, while the teachers answered", name, rows)
+        log.warning("%s: %d rows worked on ahead (%d of %d blocks), while the teachers answered",
+                    name, rows, len(refs), self.blocks)
 
 
 # One task per worker process: what a task loaded (a tokenizer, its buffers) is given back when

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
@@ -79,27 +80,27 @@ class TeacherRuntime:
         return endpoints, answered
 
     def before_stage(self, ds: Any, stage: TeacherStage, span: list[Link] | None,
-                     while_waiting: Callable[[], None] | None = None) -> None:
+                     while_waiting: Callable[[], AbstractContextManager[None]] | None = None
+                     ) -> None:
         """Answer into the cache what `stage` will ask of the rows of `ds` (its input); where it
         starts a span of teacher stages whose teachers stream, chains answer the later stages'
-        requests too. `while_waiting` is called before anything is sent, when something will
-        be (the caller starts work that the wait leaves CPU for). Sets the stage's endpoints and
-        answered keys on the build context."""
+        requests too. `while_waiting` is entered while something is sent (the caller does work
+        that the wait leaves CPU for). Sets the stage's endpoints and answered keys on the
+        build context."""
         ctx, teacher = stage.ctx, stage.teacher_config()
         answered = ctx.answered.setdefault(stage.name, {})
         requests = ds.map_batches(partial(requests_of, stage), batch_format="pyarrow").materialize()
         pending = requests.count()
         log.warning("%s: teacher %s: %d requests not in the cache", stage.name, teacher.model,
                     pending)
-        if pending and while_waiting is not None:
-            while_waiting()
-        if pending and span and self._chained(stage, span):
-            self._chains(ds, span, pending)
-            left = requests.map_batches(partial(_not_in, ray.put(set(answered))),
-                                        batch_format="pyarrow").materialize()
-            requests, pending = left, left.count()
-        endpoints, more = self.answer(requests, pending, teacher, stage.teacher_key, stage.name,
-                                      stage.configured_resources())
+        with while_waiting() if pending and while_waiting else contextlib.nullcontext():
+            if pending and span and self._chained(stage, span):
+                self._chains(ds, span, pending)
+                left = requests.map_batches(partial(_not_in, ray.put(set(answered))),
+                                            batch_format="pyarrow").materialize()
+                requests, pending = left, left.count()
+            endpoints, more = self.answer(requests, pending, teacher, stage.teacher_key,
+                                          stage.name, stage.configured_resources())
         ctx.endpoints[stage.name] = endpoints
         answered |= more
 

@@ -117,7 +117,7 @@ def test_chains_ask_what_the_passes_would_once_each_and_write_the_same_bytes(
         said = [r.getMessage() for r in caplog.records]
         # the token counter worked ahead while the teachers answered (its counts cached)
         assert any(m.startswith("token_lengths: ") and m.endswith(
-            "rows worked on ahead, while the teachers answered") for m in said)
+            "blocks), while the teachers answered") for m in said)
         caplog.clear()
         reread, _ = _build(tmp_path, url, "reread", monkeypatch, False, "cache-a")
         assert not server.requests

@@ -201,8 +201,41 @@ def test_requests_take_turns_among_replicas(teacher):
     assert [r.content for r in results] == ["ok"] * len(MSGS)
 
 
-def test_every_fault_ends_in_an_answer_or_a_row_error_and_nothing_is_answered_twice(teacher):
+def test_retries_back_off_exponentially_with_jitter_unless_the_server_says_how_long():
+    import httpx
+    import openai
+
+    from pipeline.teachers.client import _retry_pause
+
+    def error(status: int, headers: dict[str, str] | None = None) -> Exception:
+        response = httpx.Response(status, headers=headers or {},
+                                  request=httpx.Request("POST", "http://x/v1/chat/completions"))
+        cls = {429: openai.RateLimitError, 500: openai.InternalServerError,
+               400: openai.BadRequestError}[status]
+        return cls("failed", response=response, body=None)
+
+    for attempt, base in ((1, 0.5), (2, 1.0), (4, 4.0), (8, 60.0), (12, 60.0)):
+        pauses = [_retry_pause(error(500), attempt) for _ in range(200)]
+        assert base * 0.5 <= min(pauses) < base * 0.7 and base * 1.3 < max(pauses) <= base * 1.5
+    assert _retry_pause(error(429, {"retry-after": "7"}), 3) == 7.0
+    assert 0.25 <= _retry_pause(error(429, {"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}),
+                                1) <= 0.75, "an HTTP date: backed off instead"
+    assert _retry_pause(error(400), 1) is None, "a bad request is not asked again"
+    assert _retry_pause(openai.APITimeoutError(httpx.Request("POST", "http://x")), 1) is not None
+
+
+def test_every_fault_ends_in_an_answer_or_a_row_error_and_nothing_is_answered_twice(
+        teacher, monkeypatch):
+    from pipeline.teachers import client
+
     from fake_openai import Faults
+
+    # the backoff schedule a tenth as long (its own test is above): a request that meets a
+    # fault on six attempts in a row would otherwise wait ~30 s, and this test take a minute
+    backoff = client._retry_pause
+    monkeypatch.setattr(client, "_retry_pause",
+                        lambda exc, attempt: None if (p := backoff(exc, attempt)) is None
+                        else p / 10)
 
     faults = Faults(lambda body, n: completion(f"trace for {body['messages'][0]['content']}"),
                     every={"rate_limit": 3, "server_error": 5, "hang": 7, "malformed": 11,
