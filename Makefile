@@ -48,9 +48,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/rubricforge build $(ARGS)
 
-# --durations: the slowest tests are listed at the end, so anyone sees where the time goes
+# --durations: the slowest tests are listed at the end, so anyone sees where the time goes.
+# Two workers: most of a build's time is Ray's and the model's start-up and hand-offs, not
+# CPU, so two streams of tests share two cores well; the tests of each shared build run in
+# one worker (tests/conftest.py), and the real-model build starts first.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(TRAINER_STAMPS)
-	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 # Unit tests only (seconds): no Ray cluster, no model.
 test-fast: $(STAMP)

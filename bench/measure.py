@@ -52,7 +52,7 @@ def run_stage(stage: Any, table: pa.Table, columns: list[str]) -> tuple[pa.Table
 
     from pipeline.engine.ray_session import dataset_of
 
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
     try:
         with PeakMemory() as mem:
             t = time.monotonic()

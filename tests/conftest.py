@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,12 +20,34 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {"HF_TOKEN": "hf_e2e_secret_token_0123456789", "OPENAI_API_KEY": "sk-e2e-secret-0123456789"}
 
 
+# The shared builds, longest first: under `pytest -n 2 --dist loadgroup` (make test) the tests
+# of each run in one worker, which builds it once; the one with the real model starts first.
+SHARED_BUILDS = ("real", "runs")
+
+
+@pytest.hookimpl(wrapper=True)  # around xdist's own, which reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    """Group the tests for the workers: those of a shared build together, the others by module
+    (a module's own Ray or server is started once). The shared builds' tests go first, so the
+    longest chain of work begins at once, beside everything else."""
+    def group(item: pytest.Item) -> str:
+        names = set(item.fixturenames) | {getattr(item, "callspec", None)
+                                          and item.callspec.params.get("shared")}
+        return next((b for b in SHARED_BUILDS if b in names), item.nodeid.split("::")[0])
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    rank = {b: i for i, b in enumerate(SHARED_BUILDS)}
+    items.sort(key=lambda item: rank.get(group(item), len(rank)))
+    return (yield)
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     """A real local Ray for the tests of one module (stages that run Ray Data operations)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield
     ray.shutdown()
 
@@ -222,3 +245,4 @@ def install_wheel(wheel: Path, python: Path) -> None:
                            "--quiet", "--no-deps", "--force-reinstall", "--no-index", str(wheel)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -450,6 +451,16 @@ def test_a_three_node_cluster_builds_the_same_bytes_despite_a_killed_worker(runs
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before, "same config + same cache = the same files, manifest included"
     assert manifest(out)["teacher"]["requests"] == 0
+    # a build not told to join (no ray.address, no RAY_ADDRESS) starts a Ray of its own beside
+    # the cluster running on this machine, rather than joining it (a bare ray.init() would)
+    alone = subprocess.run([sys.executable, "-c", (
+        "from pipeline.engine.ray_session import ray_session; import ray\n"
+        "from pipeline.settings import load_config\n"
+        "with ray_session(load_config(['ray.num_cpus=2']).ray): "
+        "print(ray.cluster_resources()['CPU'], len(ray.nodes()))")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    assert alone.returncode == 0 and alone.stdout.split() == ["2.0", "1"], alone.stderr[-2000:]
 
 
 @pytest.mark.cluster

@@ -64,7 +64,8 @@ def build(tmp_path, name: str, claude_url: str, o3_url: str) -> dict:
 
 @pytest.mark.e2e
 def test_claude_batches_then_o3_batches_account_for_every_row_and_cost_what_the_usage_says(
-        tmp_path, caplog):
+        tmp_path, caplog, local_ray):
+    """Both builds share one Ray, as builds joined to a cluster do."""
     judge = ClaudeJudge()
     with FakeAnthropic(judge) as claude, FakeBatchAPI(
             lambda body, n: (200, slow_api.answer(body, 40))) as o3:

@@ -110,7 +110,9 @@ def ray_session(ray_cfg: Any) -> Iterator[None]:
             # Idle workers are kept for a minute, not a second: while one stage's actors hold
             # the CPUs, the task workers wait, and each started again costs the next stage a
             # second or two of start-up and imports.
-            ray.init(num_cpus=ray_cfg.num_cpus, include_dashboard=False,
+            # address="local": a new Ray of this build's own, even where another one runs on
+            # this machine (a bare ray.init() joins it, and then refuses num_cpus)
+            ray.init(address="local", num_cpus=ray_cfg.num_cpus, include_dashboard=False,
                      _system_config={"max_fused_object_count": 1,
                                      "idle_worker_killing_time_threshold_ms": 60_000}, **kwargs)
             log.warning("started a local Ray (%s CPUs)", ray.cluster_resources().get("CPU"))

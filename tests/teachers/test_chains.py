@@ -105,7 +105,8 @@ def _build(tmp_path, url: str, name: str, monkeypatch, chains: bool, cache: str
 
 @pytest.mark.e2e
 def test_chains_ask_what_the_passes_would_once_each_and_write_the_same_bytes(
-        tmp_path, monkeypatch, caplog):
+        tmp_path, monkeypatch, caplog, local_ray):
+    """The three builds share one Ray, as builds joined to a cluster do."""
     import pyarrow.parquet as pq
 
     with FakeOpenAI(lambda body, n: (200, slow_api.answer(body, 50))) as server:
