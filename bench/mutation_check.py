@@ -51,6 +51,7 @@ TESTS = {
                "tests/teachers/test_anthropic.py"],
     "cache": ["tests/teachers/test_teacher_client.py", "tests/test_cache_cli.py"],
     "spend": ["tests/teachers/test_spend.py", "tests/teachers/test_teacher_client.py"],
+    "retries": ["tests/teachers/test_teacher_client.py", "tests/teachers/test_anthropic.py"],
     "reading": ["tests/engine/test_reading.py", "tests/sources/test_sources.py",
                 "tests/stages/test_validate.py"],
     "dedup": ["tests/stages/test_near_dedup.py", "tests/stages/test_dedup.py"],
@@ -179,6 +180,12 @@ MUTANTS = [
            "return 1.0 * listed_usd", "the Batch API's discount ignored"),
     Mutant("spend", "pipeline/teachers/answering.py", "        meter.stop.remote()\n", "",
            "Ctrl-C's drain without stopping the meter"),
+    # retries
+    Mutant("retries", "pipeline/teachers/client.py", "backoff = min(60.0, 0.5 * 2 ** (attempt - 1))",
+           "backoff = min(60.0, 0.5)", "retries back off without growing"),
+    Mutant("retries", "pipeline/teachers/client.py",
+           "return max(0.0, float(header)) if header is not None else backoff",
+           "return backoff", "the server's Retry-After ignored"),
     # reading the user's files
     Mutant("reading", R, "ok = isinstance(value, int) and not isinstance(value, bool)",
            "ok = isinstance(value, int | float) and not isinstance(value, bool)",
