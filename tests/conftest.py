@@ -35,10 +35,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
                                           and item.callspec.params.get("shared")}
         return next((b for b in SHARED_BUILDS if b in names), item.nodeid.split("::")[0])
 
+    groups = {item.nodeid: group(item) for item in items}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
     rank = {b: i for i, b in enumerate(SHARED_BUILDS)}
-    items.sort(key=lambda item: rank.get(group(item), len(rank)))
+    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
     return (yield)
 
 
@@ -245,4 +246,3 @@ def install_wheel(wheel: Path, python: Path) -> None:
                            "--quiet", "--no-deps", "--force-reinstall", "--no-index", str(wheel)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-
