@@ -52,6 +52,7 @@ TESTS = {
     "cache": ["tests/teachers/test_teacher_client.py", "tests/test_cache_cli.py"],
     "spend": ["tests/teachers/test_spend.py", "tests/teachers/test_teacher_client.py"],
     "retries": ["tests/teachers/test_teacher_client.py", "tests/teachers/test_anthropic.py"],
+    "dtype": ["tests/teachers/test_cpu_dtype.py", "tests/teachers/test_offline_engine.py"],
     "reading": ["tests/engine/test_reading.py", "tests/sources/test_sources.py",
                 "tests/stages/test_validate.py"],
     "dedup": ["tests/stages/test_near_dedup.py", "tests/stages/test_dedup.py"],
@@ -186,6 +187,15 @@ MUTANTS = [
     Mutant("retries", "pipeline/teachers/client.py",
            "return max(0.0, float(header)) if header is not None else backoff",
            "return backoff", "the server's Retry-After ignored"),
+    # the number format a CPU engine runs in
+    Mutant("dtype", "pipeline/teachers/cpu_dtype.py", '"avx512_bf16" not in flags',
+           '"avx512f" not in flags', "AVX-512 without BF16 taken for a bfloat16 CPU"),
+    Mutant("dtype", "pipeline/teachers/cpu_dtype.py", 'if t.dtype != "auto" or t.num_gpus:',
+           'if t.dtype != "auto":', "GPU engines made to run in float32"),
+    Mutant("dtype", "pipeline/teachers/local_server.py", '"--dtype", serving_dtype(self.cfg),',
+           '"--dtype", self.cfg.dtype,', "the server started in vLLM's choice, not this CPU's"),
+    Mutant("dtype", "pipeline/teachers/backends/vllm_engines.py",
+           "t.kv_cache_gib, t.dtype,", "t.kv_cache_gib,", "engines of two formats taken as one"),
     # reading the user's files
     Mutant("reading", R, "ok = isinstance(value, int) and not isinstance(value, bool)",
            "ok = isinstance(value, int | float) and not isinstance(value, bool)",

@@ -34,6 +34,7 @@ from pipeline.rules.judge_prompt import evidence
 from pipeline.rules.keys import row_text
 from pipeline.rules.trace_checks import check_trace
 from pipeline.settings import load_config
+from pipeline.teachers.cpu_dtype import serving_dtype
 from stages.sources import get_source
 from stages.sources.base import SAMPLES_DIR
 
@@ -265,6 +266,13 @@ def test_offline_vllm_engines_write_what_the_api_backend_writes(real):
                for r in cut)
     records = [json.loads(f.read_text()) for f in (runs["root"] / "cache").glob("??/*.json")]
     assert len(records) >= pass2["requests"] and len({tuple(sorted(r)) for r in records}) == 1
+    # both load the weights in the number format this CPU is fastest in (teacher.dtype: auto;
+    # vLLM's own auto is bfloat16 for the float32 checkpoint)
+    chosen = serving_dtype(load_config(runs["common"]).teacher)
+    logs = out.parent / "logs"
+    loaded = [re.findall(r"Initializing a V1 LLM engine .*?, dtype=torch\.(\w+)",
+                         (logs / f"{out.name}-{name}.log").read_text()) for name in ("teacher", "build")]
+    assert loaded == [[{"auto": "bfloat16"}.get(chosen, chosen)]] * 2, (chosen, loaded)
 
 
 @pytest.mark.parametrize("shared", ["runs", "real"])

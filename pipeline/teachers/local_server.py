@@ -22,6 +22,7 @@ from typing import Any
 import ray
 
 from pipeline.engine.config import RunError
+from pipeline.teachers.cpu_dtype import serving_dtype
 from pipeline.teachers.model_hosts import ModelHosts
 from pipeline.teachers.offline_engine import model_source
 
@@ -46,20 +47,13 @@ class LocalTeacherServer:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> str:
-        model = model_source(self.cfg)
         port = free_port(self.host)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # Ray sets OMP_NUM_THREADS=1 in its workers; the engine sizes its own thread pools.
         env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
         env.update(VLLM_CPU_KVCACHE_SPACE=str(self.cfg.kv_cache_gib),
                    HF_HUB_OFFLINE="1", VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1")
-        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-               "--model", str(model), "--served-model-name", self.cfg.model,
-               "--host", self.host, "--port", str(port),
-               "--max-model-len", str(self.cfg.max_model_len),
-               "--tensor-parallel-size", str(self.cfg.tensor_parallel_size),
-               # eager mode starts in about a minute on 2 cores instead of three
-               "--enforce-eager"]
+        cmd = self.command(model_source(self.cfg), port)
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
@@ -70,6 +64,17 @@ class LocalTeacherServer:
             self.stop()
             raise
         return base_url
+
+    def command(self, model: str, port: int) -> list[str]:
+        """The server's command line, worked out on the node that runs it."""
+        return [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+                "--model", str(model), "--served-model-name", self.cfg.model,
+                "--host", self.host, "--port", str(port),
+                "--max-model-len", str(self.cfg.max_model_len),
+                "--tensor-parallel-size", str(self.cfg.tensor_parallel_size),
+                "--dtype", serving_dtype(self.cfg),
+                # eager mode starts in about a minute on 2 cores instead of three
+                "--enforce-eager"]
 
     def _wait_ready(self, base_url: str) -> None:
         deadline = time.monotonic() + self.cfg.startup_timeout_s

@@ -19,6 +19,7 @@ from typing import Any
 import ray
 
 from pipeline.engine.config import expand
+from pipeline.teachers.cpu_dtype import serving_dtype
 from pipeline.teachers.model_hosts import ModelHosts
 
 log = logging.getLogger("rubricforge")
@@ -35,10 +36,11 @@ def model_source(teacher_cfg: Any) -> str:
 
 
 def engine_args(teacher_cfg: Any, source: str) -> dict[str, Any]:
-    """vLLM's engine arguments for a teacher setting (those a `vllm_server` is started with)."""
+    """vLLM's engine arguments for a teacher setting (those a `vllm_server` is started with),
+    on the node that runs the engine (its CPU decides `dtype: auto`)."""
     t = teacher_cfg
     return {"model": source, "served_model_name": t.model, "max_model_len": t.max_model_len,
-            "tensor_parallel_size": t.tensor_parallel_size,
+            "tensor_parallel_size": t.tensor_parallel_size, "dtype": serving_dtype(t),
             # CUDA graphs pay off on GPUs; on CPU eager mode starts much sooner
             "enforce_eager": t.num_gpus == 0, "disable_log_stats": True}
 
@@ -57,9 +59,9 @@ class _EngineHost:
     """One engine on whichever node Ray placed this actor (an async actor: every request in
     flight is one coroutine, all fed to the one engine)."""
 
-    def __init__(self, args: dict[str, Any]) -> None:
-        self.args = args
-        self.model = args["served_model_name"]
+    def __init__(self, teacher_cfg: Any, source: str) -> None:
+        self.args = engine_args(teacher_cfg, source)
+        self.model = self.args["served_model_name"]
         self.ids = count()
 
     async def start(self) -> Any:
@@ -111,7 +113,7 @@ def offline_engines(teacher_cfg: Any) -> ModelHosts:
     source = model_source(t)
     log.warning("starting %d offline vLLM engine(s) for %s (%s); on CPU about a minute",
                 t.replicas, t.model, source)
-    return ModelHosts(t, _EngineHost, [(engine_args(t, source),)] * t.replicas,
+    return ModelHosts(t, _EngineHost, [(t, source)] * t.replicas,
                       "the offline vLLM engines", "the build's log",
                       env={"VLLM_CPU_KVCACHE_SPACE": str(t.kv_cache_gib),
                            "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"})

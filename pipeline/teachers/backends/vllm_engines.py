@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from pipeline.engine.config import ConfigError
 from pipeline.teachers.backends.base import Backend, TeacherConfig
+from pipeline.teachers.cpu_dtype import DTYPES
 from pipeline.teachers.transport import Endpoint, EngineEndpoint
 
 
@@ -25,6 +26,8 @@ class EngineConfig(TeacherConfig):
     checkpoint: str | None = None
     max_model_len: int = 4096
     kv_cache_gib: int = 1
+    # auto: vLLM's choice, float32 on a CPU without AVX-512 BF16 (pipeline/teachers/cpu_dtype.py)
+    dtype: str = "auto"
     # Engines (data parallel), the GPUs each reserves, and the tensor-parallel size of each.
     replicas: int = 1
     num_gpus: float = 0.0
@@ -40,8 +43,8 @@ class EngineConfig(TeacherConfig):
 def hosted_as(t: Any) -> tuple[Any, ...]:
     """The settings that make a started server or engine: stages whose teachers agree on them
     share it (the sampling settings travel with each request)."""
-    return (t.backend, t.model, t.checkpoint, t.max_model_len, t.kv_cache_gib, t.replicas,
-            t.num_gpus, t.tensor_parallel_size)
+    return (t.backend, t.model, t.checkpoint, t.max_model_len, t.kv_cache_gib, t.dtype,
+            t.replicas, t.num_gpus, t.tensor_parallel_size)
 
 
 def check_engines(key: str, t: Any) -> None:
@@ -49,6 +52,9 @@ def check_engines(key: str, t: Any) -> None:
     for name in ("replicas", "tensor_parallel_size"):
         if getattr(t, name) < 1:
             raise ConfigError(f"{key}.{name} must be >= 1")
+    if t.dtype not in DTYPES:
+        raise ConfigError(f"{key}.dtype={t.dtype} is not a number format vLLM loads weights in: "
+                          f"set it to one of {', '.join(DTYPES)}")
     if t.num_gpus < 0:
         raise ConfigError(f"{key}.num_gpus must be >= 0")
     if t.num_gpus == 0 and t.seed is not None and (t.temperature or 0) > 0:
