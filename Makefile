@@ -54,7 +54,7 @@ run: $(STAMP)
 # one worker (tests/conftest.py), and the real-model build starts first.
 TEST_WORKERS ?= 2
 test: $(STAMP) $(TRAINER_STAMPS)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 # Unit tests only (seconds): no Ray cluster, no model.
 test-fast: $(STAMP)

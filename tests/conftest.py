@@ -23,23 +23,35 @@ SECRETS = {"HF_TOKEN": "hf_e2e_secret_token_0123456789", "OPENAI_API_KEY": "sk-e
 # The shared builds, longest first: under `pytest -n 2 --dist loadgroup` (make test) the tests
 # of each run in one worker, which builds it once; the one with the real model starts first.
 SHARED_BUILDS = ("real", "runs")
+# Then the groups with tests that build or start a cluster (minutes), then those that start a
+# Ray, then the rest: the long ones begin early and the short ones fill the workers' last minutes.
+SLOW_MARKS = (("e2e", "cluster"), ("ray",))
 
 
 @pytest.hookimpl(wrapper=True)  # around xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     """Group the tests for the workers: those of a shared build together, the others by module
-    (a module's own Ray or server is started once). The shared builds' tests go first, so the
-    longest chain of work begins at once, beside everything else."""
+    (a module's own Ray or server is started once). Groups go to the workers longest first
+    (make test keeps this order: `--no-loadscope-reorder`), so the longest chain of work begins
+    at once, beside everything else."""
     def group(item: pytest.Item) -> str:
         names = set(item.fixturenames) | {getattr(item, "callspec", None)
                                           and item.callspec.params.get("shared")}
         return next((b for b in SHARED_BUILDS if b in names), item.nodeid.split("::")[0])
 
+    def tier(item: pytest.Item) -> int:
+        marks = {m.name for m in item.iter_markers()}
+        return next((i for i, slow in enumerate(SLOW_MARKS) if marks & set(slow)),
+                    len(SLOW_MARKS))
+
     groups = {item.nodeid: group(item) for item in items}
+    rank: dict[str, tuple[int, int]] = {b: (i, 0) for i, b in enumerate(SHARED_BUILDS)}
     for item in items:
         item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-    rank = {b: i for i, b in enumerate(SHARED_BUILDS)}
-    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
+        if groups[item.nodeid] not in SHARED_BUILDS:
+            best = rank.get(groups[item.nodeid], (len(SHARED_BUILDS), len(SLOW_MARKS)))
+            rank[groups[item.nodeid]] = min(best, (len(SHARED_BUILDS), tier(item)))
+    items.sort(key=lambda item: rank[groups[item.nodeid]])  # stable: modules keep their order
     return (yield)
 
 
