@@ -39,19 +39,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
                                           and item.callspec.params.get("shared")}
         return next((b for b in SHARED_BUILDS if b in names), item.nodeid.split("::")[0])
 
-    def tier(item: pytest.Item) -> int:
+    def rank(item: pytest.Item, group: str) -> int:
+        if group in SHARED_BUILDS:
+            return SHARED_BUILDS.index(group)
         marks = {m.name for m in item.iter_markers()}
-        return next((i for i, slow in enumerate(SLOW_MARKS) if marks & set(slow)),
-                    len(SLOW_MARKS))
+        return len(SHARED_BUILDS) + next(
+            (i for i, slow in enumerate(SLOW_MARKS) if marks & set(slow)), len(SLOW_MARKS))
 
     groups = {item.nodeid: group(item) for item in items}
-    rank: dict[str, tuple[int, int]] = {b: (i, 0) for i, b in enumerate(SHARED_BUILDS)}
+    ranks: dict[str, int] = {}  # a group's: its slowest test's
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-        if groups[item.nodeid] not in SHARED_BUILDS:
-            best = rank.get(groups[item.nodeid], (len(SHARED_BUILDS), len(SLOW_MARKS)))
-            rank[groups[item.nodeid]] = min(best, (len(SHARED_BUILDS), tier(item)))
-    items.sort(key=lambda item: rank[groups[item.nodeid]])  # stable: modules keep their order
+        name = groups[item.nodeid]
+        item.add_marker(pytest.mark.xdist_group(name))
+        ranks[name] = min(ranks.get(name, len(SHARED_BUILDS) + len(SLOW_MARKS)), rank(item, name))
+    items.sort(key=lambda item: ranks[groups[item.nodeid]])  # stable: modules keep their order
     return (yield)
 
 
