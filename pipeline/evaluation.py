@@ -189,14 +189,19 @@ def run_eval(cfg: Any) -> dict[str, Any]:
         pending = uncached(t, conversations)
         log.warning("eval: teacher %s: %d requests, %d not in the cache", t.model, len(todo),
                     len(pending))
-        with ray_session(cfg.ray), contextlib.ExitStack() as stack:
-            teachers = TeacherRuntime(cfg, ["teacher"], stack, logs / f"{out.name}-teacher.log",
-                                      joined_cluster(cfg.ray), terminal)
-            requests = ray.data.from_arrow(request_table(pending)) if pending else None
-            endpoints, answered = teachers.answer(requests, len(pending), t, "teacher", WHO,
-                                             Resources())
-            results = ask(WHO, t, endpoints, conversations, teachers.meters["teacher"], answered)
-            teachers.close()
+        if not pending:  # every answer is in the cache: no Ray, no teacher started
+            results = ask(WHO, t, None, conversations)
+        else:
+            with ray_session(cfg.ray), contextlib.ExitStack() as stack:
+                teachers = TeacherRuntime(cfg, ["teacher"], stack,
+                                          logs / f"{out.name}-teacher.log",
+                                          joined_cluster(cfg.ray), terminal)
+                endpoints, answered = teachers.answer(
+                    ray.data.from_arrow(request_table(pending)), len(pending), t, "teacher",
+                    WHO, Resources())
+                results = ask(WHO, t, endpoints, conversations, teachers.meters["teacher"],
+                              answered)
+                teachers.close()
     report, lines = score_all(cfg, items, todo, results)
     write_eval_report(out, report, lines)
     return report

@@ -203,41 +203,60 @@ def judge():
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory, judge):
     """The sample build (with an `rl` part, a fourth source and the label audit) on the loopback
-    teacher, the passes chained through the OpenAI client, twice with one cache: every source's
-    sample row is accounted for here. Shared by the end-to-end, S3, cluster and publish tests."""
+    teacher, the passes chained through the OpenAI client, twice with one cache, the first
+    also publishing: every source's sample row is accounted for here. Shared by the
+    end-to-end, S3, cluster and publish tests."""
     root = tmp_path_factory.mktemp("e2e")
     common = [*(f"{key}{setting}" for key in ("teacher", "teacher2") for setting in (
         "=openai", ".model=loopback-judge", f".base_url={judge.base_url}")),
               f"teacher.cache_dir={root}/cache", "+source@sources.helpsteer3=helpsteer3",
               "recipe.stages.label_audit={}"]
-    return _twice(root, common, tmp_path_factory)
+    # the first also publishes (`publish.repo`), with the real client, to a loopback Hub; the
+    # second, a warm rerun, is the three-node build's model (tests/test_e2e.py)
+    from fake_hub import FakeHub
+
+    with FakeHub() as hub:
+        first = build(f"output.dir={root}/first", *common, f"publish.repo={PUBLISHED}",
+                      env={"HF_ENDPOINT": hub.endpoint, "HF_HUB_OFFLINE": "0",
+                           "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(root / "hf-home")})
+        assert first.returncode == 0, first.stdout[-4000:]
+        published = (hub.endpoint, hub.files(PUBLISHED))
+    second = build(f"output.dir={root}/second", *common)
+    assert second.returncode == 0, second.stdout[-4000:]
+    return {"first": (root / "first", first.stdout), "second": (root / "second", second.stdout),
+            "root": root, "common": common, "hub": published,
+            "hf_cache": str(tmp_path_factory.mktemp("hf-cache"))}
+
+
+PUBLISHED = "me/judge-traces"  # the repo `runs` publishes to
 
 
 @pytest.fixture(scope="session")
-def real(tmp_path_factory):
+def real(tmp_path_factory, installed):
     """The one build that runs the real local teacher (SmolLM2-135M on vLLM, CPU), twice with
     one cache; the trainers train on its output. Pass 1 asks the local vLLM server through the
     OpenAI API, pass 2 the offline engines in Ray actors: both ways of running the embedded
-    model, on a seeded handful of the shortest sources' pairs (the rest is `over_limit`)."""
+    model, on a seeded handful of the shortest sources' pairs (the rest is `over_limit`). The
+    warm rerun is the installed wheel's, run from an empty directory into its default output
+    (`build/sample`), as a user who installed rubricforge runs it."""
     root = tmp_path_factory.mktemp("e2e-real")
     common = [f"teacher.cache_dir={root}/cache", "teacher2=vllm_engines",
               *(f"{key}.{s}" for key in ("teacher", "teacher2")
                 for s in (f"max_tokens={E2E_MAX_TOKENS}", *E2E_SAMPLING)),
               "~source@sources.code_preference_pairs", *REAL_LIMITS]
-    return _twice(root, common, tmp_path_factory, timeout=2700)
+    first = build(f"output.dir={root}/first", *common, timeout=2700)
+    assert first.returncode == 0, first.stdout[-4000:]
+    empty = root / "empty"
+    empty.mkdir()
+    second = run_installed(installed, ["build", *common], empty, **SECRETS)
+    assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
+    return {"first": (root / "first", first.stdout),
+            "second": (empty / "build" / "sample", second.stdout + second.stderr),
+            "root": root, "common": common, "hf_cache": str(tmp_path_factory.mktemp("hf-cache"))}
 
 
 # A handful of pairs for the real teacher, math and chat (about 9 for pass 1): both parts
 REAL_LIMITS = ("sources.skywork.limit=10", "sources.math_step_dpo.limit=14")
-
-
-def _twice(root: Path, common: list[str], tmp_path_factory, timeout: int = 1500) -> dict:
-    first = build(f"output.dir={root}/first", *common, timeout=timeout)
-    assert first.returncode == 0, first.stdout[-4000:]
-    second = build(f"output.dir={root}/second", *common)
-    assert second.returncode == 0, second.stdout[-4000:]
-    return {"first": (root / "first", first.stdout), "second": (root / "second", second.stdout),
-            "root": root, "common": common, "hf_cache": str(tmp_path_factory.mktemp("hf-cache"))}
 
 
 @pytest.fixture(scope="session")
@@ -251,6 +270,31 @@ def wheel(tmp_path_factory) -> Path:
     found = sorted(out.glob("rubricforge-*.whl"))
     assert len(found) == 1, found
     return found[0]
+
+
+@pytest.fixture(scope="session")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A new environment with the wheel installed (not editable). Its dependencies are this
+    environment's, seen through a .pth file (installing them again takes minutes and the
+    network); rubricforge itself comes from the wheel alone: this environment has it only as
+    an editable finder, which a .pth path line does not load."""
+    env = tmp_path_factory.mktemp("wheel-env")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    install_wheel(wheel, env / "bin" / "python")
+    site = next((env / "lib").glob("python3*/site-packages"))
+    deps = next(p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_dir()
+                and str(p).startswith(sys.prefix))
+    (site / "rubricforge-deps.pth").write_text(f"{deps}\n")
+    return env
+
+
+def run_installed(env: Path, args: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess:
+    """The installed tool, as a user's shell runs it: on PATH, no PYTHONPATH, no checkout."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    clean.update(PATH=f"{env / 'bin'}{os.pathsep}{clean['PATH']}", HF_HUB_OFFLINE="1",
+                 HF_DATASETS_OFFLINE="1", **extra)
+    return subprocess.run([str(env / "bin" / "rubricforge"), *args], cwd=cwd, env=clean,
+                          capture_output=True, text=True, timeout=900)
 
 
 def install_wheel(wheel: Path, python: Path) -> None:

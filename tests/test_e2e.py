@@ -38,7 +38,7 @@ from pipeline.teachers.cpu_dtype import serving_dtype
 from stages.sources import get_source
 from stages.sources.base import SAMPLES_DIR
 
-from conftest import E2E_MAX_TOKENS, SECRETS, build, start_build
+from conftest import E2E_MAX_TOKENS, PUBLISHED, SECRETS, build, start_build
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
@@ -663,21 +663,16 @@ def test_ctrl_c_or_sigterm_stops_a_build_in_seconds_and_keeps_what_was_paid_for(
     assert not left, f"processes of the build still running: {[p.name() for p in left]}"
 
 
-def test_build_publish_repo_publishes_the_build_to_the_hub(runs, tmp_path):
-    """`build publish.repo=...` with the real client against a loopback fake of the Hub API:
-    every file of the build (shards and plots through LFS) lands in the repo."""
+def test_build_publish_repo_publishes_the_build_to_the_hub(runs):
+    """`build publish.repo=...` (the shared build's first run: tests/conftest.py) with the real
+    client against a loopback fake of the Hub API: every file of the build (shards and plots
+    through LFS) lands in the repo."""
     from pipeline.output.publish import local_files
 
-    from fake_hub import FakeHub
-
-    out = tmp_path / "published"
-    with FakeHub() as hub:
-        done = build(f"output.dir={out}", *runs["common"], "publish.repo=me/judge-traces",
-                     env={"HF_ENDPOINT": hub.endpoint, "HF_HUB_OFFLINE": "0",
-                          "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-home")})
-        assert done.returncode == 0, done.stdout[-3000:]
-        assert f"{hub.endpoint}/datasets/me/judge-traces" in done.stdout
-        files = hub.files("me/judge-traces")
+    out, stdout = runs["first"]
+    endpoint, files = runs["hub"]
+    assert f"{endpoint}/datasets/{PUBLISHED}" in stdout
+    files = dict(files)
     assert files.pop(".gitattributes")
     assert files == {f: (out / f).read_bytes() for f in local_files(out)}
     assert any(f.startswith("sft/") for f in files) and any(f.startswith("rl/") for f in files)

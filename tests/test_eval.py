@@ -154,6 +154,8 @@ def test_eval_scores_a_knowing_judge_full_and_a_biased_one_zero_and_pays_once(tm
         asked = len(server.requests)
         again = run_eval(server.base_url, tmp_path / "knowing", "--limit", "1")
         assert again.returncode == 0 and len(server.requests) == asked, "all from the cache"
+        started = "started a local Ray"
+        assert started in done.stderr and started not in again.stderr, "nothing to ask, no Ray"
         limited = json.loads((tmp_path / "knowing" / "eval" / "eval.json").read_text())
         assert limited["cached"] == limited["judgements"] and limited["limit"] == 1
         assert limited["benchmarks"]["rm_bench"]["items"] == 4  # one per domain

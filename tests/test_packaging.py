@@ -4,16 +4,13 @@ samples, and the installed tool runs from any directory (no checkout, no `sys.pa
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tomllib
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, install_wheel
+from conftest import ROOT, run_installed
 from fake_openai import FakeOpenAI, completion
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -45,35 +42,11 @@ def test_the_wheel_holds_the_config_cards_and_samples(wheel):
         assert files and {f"{inside}/{f}" for f in files} <= names, shipped
 
 
-@pytest.fixture(scope="module")
-def installed(wheel, tmp_path_factory) -> Path:
-    """A new environment with the wheel installed (not editable). Its dependencies are this
-    environment's, seen through a .pth file (installing them again takes minutes and the
-    network); rubricforge itself comes from the wheel alone: this environment has it only as
-    an editable finder, which a .pth path line does not load."""
-    env = tmp_path_factory.mktemp("wheel-env")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
-    install_wheel(wheel, env / "bin" / "python")
-    site = next((env / "lib").glob("python3*/site-packages"))
-    deps = next(p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_dir()
-                and str(p).startswith(sys.prefix))
-    (site / "rubricforge-deps.pth").write_text(f"{deps}\n")
-    return env
-
-
-def run_installed(env: Path, args: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    clean.update(PATH=f"{env / 'bin'}{os.pathsep}{clean['PATH']}", HF_HUB_OFFLINE="1",
-                 HF_DATASETS_OFFLINE="1", **extra)
-    return subprocess.run([str(env / "bin" / "rubricforge"), *args], cwd=cwd, env=clean,
-                          capture_output=True, text=True, timeout=900)
-
-
 @pytest.mark.e2e
 def test_the_installed_tool_runs_from_an_empty_directory(installed, real, tmp_path):
-    """`sources`, the real-teacher build (embedded teacher, answers from the shared build's cache)
-    and an eval on the samples, from a directory with nothing in it: the build writes the
-    checkout's bytes."""
+    """`sources`, the real-teacher build (the shared build's warm rerun: tests/conftest.py) and
+    an eval on the samples, from a directory with nothing in it: the build writes the
+    checkout's bytes into the default output folder under that directory."""
     where = installed / "lib"
     found = subprocess.run([str(installed / "bin" / "python"), "-c",
                             "import pipeline.engine.config as c, pipeline.rules.verdict as v; "
@@ -83,13 +56,13 @@ def test_the_installed_tool_runs_from_an_empty_directory(installed, real, tmp_pa
     listed = run_installed(installed, ["sources"], tmp_path)
     assert listed.returncode == 0, listed.stderr[-3000:]
     assert "skywork" in listed.stdout and "hh_rlhf" in listed.stdout
-    built = run_installed(installed, ["build", *real["common"]], tmp_path)
-    assert built.returncode == 0, (built.stdout + built.stderr)[-3000:]
-    mine = json.loads((tmp_path / "build" / "sample" / "manifest.json").read_text())
+    out, _ = real["second"]
+    assert out == real["root"] / "empty" / "build" / "sample", "the default output, under cwd"
+    mine = json.loads((out / "manifest.json").read_text())
     theirs = json.loads((real["first"][0] / "manifest.json").read_text())
     assert mine["teacher"]["requests"] == 0
     assert mine["files"] == theirs["files"], "the wheel builds the checkout's bytes"
-    assert (tmp_path / "build" / "sample" / "README.md").read_text().startswith("---")
+    assert (out / "README.md").read_text().startswith("---")
     with FakeOpenAI(lambda body, n: completion("<answer>[[A]]</answer>")) as server:
         judged = run_installed(installed, ["eval", "eval.use_samples=true", "teacher=openai",
                                            "teacher.model=judge", f"teacher.base_url={server.base_url}",
