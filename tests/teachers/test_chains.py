@@ -76,13 +76,13 @@ ANSWER = TeacherRuntime.answer
 
 def _build(tmp_path, url: str, name: str, monkeypatch, chains: bool, cache: str
            ) -> tuple[dict, dict]:
-    """The sample build with the swap check, both teachers on `url`, over blocks of 8 rows;
+    """The sample build with the swap check, both teachers on `url`, over blocks of 16 rows;
     returns its manifest and, per teacher stage, how many requests its pass step found left."""
     from pipeline import build
     from pipeline.teachers import runtime
     from pipeline.teachers.chains import chain_spans as spans
 
-    cfg = load_config([f"output.dir={tmp_path / name}", "ray.block_rows=8",
+    cfg = load_config([f"output.dir={tmp_path / name}", "ray.block_rows=16",
                        "recipe.stages.swap_consistency={}",
                        *(f"{k}={v}" for key in ("teacher", "teacher2") for k, v in (
                            (key, "openai"), (f"{key}.model", f"judge-{key}"),
