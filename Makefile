@@ -49,9 +49,9 @@ run: $(STAMP)
 	$(VENV)/bin/rubricforge build $(ARGS)
 
 # --durations: the slowest tests are listed at the end, so anyone sees where the time goes.
-# Two workers: most of a build's time is Ray's and the model's start-up and hand-offs, not
-# CPU, so two streams of tests share two cores well; the tests of each shared build run in
-# one worker (tests/conftest.py), and the real-model build starts first.
+# Two workers: a build leaves part of two cores idle while Ray and the model start and hand
+# blocks on, so two streams of tests finish sooner than one; the tests of each shared build
+# run in one worker (tests/conftest.py), and the real-model build starts first.
 TEST_WORKERS ?= 2
 test: $(STAMP) $(TRAINER_STAMPS)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
