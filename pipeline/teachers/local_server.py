@@ -22,9 +22,8 @@ from typing import Any
 import ray
 
 from pipeline.engine.config import RunError
-from pipeline.teachers.cpu_dtype import serving_dtype
 from pipeline.teachers.model_hosts import ModelHosts
-from pipeline.teachers.offline_engine import model_source
+from pipeline.teachers.offline_engine import as_flags, model_settings, model_source
 
 
 class LocalServerError(RunError):
@@ -68,13 +67,8 @@ class LocalTeacherServer:
     def command(self, model: str, port: int) -> list[str]:
         """The server's command line, worked out on the node that runs it."""
         return [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-                "--model", str(model), "--served-model-name", self.cfg.model,
                 "--host", self.host, "--port", str(port),
-                "--max-model-len", str(self.cfg.max_model_len),
-                "--tensor-parallel-size", str(self.cfg.tensor_parallel_size),
-                "--dtype", serving_dtype(self.cfg),
-                # eager mode starts in about a minute on 2 cores instead of three
-                "--enforce-eager"]
+                *as_flags(model_settings(self.cfg, str(model)))]
 
     def _wait_ready(self, base_url: str) -> None:
         deadline = time.monotonic() + self.cfg.startup_timeout_s

@@ -35,14 +35,34 @@ def model_source(teacher_cfg: Any) -> str:
     return str(ensure_checkpoint(expand(teacher_cfg.model_dir)))
 
 
-def engine_args(teacher_cfg: Any, source: str) -> dict[str, Any]:
-    """vLLM's engine arguments for a teacher setting (those a `vllm_server` is started with),
-    on the node that runs the engine (its CPU decides `dtype: auto`)."""
+def model_settings(teacher_cfg: Any, source: str) -> dict[str, Any]:
+    """How a teacher setting loads its model, in vLLM's engine arguments: the same for the
+    offline engines and a `vllm_server` (its command line is these, as flags). Worked out on
+    the node that runs the model (its CPU decides `dtype: auto`)."""
     t = teacher_cfg
     return {"model": source, "served_model_name": t.model, "max_model_len": t.max_model_len,
             "tensor_parallel_size": t.tensor_parallel_size, "dtype": serving_dtype(t),
-            # CUDA graphs pay off on GPUs; on CPU eager mode starts much sooner
-            "enforce_eager": t.num_gpus == 0, "disable_log_stats": True}
+            # CUDA graphs pay off on GPUs; on CPU, eager mode starts in about a minute on
+            # 2 cores instead of three
+            "enforce_eager": t.num_gpus == 0}
+
+
+def engine_args(teacher_cfg: Any, source: str) -> dict[str, Any]:
+    """The offline engines' arguments: the model's settings, without vLLM's periodic stats
+    lines (the build's progress display has the rates; a server keeps them, in its log)."""
+    return {**model_settings(teacher_cfg, source), "disable_log_stats": True}
+
+
+def as_flags(settings: dict[str, Any]) -> list[str]:
+    """Engine arguments as `vllm serve` flags: `--max-model-len 4096`, `--enforce-eager`."""
+    flags: list[str] = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        elif value is not False and value is not None:
+            flags += [flag, str(value)]
+    return flags
 
 
 def sampling_of(body: dict[str, Any]) -> dict[str, Any]:

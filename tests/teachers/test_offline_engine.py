@@ -14,6 +14,7 @@ from pipeline.rules.verdict import trace_regex
 from pipeline.settings import load_config
 from pipeline.teachers.cache import request_key
 from pipeline.teachers.client import TeacherClient
+from pipeline.teachers.local_server import LocalTeacherServer
 from pipeline.teachers.offline_engine import engine_args, sampling_of
 from pipeline.teachers.requests import KEY_ONLY, request_for
 from pipeline.teachers.stage import TeacherStage
@@ -125,3 +126,22 @@ def test_stages_share_engines_only_where_they_would_start_the_same_ones(tmp_path
         assert run.start(hosted_as(both.teacher2), 3, start("b")) == ["a"]
         assert run.start(hosted_as(longer), 0, start("c")) == []
     assert started == ["a"]
+
+
+@pytest.mark.parametrize("overrides", [
+    [], ["teacher.num_gpus=2", "teacher.tensor_parallel_size=2", "teacher.dtype=bfloat16"]])
+def test_a_server_loads_the_model_as_the_engines_do(overrides, tmp_path):
+    """A `vllm_server`'s command line is the engines' settings as flags, so the two ways of
+    running a model cannot drift apart: eager mode on CPU only (CUDA graphs on GPUs)."""
+    cfg = load_config(["teacher=vllm_server", *overrides]).teacher
+    cmd = LocalTeacherServer(cfg, tmp_path / "log").command("/models/m", 8000)
+    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    given: dict[str, object] = {}
+    for i, word in enumerate(cmd[3:], start=3):
+        if word.startswith("--"):
+            value = cmd[i + 1] if i + 1 < len(cmd) and not cmd[i + 1].startswith("--") else True
+            given[word[2:].replace("-", "_")] = value
+    settings = {k: v if v is True else str(v) for k, v in engine_args(cfg, "/models/m").items()
+                if k != "disable_log_stats" and v is not False}
+    assert given == {"host": "127.0.0.1", "port": "8000", **settings}
+    assert ("enforce_eager" in given) == (cfg.num_gpus == 0)
